@@ -5,7 +5,7 @@
 
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
-pub use vm_memory::{Bytes, GuestMemory as GuestMemoryApi, GuestMemoryRegion};
+pub use vm_memory::{Bytes, GuestMemoryBackend as GuestMemoryApi, GuestMemoryRegion};
 
 /// The guest memory type shared by every machine.
 pub type GuestMemory = GuestMemoryMmap<()>;
