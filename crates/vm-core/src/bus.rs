@@ -109,6 +109,11 @@ pub fn lock(device: &SharedDevice) -> std::sync::MutexGuard<'_, dyn BusDevice + 
     device.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Locks a concrete device the same way [`lock`] does.
+pub fn lock_mutex<T: ?Sized>(device: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    device.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,14 @@
-//! placeholder
+//! Machines: guest memory, a bus of devices and an accelerator put together, vCPU
+//! threads, and the way a VM ends.
+
+pub mod config;
+mod control;
+mod exit;
+mod signals;
+mod stdio;
+pub mod x86;
+
+pub use config::{parse_size, SerialConfig, VmConfig};
+pub use control::VmControl;
+pub use exit::ExitReason;
+pub use x86::{MachineError, X86Machine};

@@ -1,0 +1,337 @@
+//! Building and running the x86-64 KVM machine.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use devices::{DebugPort, Serial, I8042};
+use kvm::x86::boot::{self, BootConfig, BootError};
+use kvm::x86::{cpuid, layout};
+use kvm::{Vcpu, Vm, VmError};
+use vm_core::bus::SharedDevice;
+use vm_core::{Bus, BusError, GuestMemory};
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::EventFd;
+use vmm_sys_util::signal::Killable;
+
+use super::vcpu_thread::{self, IoBuses};
+use super::{COM1_IRQ, COM1_PORT};
+use crate::stdio::{self, ConsoleInput, EscapeFilter, RawStdout, RawTerminal};
+use crate::{signals, ExitReason, SerialConfig, VmConfig, VmControl};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("memory size {0} MiB is too small (minimum {min} MiB)", min = layout::MIN_MEMORY >> 20)]
+    MemoryTooSmall(u64),
+    #[error("memory size {asked} MiB is more than this host has ({host} MiB)")]
+    MemoryTooLarge { asked: u64, host: u64 },
+    #[error("--cpus must be at least 1")]
+    NoCpus,
+    #[error("--cpus {asked} is more than this host's KVM allows ({max})")]
+    TooManyCpus { asked: u8, max: usize },
+    #[error("cannot open {what} {path}: {source}")]
+    Open {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Vm(#[from] VmError),
+    #[error(transparent)]
+    Memory(#[from] vm_core::MemoryError),
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    #[error(transparent)]
+    Vcpu(#[from] kvm::VcpuError),
+    #[error("cannot place device: {0}")]
+    Bus(#[from] BusError),
+    #[error("cannot set up the CPUID for the vCPUs: {0:?}")]
+    Cpuid(vmm_sys_util::fam::Error),
+    #[error("cannot open serial output {path}: {source}")]
+    SerialFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Host {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn host(what: &'static str) -> impl FnOnce(std::io::Error) -> MachineError {
+    move |source| MachineError::Host { what, source }
+}
+
+/// Physical RAM of this host, in bytes.
+fn host_memory() -> u64 {
+    // SAFETY: sysinfo only fills the struct it is given.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable sysinfo.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return u64::MAX;
+    }
+    u64::from(info.totalram).saturating_mul(u64::from(info.mem_unit))
+}
+
+fn check_readable(what: &'static str, path: &std::path::Path) -> Result<(), MachineError> {
+    File::open(path).map(drop).map_err(|source| MachineError::Open {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub struct X86Machine {
+    memory: GuestMemory,
+    pio: Bus,
+    mmio: Bus,
+    vcpus: Vec<Vcpu>,
+    control: Arc<VmControl>,
+    serial: Arc<Mutex<Serial>>,
+    console_on_stdio: bool,
+    // Keeps the VM fd (and so the in-kernel irqchip and memory slots) alive while vCPUs run.
+    _vm: Vm,
+}
+
+impl X86Machine {
+    /// Validates `config`, creates the VM, loads the kernel and wires the devices.
+    /// `started` is when Tandem started, for the boot timer.
+    pub fn new(config: &VmConfig, started: Instant) -> Result<Self, MachineError> {
+        if config.memory < layout::MIN_MEMORY {
+            return Err(MachineError::MemoryTooSmall(config.memory >> 20));
+        }
+        let host_ram = host_memory();
+        if config.memory > host_ram {
+            return Err(MachineError::MemoryTooLarge {
+                asked: config.memory >> 20,
+                host: host_ram >> 20,
+            });
+        }
+        if config.cpus == 0 {
+            return Err(MachineError::NoCpus);
+        }
+        check_readable("kernel", &config.kernel)?;
+        if let Some(initrd) = &config.initrd {
+            check_readable("initrd", initrd)?;
+        }
+
+        let vm = Vm::new()?;
+        // APIC IDs are 8 bits and the IOAPIC takes the ID after the last CPU.
+        let max = vm.max_vcpus().min(254);
+        if usize::from(config.cpus) > max {
+            return Err(MachineError::TooManyCpus {
+                asked: config.cpus,
+                max,
+            });
+        }
+        let memory = vm_core::memory::create(&layout::ram_regions(config.memory))?;
+        vm.register_memory(&memory)?;
+        vm.create_irqchip()?;
+
+        let entry = boot::load(
+            &memory,
+            &BootConfig {
+                kernel: &config.kernel,
+                initrd: config.initrd.as_deref(),
+                cmdline: &config.cmdline,
+                cpus: config.cpus,
+            },
+        )?;
+
+        let control = Arc::new(VmControl::new().map_err(host("cannot create an eventfd"))?);
+        let serial_out: devices::serial::Output = match &config.serial {
+            SerialConfig::Stdio => Box::new(RawStdout),
+            SerialConfig::None => Box::new(std::io::sink()),
+            SerialConfig::File(path) => Box::new(
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| MachineError::SerialFile {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+        };
+        let serial = Arc::new(Mutex::new(Serial::new(vm.irq_line(COM1_IRQ)?, serial_out)));
+        let mut pio = Bus::new();
+        pio.insert(serial.clone(), COM1_PORT, 8)?;
+        let reset_control = control.clone();
+        pio.insert(
+            Arc::new(Mutex::new(I8042::new(move || {
+                reset_control.stop(ExitReason::Reset)
+            }))),
+            devices::i8042::PORT_BASE,
+            devices::i8042::PORT_LEN,
+        )?;
+        let exit_control = control.clone();
+        pio.insert(
+            Arc::new(Mutex::new(DebugPort::new(started, move |code| {
+                exit_control.stop(ExitReason::GuestExit(code))
+            }))),
+            devices::debug::PORT_BASE,
+            devices::debug::PORT_LEN,
+        )?;
+
+        let supported = vm.supported_cpuid()?;
+        let mut vcpus = Vec::with_capacity(usize::from(config.cpus));
+        for id in 0..config.cpus {
+            let vcpu = vm.create_vcpu(id)?;
+            let mut cpuid = supported.clone();
+            cpuid::for_vcpu(&mut cpuid, id, config.cpus).map_err(MachineError::Cpuid)?;
+            vcpu.configure(&cpuid)?;
+            if id == 0 {
+                vcpu.set_boot_state(entry.rip, entry.mode)?;
+            }
+            vcpus.push(vcpu);
+        }
+
+        Ok(Self {
+            memory,
+            pio,
+            mmio: Bus::new(),
+            vcpus,
+            control,
+            serial,
+            console_on_stdio: config.serial == SerialConfig::Stdio,
+            _vm: vm,
+        })
+    }
+
+    /// Guest RAM, shared with the running guest.
+    pub fn memory(&self) -> &GuestMemory {
+        &self.memory
+    }
+
+    pub fn control(&self) -> Arc<VmControl> {
+        self.control.clone()
+    }
+
+    /// Adds a device on the port bus (before `run`).
+    pub fn add_pio_device(&mut self, device: SharedDevice, base: u16, len: u16) -> Result<(), MachineError> {
+        Ok(self.pio.insert(device, u64::from(base), u64::from(len))?)
+    }
+
+    /// Adds a device on the MMIO bus (before `run`).
+    pub fn add_mmio_device(&mut self, device: SharedDevice, base: u64, len: u64) -> Result<(), MachineError> {
+        Ok(self.mmio.insert(device, base, len)?)
+    }
+
+    /// Runs the VM until it stops; returns why.
+    pub fn run(self) -> Result<ExitReason, MachineError> {
+        let signal_evt = EventFd::new(libc::EFD_NONBLOCK).map_err(host("cannot create an eventfd"))?;
+        signals::install(std::os::fd::AsRawFd::as_raw_fd(&signal_evt))
+            .map_err(host("cannot install signal handlers"))?;
+        let _terminal = if self.console_on_stdio {
+            RawTerminal::enable_on_stdin().map_err(host("cannot set the terminal to raw mode"))?
+        } else {
+            None
+        };
+
+        let io = Arc::new(IoBuses {
+            pio: self.pio,
+            mmio: self.mmio,
+        });
+        let mut threads: Vec<(JoinHandle<()>, Arc<AtomicBool>)> = Vec::new();
+        for vcpu in self.vcpus {
+            let done = Arc::new(AtomicBool::new(false));
+            let (io, control, flag) = (io.clone(), self.control.clone(), done.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("vcpu{}", vcpu.id()))
+                .spawn(move || vcpu_thread::run(vcpu, io, control, flag))
+                .map_err(host("cannot start a vCPU thread"))?;
+            threads.push((handle, done));
+        }
+
+        let result = serve_events(&self.control, &signal_evt, &self.serial, self.console_on_stdio);
+        if let Err(e) = &result {
+            self.control.stop(ExitReason::Error(e.to_string()));
+        }
+        stop_vcpus(threads);
+        result?;
+        Ok(self
+            .control
+            .reason()
+            .unwrap_or_else(|| ExitReason::Error("VM stopped without a reason".into())))
+    }
+}
+
+const EVENT_STOP: u64 = 0;
+const EVENT_SIGNAL: u64 = 1;
+const EVENT_STDIN: u64 = 2;
+
+/// The main thread's loop: console input, host signals, and the VM's stop switch.
+fn serve_events(
+    control: &VmControl,
+    signal_evt: &EventFd,
+    serial: &Mutex<Serial>,
+    console_on_stdio: bool,
+) -> Result<(), MachineError> {
+    use std::os::fd::AsRawFd;
+    let epoll = Epoll::new().map_err(host("cannot create epoll"))?;
+    let add = |fd: i32, data: u64| epoll.ctl(ControlOperation::Add, fd, EpollEvent::new(EventSet::IN, data));
+    add(control.wake_fd().as_raw_fd(), EVENT_STOP).map_err(host("epoll"))?;
+    add(signal_evt.as_raw_fd(), EVENT_SIGNAL).map_err(host("epoll"))?;
+    // Regular files and /dev/null cannot be polled; the guest then simply gets no input.
+    let stdin_polled = console_on_stdio && add(0, EVENT_STDIN).is_ok();
+    let mut filter = EscapeFilter::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut events = [EpollEvent::default(); 4];
+    while !control.is_stopping() {
+        // While input waits for room in the UART's FIFO, poll again soon.
+        let timeout = if pending.is_empty() { -1 } else { 10 };
+        let n = match epoll.wait(timeout, &mut events) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(host("epoll wait")(e)),
+        };
+        for event in &events[..n] {
+            match event.data() {
+                EVENT_SIGNAL => {
+                    let _ = signal_evt.read();
+                    if let Some(sig) = signals::received() {
+                        control.stop(ExitReason::Signal(sig));
+                    }
+                }
+                EVENT_STDIN if stdin_polled && pending.is_empty() => {
+                    let mut buf = [0u8; 256];
+                    match stdio::read_stdin(&mut buf) {
+                        Ok(Some(n)) => match filter.feed(&buf[..n]) {
+                            ConsoleInput::Quit => control.stop(ExitReason::Signal(libc::SIGINT)),
+                            ConsoleInput::Bytes(bytes) => pending.extend(bytes),
+                        },
+                        Ok(None) | Err(_) => {
+                            // End of input: stop polling it; the guest keeps running.
+                            let _ = epoll.ctl(ControlOperation::Delete, 0, EpollEvent::default());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !pending.is_empty() {
+            let taken = vm_core::bus::lock_mutex(serial).enqueue_input(&pending);
+            pending.drain(..taken);
+        }
+    }
+    Ok(())
+}
+
+/// Kicks every vCPU out of KVM_RUN until its thread has seen the stop, then joins it.
+/// A kick can land just before a thread enters KVM_RUN, so keep kicking until it is done.
+fn stop_vcpus(threads: Vec<(JoinHandle<()>, Arc<AtomicBool>)>) {
+    for (handle, done) in threads {
+        while !done.load(Ordering::SeqCst) {
+            let _ = handle.kill(signals::kick_signal());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = handle.join();
+    }
+}

@@ -1,0 +1,11 @@
+//! The x86-64 KVM machine: legacy PC devices on the port bus, platform devices on the
+//! MMIO bus, in-kernel PIC/IOAPIC/LAPIC/PIT.
+
+mod machine;
+mod vcpu_thread;
+
+pub use machine::{MachineError, X86Machine};
+
+/// COM1 and its ISA interrupt.
+pub const COM1_PORT: u64 = 0x3f8;
+pub const COM1_IRQ: u32 = 4;
