@@ -1,1 +1,18 @@
-//! placeholder
+//! ISA-independent dynamic binary translator: a typed IR, an optimiser, an IR interpreter,
+//! an x86-64 backend with register allocation, a code buffer that is never writable and
+//! executable at once, and a translation-block cache with chaining and invalidation.
+//!
+//! A guest front end implements [`exec::Frontend`] (decode + lowering to [`ir`]); [`exec::Exec`]
+//! does the rest.
+
+pub mod env;
+pub mod eval;
+pub mod exec;
+pub mod hostmem;
+pub mod interp;
+pub mod ir;
+pub mod native;
+pub mod opt;
+pub mod smc;
+
+pub use exec::{Backend, Exec, ExecConfig, ExitRequest, Frontend, RunExit, Stats};

@@ -1,1 +1,15 @@
-//! placeholder
+//! RV64GC (+Zba/Zbb/Zbs) guest front end for the `dbt` translator: hart state, declarative
+//! decode tables, translation to IR, CSRs and FP helpers.
+
+pub mod cpu;
+pub mod csr;
+pub mod ctx;
+pub mod decode;
+pub mod engine;
+pub mod frontend;
+pub mod trans_fp;
+pub mod trans_int;
+
+pub use cpu::Cpu;
+pub use dbt::{Backend, ExitRequest, Stats};
+pub use engine::{request_exit, Engine, EngineConfig, EngineError, Exit};

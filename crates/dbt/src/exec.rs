@@ -1,0 +1,384 @@
+//! The run loop: translation-block cache keyed by guest pc, chaining, invalidation, SMC,
+//! and dispatch to the selected backend.
+
+use crate::env::EnvPtr;
+use crate::hostmem::{GuestMem, HostFault};
+use crate::interp::{self, BlockExit};
+use crate::ir::{Block, GlobalDef};
+use crate::native::{Native, NativeExit};
+use crate::opt;
+use crate::smc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which backend executes translated blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// x86-64 code generation.
+    Native,
+    /// The portable IR interpreter.
+    Interp,
+}
+
+/// What an ISA front end provides.
+pub trait Frontend {
+    /// Guest registers the IR may keep in host registers (offsets into the env).
+    fn globals(&self) -> &[GlobalDef];
+    /// Env offset of the guest pc.
+    fn pc_offset(&self) -> u32;
+    /// Translates the block at `pc` (at most `max_insns` instructions). `fetch` reads a 16-bit
+    /// parcel of guest code; a fault on the first instruction is returned as an error, a fault
+    /// later just ends the block.
+    fn translate(
+        &self,
+        pc: u64,
+        max_insns: u32,
+        fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
+    ) -> Result<Block, HostFault>;
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ExecConfig {
+    pub backend: Backend,
+    pub mem: GuestMem,
+    pub max_insns: u32,
+    /// Whether to watch translated pages for self-modifying code.
+    pub smc: bool,
+    /// Size of the code buffer for the native backend.
+    pub code_size: usize,
+}
+
+/// How `run` stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    Code(u32),
+    Fault { addr: u64, write: bool, exec: bool },
+    Interrupted,
+}
+
+/// Plain counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub blocks_translated: u64,
+    pub guest_insns_translated: u64,
+    pub translate_ns: u64,
+    pub chain_hits: u64,
+    pub indirect_lookups: u64,
+    pub invalidated_blocks: u64,
+    pub smc_faults: u64,
+}
+
+pub(crate) struct Tb {
+    pub pc: u64,
+    pub len: u64,
+    pub block: Block,
+    pub labels: Vec<usize>,
+    /// Interpreter-side chaining: successor block per slot.
+    pub next: [Option<usize>; 2],
+    pub valid: bool,
+}
+
+/// Handle that makes `run` return `Interrupted` at the next block boundary.
+#[derive(Clone, Debug, Default)]
+pub struct ExitRequest(pub(crate) Arc<AtomicU32>);
+
+impl ExitRequest {
+    pub fn request(&self) {
+        self.0.store(1, Ordering::SeqCst);
+    }
+}
+
+pub struct Exec {
+    cfg: ExecConfig,
+    tbs: Vec<Tb>,
+    by_pc: HashMap<u64, usize>,
+    by_page: HashMap<u64, Vec<usize>>,
+    native: Option<Native>,
+    exit_req: ExitRequest,
+    seen_gen: u64,
+    pub stats: Stats,
+}
+
+impl Exec {
+    pub fn new(cfg: ExecConfig) -> std::io::Result<Exec> {
+        let exit_req = ExitRequest::default();
+        let native = match cfg.backend {
+            Backend::Native => Some(Native::new(cfg.code_size, cfg.mem, exit_req.0.clone())?),
+            Backend::Interp => None,
+        };
+        Ok(Exec {
+            cfg,
+            tbs: Vec::new(),
+            by_pc: HashMap::new(),
+            by_page: HashMap::new(),
+            native,
+            exit_req,
+            seen_gen: smc::generation(),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn exit_request(&self) -> ExitRequest {
+        self.exit_req.clone()
+    }
+
+    pub fn mem(&self) -> &GuestMem {
+        &self.cfg.mem
+    }
+
+    /// Drops translations overlapping `[addr, addr+len)` and stops watching those pages.
+    pub fn invalidate(&mut self, addr: u64, len: u64) {
+        smc::release(&self.cfg.mem, addr, len);
+        self.drop_range(addr, len);
+    }
+
+    fn drop_range(&mut self, addr: u64, len: u64) {
+        let end = addr.saturating_add(len);
+        let first = addr / smc::PAGE;
+        let last = end.saturating_sub(1) / smc::PAGE;
+        let pages: Vec<u64> = if last - first < self.by_page.len() as u64 {
+            (first..=last)
+                .filter(|p| self.by_page.contains_key(p))
+                .collect()
+        } else {
+            self.by_page
+                .keys()
+                .copied()
+                .filter(|p| *p >= first && *p <= last)
+                .collect()
+        };
+        for p in pages {
+            let idxs = self.by_page.remove(&p).unwrap_or_default();
+            for i in idxs {
+                let tb = &mut self.tbs[i];
+                if tb.valid && tb.pc < end && tb.pc + tb.len > addr {
+                    tb.valid = false;
+                    self.stats.invalidated_blocks += 1;
+                    if self.by_pc.get(&tb.pc) == Some(&i) {
+                        self.by_pc.remove(&tb.pc);
+                    }
+                    if let Some(n) = &mut self.native {
+                        n.invalidate_tb(i);
+                    }
+                } else if tb.valid {
+                    self.by_page.entry(p).or_default().push(i);
+                }
+            }
+        }
+        // Interpreter successor links may point at dropped blocks; they are checked for
+        // validity when followed.
+    }
+
+    /// Applies invalidations other engines published since we last looked.
+    fn sync_generation(&mut self) {
+        let g = smc::generation();
+        if g == self.seen_gen {
+            return;
+        }
+        match smc::invalidations_since(self.seen_gen) {
+            Some(ranges) => {
+                for (host, len) in ranges {
+                    let a = (host as u64).wrapping_sub(self.cfg.mem.base as u64);
+                    if a < self.cfg.mem.limit {
+                        self.drop_range(a, len);
+                    }
+                }
+            }
+            None => self.drop_range(0, u64::MAX),
+        }
+        self.seen_gen = g;
+    }
+
+    fn translate(
+        &mut self,
+        fe: &dyn Frontend,
+        pc: u64,
+        max: u32,
+        watch: bool,
+    ) -> Result<usize, HostFault> {
+        let t0 = Instant::now();
+        let mem = self.cfg.mem;
+        let mut fetch = |a: u64| mem.load(a, 2).map(|v| v as u16);
+        let mut block = fe
+            .translate(pc, max, &mut fetch)
+            .map_err(|f| HostFault { write: false, ..f })?;
+        opt::optimize(&mut block);
+        debug_assert_eq!(block.verify(), Ok(()));
+        let len = block.guest_len.max(1);
+        if watch && self.cfg.smc {
+            let mut p = pc & !(smc::PAGE - 1);
+            while p < pc + len {
+                smc::watch_page(&mem, p);
+                p += smc::PAGE;
+            }
+        }
+        let idx = self.tbs.len();
+        self.stats.blocks_translated += 1;
+        self.stats.guest_insns_translated += block.ninsns as u64;
+        if let Some(n) = &mut self.native {
+            n.compile(idx, &block, fe.pc_offset());
+        }
+        self.tbs.push(Tb {
+            pc,
+            len,
+            labels: interp::label_table(&block),
+            block,
+            next: [None, None],
+            valid: true,
+        });
+        if watch {
+            self.by_pc.insert(pc, idx);
+            let mut p = pc / smc::PAGE;
+            while p * smc::PAGE < pc + len {
+                self.by_page.entry(p).or_default().push(idx);
+                p += 1;
+            }
+        } else {
+            self.tbs[idx].valid = false;
+        }
+        self.stats.translate_ns += t0.elapsed().as_nanos() as u64;
+        Ok(idx)
+    }
+
+    fn lookup(&mut self, fe: &dyn Frontend, pc: u64) -> Result<usize, HostFault> {
+        match self.by_pc.get(&pc) {
+            Some(&i) => Ok(i),
+            None => self.translate(fe, pc, self.cfg.max_insns, true),
+        }
+    }
+
+    /// Runs guest code from the env's pc until an exit code, a fault or an exit request.
+    pub fn run(&mut self, fe: &dyn Frontend, env: EnvPtr) -> RunExit {
+        let pc_off = fe.pc_offset();
+        let mut next: Option<usize> = None;
+        loop {
+            if self.exit_req.0.swap(0, Ordering::SeqCst) != 0 {
+                return RunExit::Interrupted;
+            }
+            self.sync_generation();
+            let pc = env.read(pc_off);
+            let idx = match next.take() {
+                Some(i) if self.tbs[i].valid => {
+                    self.stats.chain_hits += 1;
+                    i
+                }
+                _ => match self.lookup(fe, pc) {
+                    Ok(i) => i,
+                    Err(f) => {
+                        return RunExit::Fault {
+                            addr: f.addr,
+                            write: false,
+                            exec: true,
+                        }
+                    }
+                },
+            };
+            let exit = match &mut self.native {
+                Some(n) => match n.execute(idx, env) {
+                    NativeExit::Block(e) => e,
+                    NativeExit::Unchained { from, slot, pc } => {
+                        let j = match self.lookup(fe, pc) {
+                            Ok(j) => j,
+                            Err(f) => {
+                                return RunExit::Fault {
+                                    addr: f.addr,
+                                    write: false,
+                                    exec: true,
+                                }
+                            }
+                        };
+                        if let Some(n) = &mut self.native {
+                            if self.tbs[from].valid {
+                                n.chain(from, slot, j);
+                            }
+                        }
+                        next = Some(j);
+                        continue;
+                    }
+                },
+                None => {
+                    let tb = &self.tbs[idx];
+                    interp::run_block(&tb.block, &tb.labels, env, &self.cfg.mem, pc_off)
+                }
+            };
+            match exit {
+                BlockExit::Chain { slot, pc } => {
+                    if self.native.is_none() {
+                        let cached = self.tbs[idx].next[slot as usize];
+                        match cached {
+                            Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
+                            _ => {
+                                if let Ok(j) = self.lookup(fe, pc) {
+                                    if self.tbs[idx].valid {
+                                        self.tbs[idx].next[slot as usize] = Some(j);
+                                    }
+                                    next = Some(j);
+                                }
+                            }
+                        }
+                    }
+                }
+                BlockExit::Indirect { .. } => self.stats.indirect_lookups += 1,
+                BlockExit::Code(c) => return RunExit::Code(c),
+                BlockExit::Fault(f) => {
+                    if f.write && self.cfg.smc && smc::take_write_fault(&self.cfg.mem, f.addr) {
+                        self.stats.smc_faults += 1;
+                        let page = f.addr & !(smc::PAGE - 1);
+                        self.drop_range(page, smc::PAGE);
+                        self.seen_gen = self.seen_gen.max(smc::generation());
+                        // Execute the faulting instruction alone, from a translation that does
+                        // not re-protect the page, then carry on normally.
+                        if let Some(r) = self.step_one(fe, env) {
+                            return r;
+                        }
+                        continue;
+                    }
+                    return RunExit::Fault {
+                        addr: f.addr,
+                        write: f.write,
+                        exec: false,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Interprets exactly one guest instruction at the env's pc without caching it.
+    fn step_one(&mut self, fe: &dyn Frontend, env: EnvPtr) -> Option<RunExit> {
+        let pc_off = fe.pc_offset();
+        let pc = env.read(pc_off);
+        let mem = self.cfg.mem;
+        let mut fetch = |a: u64| mem.load(a, 2).map(|v| v as u16);
+        let mut block = match fe.translate(pc, 1, &mut fetch) {
+            Ok(b) => b,
+            Err(f) => {
+                return Some(RunExit::Fault {
+                    addr: f.addr,
+                    write: false,
+                    exec: true,
+                })
+            }
+        };
+        opt::optimize(&mut block);
+        let labels = interp::label_table(&block);
+        match interp::run_block(&block, &labels, env, &mem, pc_off) {
+            BlockExit::Code(c) => Some(RunExit::Code(c)),
+            BlockExit::Fault(f) => {
+                if f.write && smc::take_write_fault(&mem, f.addr) {
+                    // A second watched page (an unaligned store across pages): retry later.
+                    let page = f.addr & !(smc::PAGE - 1);
+                    self.drop_range(page, smc::PAGE);
+                    return None;
+                }
+                Some(RunExit::Fault {
+                    addr: f.addr,
+                    write: f.write,
+                    exec: false,
+                })
+            }
+            _ => None,
+        }
+    }
+}

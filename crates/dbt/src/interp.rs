@@ -1,0 +1,243 @@
+//! The IR interpreter: the portable backend, and the reference the native backend is
+//! differentially tested against. Globals are read and written directly in the env, so the
+//! guest state is architecturally exact at every op (which makes faults trivially precise).
+
+use crate::env::EnvPtr;
+use crate::eval;
+use crate::hostmem::{GuestMem, HostFault};
+use crate::ir::{Block, Op, Temp, Val};
+
+/// How a block ended. In every case the env's pc field holds the next guest pc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockExit {
+    /// Direct jump through chain slot `slot` to `pc`.
+    Chain { slot: u8, pc: u64 },
+    /// Indirect jump to `pc`.
+    Indirect { pc: u64 },
+    /// Front-end defined exit code.
+    Code(u32),
+    /// Guest memory fault at the instruction whose pc is in env.pc.
+    Fault(HostFault),
+}
+
+struct Frame<'a> {
+    b: &'a Block,
+    env: EnvPtr,
+    vals: Vec<u64>,
+}
+
+impl Frame<'_> {
+    fn get(&self, v: Val) -> u64 {
+        match v {
+            Val::C(c) => c,
+            Val::T(t) if self.b.is_global(t) => self.env.read(self.b.globals[t.0 as usize].offset),
+            Val::T(t) => self.vals[t.0 as usize],
+        }
+    }
+    fn set(&mut self, t: Temp, v: u64) {
+        let v = self.b.ty(t).canon(v);
+        if self.b.is_global(t) {
+            self.env.write(self.b.globals[t.0 as usize].offset, v);
+        } else {
+            self.vals[t.0 as usize] = v;
+        }
+    }
+}
+
+/// Precomputed label positions for a block (cache it with the block).
+pub fn label_table(b: &Block) -> Vec<usize> {
+    let mut t = vec![usize::MAX; b.nlabels as usize];
+    for (i, op) in b.ops.iter().enumerate() {
+        if let Op::Label(l) = op {
+            t[l.0 as usize] = i;
+        }
+    }
+    t
+}
+
+/// Executes `b` once. `pc_off` is the env offset of the guest pc.
+pub fn run_block(
+    b: &Block,
+    labels: &[usize],
+    env: EnvPtr,
+    mem: &GuestMem,
+    pc_off: u32,
+) -> BlockExit {
+    let mut f = Frame {
+        b,
+        env,
+        vals: vec![0; b.temps.len()],
+    };
+    let mut i = 0;
+    let mut cur_pc = b.guest_pc;
+    while i < b.ops.len() {
+        let op = &b.ops[i];
+        i += 1;
+        let fault = |e: HostFault| {
+            env.write(pc_off, cur_pc);
+            BlockExit::Fault(e)
+        };
+        match *op {
+            Op::InsnStart { pc } => cur_pc = pc,
+            Op::Mov { dst, src } => {
+                let v = f.get(src);
+                f.set(dst, v)
+            }
+            Op::Bin { op, ty, dst, a, b } => {
+                let v = eval::bin(op, ty, f.get(a), f.get(b));
+                f.set(dst, v)
+            }
+            Op::Un { op, ty, dst, a } => {
+                let v = eval::un(op, ty, f.get(a));
+                f.set(dst, v)
+            }
+            Op::Ext { op, dst, a } => {
+                let v = eval::ext(op, f.get(a));
+                f.set(dst, v)
+            }
+            Op::SetCond {
+                cond,
+                ty,
+                dst,
+                a,
+                b,
+            } => {
+                let v = cond.eval(ty, f.get(a), f.get(b)) as u64;
+                f.set(dst, v)
+            }
+            Op::Select {
+                cond,
+                ty,
+                dst,
+                a,
+                b,
+                t,
+                f: e,
+            } => {
+                let v = if cond.eval(ty, f.get(a), f.get(b)) {
+                    f.get(t)
+                } else {
+                    f.get(e)
+                };
+                f.set(dst, v)
+            }
+            Op::Load {
+                dst,
+                addr,
+                size,
+                signed,
+            } => match mem.load(f.get(addr), size.bytes()) {
+                Ok(v) => {
+                    let bits = size.bytes() * 8;
+                    let v = if signed && bits < 64 {
+                        (((v << (64 - bits)) as i64) >> (64 - bits)) as u64
+                    } else {
+                        v
+                    };
+                    f.set(dst, v)
+                }
+                Err(e) => return fault(e),
+            },
+            Op::Store { src, addr, size } => {
+                if let Err(e) = mem.store(f.get(addr), size.bytes(), f.get(src)) {
+                    return fault(e);
+                }
+            }
+            Op::Rmw {
+                op,
+                dst,
+                addr,
+                val,
+                size,
+            } => {
+                let (a, n) = (f.get(addr), size.bytes());
+                let val = if n == 4 {
+                    f.get(val) & 0xffff_ffff
+                } else {
+                    f.get(val)
+                };
+                let mut old = match mem.load(a, n) {
+                    Ok(v) => v,
+                    Err(e) => return fault(HostFault { write: true, ..e }),
+                };
+                loop {
+                    let new = eval::rmw(op, n as u32 * 8, old, val);
+                    match mem.cmpxchg(a, n, old, new) {
+                        Ok(seen) if seen == old => break,
+                        Ok(seen) => old = seen,
+                        Err(e) => return fault(e),
+                    }
+                }
+                let v = if n == 4 {
+                    old as u32 as i32 as i64 as u64
+                } else {
+                    old
+                };
+                f.set(dst, v)
+            }
+            Op::Cmpxchg {
+                dst,
+                addr,
+                expect,
+                new,
+                size,
+            } => {
+                let n = size.bytes();
+                let mask = if n == 4 { 0xffff_ffff } else { u64::MAX };
+                match mem.cmpxchg(f.get(addr), n, f.get(expect) & mask, f.get(new) & mask) {
+                    Ok(old) => {
+                        let v = if n == 4 {
+                            old as u32 as i32 as i64 as u64
+                        } else {
+                            old
+                        };
+                        f.set(dst, v)
+                    }
+                    Err(e) => return fault(e),
+                }
+            }
+            Op::Call {
+                helper,
+                dst,
+                ref args,
+            } => {
+                let mut a = [0u64; 4];
+                for (k, v) in args.iter().enumerate() {
+                    a[k] = f.get(*v);
+                }
+                let r = (helper.f)(env.as_ptr(), a[0], a[1], a[2], a[3]);
+                if let Some(d) = dst {
+                    f.set(d, r)
+                }
+            }
+            Op::Label(_) => {}
+            Op::Br(l) => i = labels[l.0 as usize],
+            Op::BrCond {
+                cond,
+                ty,
+                a,
+                b,
+                label,
+            } => {
+                if cond.eval(ty, f.get(a), f.get(b)) {
+                    i = labels[label.0 as usize];
+                }
+            }
+            Op::GotoTb { slot, pc } => {
+                env.write(pc_off, pc);
+                return BlockExit::Chain { slot, pc };
+            }
+            Op::JumpIndirect { target } => {
+                let pc = f.get(target);
+                env.write(pc_off, pc);
+                return BlockExit::Indirect { pc };
+            }
+            Op::Exit { code, pc } => {
+                env.write(pc_off, pc);
+                return BlockExit::Code(code);
+            }
+        }
+    }
+    // `Block::verify` guarantees a terminator; treat falling off the end as a front-end bug.
+    BlockExit::Code(u32::MAX)
+}

@@ -1,0 +1,536 @@
+//! The typed IR ("micro-ops") that guest front ends lower instructions to.
+//!
+//! A block is a straight-line list of ops with forward-only labels. Temporaries are typed
+//! (`I32` or `I64`); the first `nglobals` temporaries are *globals*: guest registers that live
+//! in the guest state structure (the "env") at fixed offsets. Globals survive across labels
+//! and blocks; other temporaries are block-local and must not be live across a `Label`
+//! (control may merge there). That rule keeps register allocation local and simple while
+//! still letting guest registers stay in host registers inside a block.
+//!
+//! Semantics are defined here once and implemented twice (the IR interpreter and the native
+//! backend), which is what the backend differential tests check.
+
+use std::fmt;
+
+/// Value type of a temporary. `I32` values are kept zero-extended in 64-bit containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ty {
+    I32,
+    I64,
+}
+
+impl Ty {
+    pub fn bits(self) -> u32 {
+        match self {
+            Ty::I32 => 32,
+            Ty::I64 => 64,
+        }
+    }
+    /// Truncates a raw value to this type's canonical representation.
+    pub fn canon(self, v: u64) -> u64 {
+        match self {
+            Ty::I32 => v & 0xffff_ffff,
+            Ty::I64 => v,
+        }
+    }
+}
+
+/// A temporary (index into `Block::temps`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Temp(pub u32);
+
+/// An operand: a temporary or an immediate (already canonical for the op's type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Val {
+    T(Temp),
+    C(u64),
+}
+
+impl From<Temp> for Val {
+    fn from(t: Temp) -> Val {
+        Val::T(t)
+    }
+}
+
+/// Forward branch target inside a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Label(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    /// High half of signed x signed.
+    MulHs,
+    /// High half of unsigned x unsigned.
+    MulHu,
+    /// High half of signed x unsigned.
+    MulHsu,
+    /// Signed division; x/0 = -1 and MIN/-1 = MIN (total, as RISC-V defines it).
+    DivS,
+    /// Unsigned division; x/0 = all ones.
+    DivU,
+    /// Signed remainder; x%0 = x and MIN%-1 = 0.
+    RemS,
+    /// Unsigned remainder; x%0 = x.
+    RemU,
+    And,
+    Or,
+    Xor,
+    AndN,
+    OrN,
+    XorN,
+    /// Shifts and rotates use the amount modulo the type width.
+    Shl,
+    Shr,
+    Sar,
+    Rotl,
+    Rotr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnOp {
+    Neg,
+    Not,
+    /// Count leading zeros (width if zero).
+    Clz,
+    /// Count trailing zeros (width if zero).
+    Ctz,
+    Popcnt,
+    /// Byte swap.
+    Bswap,
+    /// Sign-/zero-extend the low 8/16 bits within the type.
+    Sext8,
+    Sext16,
+    Zext16,
+    /// Per byte: 0xff if the byte is non-zero, else 0 (Zbb `orc.b`).
+    OrcB,
+}
+
+/// Conversions between the two types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExtOp {
+    /// I64 -> I32 (low half).
+    Trunc,
+    /// I32 -> I64 sign-extended.
+    Sext32,
+    /// I32 -> I64 zero-extended.
+    Zext32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cond {
+    Eq,
+    Ne,
+    Lt,
+    Ge,
+    Ltu,
+    Geu,
+}
+
+impl Cond {
+    pub fn eval(self, ty: Ty, a: u64, b: u64) -> bool {
+        let (sa, sb) = match ty {
+            Ty::I32 => (a as u32 as i32 as i64, b as u32 as i32 as i64),
+            Ty::I64 => (a as i64, b as i64),
+        };
+        match self {
+            Cond::Eq => a == b,
+            Cond::Ne => a != b,
+            Cond::Lt => sa < sb,
+            Cond::Ge => sa >= sb,
+            Cond::Ltu => a < b,
+            Cond::Geu => a >= b,
+        }
+    }
+    pub fn invert(self) -> Cond {
+        match self {
+            Cond::Eq => Cond::Ne,
+            Cond::Ne => Cond::Eq,
+            Cond::Lt => Cond::Ge,
+            Cond::Ge => Cond::Lt,
+            Cond::Ltu => Cond::Geu,
+            Cond::Geu => Cond::Ltu,
+        }
+    }
+}
+
+/// Size of a memory access in bytes (1, 2, 4, 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemSize {
+    B1,
+    B2,
+    B4,
+    B8,
+}
+
+impl MemSize {
+    pub fn bytes(self) -> u64 {
+        match self {
+            MemSize::B1 => 1,
+            MemSize::B2 => 2,
+            MemSize::B4 => 4,
+            MemSize::B8 => 8,
+        }
+    }
+}
+
+/// Read-modify-write operations done atomically on guest memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RmwOp {
+    Xchg,
+    Add,
+    And,
+    Or,
+    Xor,
+    Min,
+    Max,
+    Minu,
+    Maxu,
+}
+
+/// Signature of every helper: `f(env, a0, a1, a2, a3) -> result`. Helpers may read the env
+/// (dirty globals are written back before a call) and write env fields that are *not*
+/// globals (e.g. FP registers); they never touch guest memory and never fault.
+pub type HelperFn = extern "C" fn(*mut u8, u64, u64, u64, u64) -> u64;
+
+#[derive(Clone, Copy)]
+pub struct Helper {
+    pub name: &'static str,
+    pub f: HelperFn,
+}
+
+impl fmt::Debug for Helper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for Helper {
+    fn eq(&self, o: &Helper) -> bool {
+        self.name == o.name
+    }
+}
+
+/// One micro-op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Start of guest instruction at `pc` (used for precise faults and statistics).
+    InsnStart {
+        pc: u64,
+    },
+    Mov {
+        dst: Temp,
+        src: Val,
+    },
+    Bin {
+        op: BinOp,
+        ty: Ty,
+        dst: Temp,
+        a: Val,
+        b: Val,
+    },
+    Un {
+        op: UnOp,
+        ty: Ty,
+        dst: Temp,
+        a: Val,
+    },
+    Ext {
+        op: ExtOp,
+        dst: Temp,
+        a: Val,
+    },
+    /// dst = (a cond b) ? 1 : 0; `dst` has type `ty`.
+    SetCond {
+        cond: Cond,
+        ty: Ty,
+        dst: Temp,
+        a: Val,
+        b: Val,
+    },
+    /// dst = (a cond b) ? t : f; all of type `ty`.
+    Select {
+        cond: Cond,
+        ty: Ty,
+        dst: Temp,
+        a: Val,
+        b: Val,
+        t: Val,
+        f: Val,
+    },
+    /// Guest memory load from guest address `addr` (I64); result zero or sign extended to I64.
+    /// The only way front ends read guest memory, so a soft MMU can replace its lowering.
+    Load {
+        dst: Temp,
+        addr: Val,
+        size: MemSize,
+        signed: bool,
+    },
+    Store {
+        src: Val,
+        addr: Val,
+        size: MemSize,
+    },
+    /// Atomic read-modify-write; `dst` receives the old value (sign-extended for B4).
+    Rmw {
+        op: RmwOp,
+        dst: Temp,
+        addr: Val,
+        val: Val,
+        size: MemSize,
+    },
+    /// Atomic compare-and-swap; `dst` receives the old value (sign-extended for B4).
+    Cmpxchg {
+        dst: Temp,
+        addr: Val,
+        expect: Val,
+        new: Val,
+        size: MemSize,
+    },
+    /// Call a helper with up to four I64 arguments.
+    Call {
+        helper: Helper,
+        dst: Option<Temp>,
+        args: Vec<Val>,
+    },
+    Label(Label),
+    Br(Label),
+    BrCond {
+        cond: Cond,
+        ty: Ty,
+        a: Val,
+        b: Val,
+        label: Label,
+    },
+    /// End the block with a direct (chainable) jump to `pc`; `slot` is 0 or 1.
+    GotoTb {
+        slot: u8,
+        pc: u64,
+    },
+    /// End the block jumping to the guest address in `target` (fast lookup, else dispatcher).
+    JumpIndirect {
+        target: Val,
+    },
+    /// End the block returning `code` to the run loop with the guest pc set to `pc`.
+    Exit {
+        code: u32,
+        pc: u64,
+    },
+}
+
+impl Op {
+    /// True for ops after which control does not fall through.
+    pub fn is_terminator(&self) -> bool {
+        matches!(
+            self,
+            Op::Br(_) | Op::GotoTb { .. } | Op::JumpIndirect { .. } | Op::Exit { .. }
+        )
+    }
+    /// True for ops that may fault on guest memory.
+    pub fn is_mem(&self) -> bool {
+        matches!(
+            self,
+            Op::Load { .. } | Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. }
+        )
+    }
+    /// The temporary written by this op, if any.
+    pub fn def(&self) -> Option<Temp> {
+        match *self {
+            Op::Mov { dst, .. }
+            | Op::Bin { dst, .. }
+            | Op::Un { dst, .. }
+            | Op::Ext { dst, .. }
+            | Op::SetCond { dst, .. }
+            | Op::Select { dst, .. }
+            | Op::Load { dst, .. }
+            | Op::Rmw { dst, .. }
+            | Op::Cmpxchg { dst, .. } => Some(dst),
+            Op::Call { dst, .. } => dst,
+            _ => None,
+        }
+    }
+    /// Calls `f` on every operand this op reads.
+    pub fn for_each_use(&self, mut f: impl FnMut(&Val)) {
+        match self {
+            Op::Mov { src, .. } => f(src),
+            Op::Bin { a, b, .. } | Op::SetCond { a, b, .. } | Op::BrCond { a, b, .. } => {
+                f(a);
+                f(b)
+            }
+            Op::Un { a, .. } | Op::Ext { a, .. } => f(a),
+            Op::Select { a, b, t, f: e, .. } => {
+                f(a);
+                f(b);
+                f(t);
+                f(e)
+            }
+            Op::Load { addr, .. } => f(addr),
+            Op::Store { src, addr, .. } => {
+                f(src);
+                f(addr)
+            }
+            Op::Rmw { addr, val, .. } => {
+                f(addr);
+                f(val)
+            }
+            Op::Cmpxchg {
+                addr, expect, new, ..
+            } => {
+                f(addr);
+                f(expect);
+                f(new)
+            }
+            Op::Call { args, .. } => args.iter().for_each(f),
+            Op::JumpIndirect { target } => f(target),
+            _ => {}
+        }
+    }
+    /// Mutable variant of [`Op::for_each_use`] (used by the optimiser to rewrite operands).
+    pub fn for_each_use_mut(&mut self, mut f: impl FnMut(&mut Val)) {
+        match self {
+            Op::Mov { src, .. } => f(src),
+            Op::Bin { a, b, .. } | Op::SetCond { a, b, .. } | Op::BrCond { a, b, .. } => {
+                f(a);
+                f(b)
+            }
+            Op::Un { a, .. } | Op::Ext { a, .. } => f(a),
+            Op::Select { a, b, t, f: e, .. } => {
+                f(a);
+                f(b);
+                f(t);
+                f(e)
+            }
+            Op::Load { addr, .. } => f(addr),
+            Op::Store { src, addr, .. } => {
+                f(src);
+                f(addr)
+            }
+            Op::Rmw { addr, val, .. } => {
+                f(addr);
+                f(val)
+            }
+            Op::Cmpxchg {
+                addr, expect, new, ..
+            } => {
+                f(addr);
+                f(expect);
+                f(new)
+            }
+            Op::Call { args, .. } => args.iter_mut().for_each(f),
+            Op::JumpIndirect { target } => f(target),
+            _ => {}
+        }
+    }
+}
+
+/// Where a global lives in the env.
+#[derive(Clone, Copy, Debug)]
+pub struct GlobalDef {
+    pub name: &'static str,
+    pub offset: u32,
+    pub ty: Ty,
+}
+
+/// A translated guest block in IR form.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub guest_pc: u64,
+    /// Bytes of guest code covered (for invalidation).
+    pub guest_len: u64,
+    pub ninsns: u32,
+    pub temps: Vec<Ty>,
+    pub nglobals: u32,
+    pub globals: Vec<GlobalDef>,
+    pub ops: Vec<Op>,
+    pub nlabels: u32,
+}
+
+impl Block {
+    pub fn new(guest_pc: u64, globals: &[GlobalDef]) -> Block {
+        Block {
+            guest_pc,
+            guest_len: 0,
+            ninsns: 0,
+            temps: globals.iter().map(|g| g.ty).collect(),
+            nglobals: globals.len() as u32,
+            globals: globals.to_vec(),
+            ops: Vec::new(),
+            nlabels: 0,
+        }
+    }
+    pub fn is_global(&self, t: Temp) -> bool {
+        t.0 < self.nglobals
+    }
+    pub fn ty(&self, t: Temp) -> Ty {
+        self.temps[t.0 as usize]
+    }
+    pub fn new_temp(&mut self, ty: Ty) -> Temp {
+        self.temps.push(ty);
+        Temp(self.temps.len() as u32 - 1)
+    }
+    pub fn new_label(&mut self) -> Label {
+        self.nlabels += 1;
+        Label(self.nlabels - 1)
+    }
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    /// Checks the structural rules the backends rely on.
+    pub fn verify(&self) -> Result<(), String> {
+        let mut defined = vec![false; self.nlabels as usize];
+        let mut referenced = vec![false; self.nlabels as usize];
+        for (i, op) in self.ops.iter().enumerate() {
+            let mut bad = None;
+            op.for_each_use(|v| {
+                if let Val::T(t) = v {
+                    if t.0 as usize >= self.temps.len() {
+                        bad = Some(format!("op {i}: unknown temp {t:?}"));
+                    }
+                }
+            });
+            if let Some(b) = bad {
+                return Err(b);
+            }
+            match op {
+                Op::Label(l) => {
+                    if defined[l.0 as usize] {
+                        return Err(format!("op {i}: label {l:?} defined twice"));
+                    }
+                    defined[l.0 as usize] = true;
+                }
+                Op::Br(l) | Op::BrCond { label: l, .. } => {
+                    if defined[l.0 as usize] {
+                        return Err(format!("op {i}: backward branch to {l:?}"));
+                    }
+                    referenced[l.0 as usize] = true;
+                }
+                Op::Call { args, .. } if args.len() > 4 => {
+                    return Err(format!("op {i}: call with more than 4 args"));
+                }
+                _ => {}
+            }
+        }
+        for l in 0..self.nlabels as usize {
+            if referenced[l] && !defined[l] {
+                return Err(format!("label {l} referenced but never defined"));
+            }
+        }
+        match self.ops.last() {
+            Some(op) if op.is_terminator() => Ok(()),
+            _ => Err("block does not end with a terminator".into()),
+        }
+    }
+}
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "block @{:#x} ({} insns)", self.guest_pc, self.ninsns)?;
+        for op in &self.ops {
+            writeln!(f, "  {op:?}")?;
+        }
+        Ok(())
+    }
+}

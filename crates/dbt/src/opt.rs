@@ -1,0 +1,300 @@
+//! Block optimiser: constant folding and propagation, copy propagation, branch folding and
+//! dead-code removal. Facts about temporaries are forgotten at labels (control may merge
+//! there), which keeps the passes linear and obviously correct.
+
+use crate::eval;
+use crate::ir::{BinOp, Block, Op, Temp, Ty, Val};
+use std::collections::HashMap;
+
+pub fn optimize(b: &mut Block) {
+    propagate(b);
+    remove_dead(b);
+}
+
+fn propagate(b: &mut Block) {
+    // Known value of each temp (a constant or a copy of another temp).
+    let mut known: HashMap<Temp, Val> = HashMap::new();
+    let mut out = Vec::with_capacity(b.ops.len());
+    let ops = std::mem::take(&mut b.ops);
+    let mut dead_code = false;
+    for mut op in ops {
+        if let Op::Label(_) = op {
+            known.clear();
+            dead_code = false;
+        }
+        if dead_code {
+            // Unreachable after an unconditional terminator, up to the next label.
+            continue;
+        }
+        op.for_each_use_mut(|v| {
+            if let Val::T(t) = v {
+                if let Some(k) = known.get(t) {
+                    *v = *k;
+                }
+            }
+        });
+        let op = fold(b, op);
+        if let Some(d) = op.def() {
+            known.remove(&d);
+            known.retain(|_, v| *v != Val::T(d));
+            if let Op::Mov { dst, src } = op {
+                if src != Val::T(dst) {
+                    known.insert(dst, src);
+                }
+            }
+        }
+        if op.is_terminator() {
+            dead_code = true;
+        }
+        if let Op::Mov {
+            dst,
+            src: Val::T(s),
+        } = op
+        {
+            if s == dst {
+                continue;
+            }
+        }
+        out.push(op);
+    }
+    b.ops = out;
+}
+
+fn c(v: Val) -> Option<u64> {
+    match v {
+        Val::C(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn fold(b: &Block, op: Op) -> Op {
+    match op {
+        Op::Bin {
+            op: bop,
+            ty,
+            dst,
+            a,
+            b: bb,
+        } => {
+            if let (Some(x), Some(y)) = (c(a), c(bb)) {
+                return Op::Mov {
+                    dst,
+                    src: Val::C(eval::bin(bop, ty, x, y)),
+                };
+            }
+            // Algebraic identities that leave one operand unchanged.
+            let ident = match (bop, c(bb)) {
+                (BinOp::Add | BinOp::Sub | BinOp::Or | BinOp::Xor, Some(0)) => true,
+                (BinOp::Shl | BinOp::Shr | BinOp::Sar | BinOp::Rotl | BinOp::Rotr, Some(s)) => {
+                    s & (ty.bits() as u64 - 1) == 0
+                }
+                (BinOp::Mul | BinOp::DivU | BinOp::DivS, Some(1)) => true,
+                (BinOp::And, Some(m)) => ty.canon(m) == ty.canon(u64::MAX),
+                _ => false,
+            };
+            if ident && same_ty(b, a, ty) {
+                return Op::Mov { dst, src: a };
+            }
+            if matches!((bop, c(a)), (BinOp::Add | BinOp::Or | BinOp::Xor, Some(0)))
+                && same_ty(b, bb, ty)
+            {
+                return Op::Mov { dst, src: bb };
+            }
+            if matches!((bop, c(bb)), (BinOp::And | BinOp::Mul, Some(0))) {
+                return Op::Mov {
+                    dst,
+                    src: Val::C(0),
+                };
+            }
+            Op::Bin {
+                op: bop,
+                ty,
+                dst,
+                a,
+                b: bb,
+            }
+        }
+        Op::Un {
+            op: uop,
+            ty,
+            dst,
+            a: Val::C(x),
+        } => Op::Mov {
+            dst,
+            src: Val::C(eval::un(uop, ty, x)),
+        },
+        Op::Ext {
+            op: e,
+            dst,
+            a: Val::C(x),
+        } => Op::Mov {
+            dst,
+            src: Val::C(eval::ext(e, x)),
+        },
+        Op::SetCond {
+            cond,
+            ty,
+            dst,
+            a: Val::C(x),
+            b: Val::C(y),
+        } => Op::Mov {
+            dst,
+            src: Val::C(cond.eval(ty, x, y) as u64),
+        },
+        Op::Select {
+            cond,
+            ty,
+            dst,
+            a: Val::C(x),
+            b: Val::C(y),
+            t,
+            f,
+        } => {
+            let src = if cond.eval(ty, x, y) { t } else { f };
+            if same_ty(b, src, ty) {
+                Op::Mov { dst, src }
+            } else {
+                Op::Select {
+                    cond,
+                    ty,
+                    dst,
+                    a: Val::C(x),
+                    b: Val::C(y),
+                    t,
+                    f,
+                }
+            }
+        }
+        Op::BrCond {
+            cond,
+            ty,
+            a: Val::C(x),
+            b: Val::C(y),
+            label,
+        } => {
+            if cond.eval(ty, x, y) {
+                Op::Br(label)
+            } else {
+                // Never taken: becomes a no-op marker that DCE removes.
+                Op::Mov {
+                    dst: Temp(u32::MAX),
+                    src: Val::C(0),
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+fn same_ty(b: &Block, v: Val, ty: Ty) -> bool {
+    match v {
+        Val::C(_) => true,
+        Val::T(t) => b.ty(t) == ty,
+    }
+}
+
+fn removable(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Mov { .. }
+            | Op::Bin { .. }
+            | Op::Un { .. }
+            | Op::Ext { .. }
+            | Op::SetCond { .. }
+            | Op::Select { .. }
+    )
+}
+
+fn remove_dead(b: &mut Block) {
+    let n = b.temps.len();
+    let mut live = vec![false; n];
+    let mut keep = vec![true; b.ops.len()];
+    for (i, op) in b.ops.iter().enumerate().rev() {
+        if let Some(d) = op.def() {
+            if d.0 == u32::MAX {
+                keep[i] = false;
+                continue;
+            }
+            if !b.is_global(d) {
+                if !live[d.0 as usize] && removable(op) {
+                    keep[i] = false;
+                    continue;
+                }
+                live[d.0 as usize] = false;
+            }
+        }
+        op.for_each_use(|v| {
+            if let Val::T(t) = v {
+                live[t.0 as usize] = true;
+            }
+        });
+    }
+    let mut i = 0;
+    b.ops.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    // Labels nobody branches to any more are dropped so later passes see longer regions.
+    let mut used = vec![false; b.nlabels as usize];
+    for op in &b.ops {
+        if let Op::Br(l) | Op::BrCond { label: l, .. } = op {
+            used[l.0 as usize] = true;
+        }
+    }
+    b.ops
+        .retain(|op| !matches!(op, Op::Label(l) if !used[l.0 as usize]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{GlobalDef, Label};
+
+    #[test]
+    fn folds_and_removes() {
+        let g = [GlobalDef {
+            name: "r1",
+            offset: 8,
+            ty: Ty::I64,
+        }];
+        let mut b = Block::new(0, &g);
+        let t1 = b.new_temp(Ty::I64);
+        let t2 = b.new_temp(Ty::I64);
+        let l: Label = b.new_label();
+        b.push(Op::Mov {
+            dst: t1,
+            src: Val::C(5),
+        });
+        b.push(Op::Bin {
+            op: BinOp::Add,
+            ty: Ty::I64,
+            dst: t2,
+            a: Val::T(t1),
+            b: Val::C(7),
+        });
+        b.push(Op::Mov {
+            dst: Temp(0),
+            src: Val::T(t2),
+        });
+        b.push(Op::BrCond {
+            cond: crate::ir::Cond::Eq,
+            ty: Ty::I64,
+            a: Val::C(1),
+            b: Val::C(2),
+            label: l,
+        });
+        b.push(Op::Label(l));
+        b.push(Op::Exit { code: 0, pc: 4 });
+        optimize(&mut b);
+        assert_eq!(
+            b.ops,
+            vec![
+                Op::Mov {
+                    dst: Temp(0),
+                    src: Val::C(12)
+                },
+                Op::Exit { code: 0, pc: 4 }
+            ]
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! Self-modifying-code detection, shared by every engine in the process.
+//!
+//! When code is translated from a guest page that is writable, the page is made read-only on
+//! the host. A guest store to it then faults; the run loop sees the fault, asks
+//! [`take_write_fault`], drops the page's translations, restores write access and executes the
+//! store without re-protecting. Pages that are not writable need no protection: the guest
+//! cannot change them without mprotect/munmap, for which user mode calls `invalidate` first.
+//! Invalidations are published as a generation counter plus a log, so other threads' engines
+//! drop stale blocks the next time they pass through their dispatcher.
+
+use crate::hostmem::GuestMem;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub const PAGE: u64 = 4096;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    /// We made it read-only; it was writable.
+    Protected,
+    /// It was not writable when we looked.
+    ReadOnly,
+}
+
+/// Keyed by host page address, so engines sharing one guest address space agree.
+static PAGES: Mutex<Option<HashMap<usize, State>>> = Mutex::new(None);
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// (generation, host start, len) of recent invalidations, for other engines.
+static LOG: Mutex<Vec<(u64, usize, u64)>> = Mutex::new(Vec::new());
+const LOG_MAX: usize = 4096;
+
+fn mprotect(host: usize, prot: i32) {
+    // SAFETY: `host` is a page inside the guest reservation owned by user mode; changing
+    // its protection cannot affect Rust-owned memory.
+    unsafe {
+        libc::mprotect(host as *mut libc::c_void, PAGE as usize, prot);
+    }
+}
+
+/// Makes sure stores to the guest page containing `addr` will be noticed.
+pub fn watch_page(mem: &GuestMem, addr: u64) {
+    let page = addr & !(PAGE - 1);
+    let host = mem.base + page as usize;
+    let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    if map.contains_key(&host) {
+        return;
+    }
+    if mem.is_writable(page) {
+        mprotect(host, libc::PROT_READ);
+        map.insert(host, State::Protected);
+    } else {
+        map.insert(host, State::ReadOnly);
+    }
+}
+
+/// Called for a guest write fault at `addr`. Returns true if the fault was caused by SMC
+/// protection (the page is writable again and must be invalidated by the caller).
+pub fn take_write_fault(mem: &GuestMem, addr: u64) -> bool {
+    let page = addr & !(PAGE - 1);
+    let host = mem.base + page as usize;
+    let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    if map.get(&host) == Some(&State::Protected) {
+        map.remove(&host);
+        mprotect(host, libc::PROT_READ | libc::PROT_WRITE);
+        publish(host, PAGE);
+        return true;
+    }
+    false
+}
+
+/// Forgets (and un-protects) every watched page overlapping `[addr, addr+len)`.
+pub fn release(mem: &GuestMem, addr: u64, len: u64) {
+    let start = addr & !(PAGE - 1);
+    let end = addr.saturating_add(len).saturating_add(PAGE - 1) & !(PAGE - 1);
+    let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    let hs = mem.base + start as usize;
+    let he = mem.base + end as usize;
+    let keys: Vec<usize> = if ((end - start) / PAGE) < map.len() as u64 {
+        (0..(end - start) / PAGE)
+            .map(|i| hs + (i * PAGE) as usize)
+            .filter(|k| map.contains_key(k))
+            .collect()
+    } else {
+        map.keys()
+            .copied()
+            .filter(|k| *k >= hs && *k < he)
+            .collect()
+    };
+    for k in keys {
+        if map.remove(&k) == Some(State::Protected) {
+            mprotect(k, libc::PROT_READ | libc::PROT_WRITE);
+        }
+    }
+    drop(g);
+    publish(hs, end - start);
+}
+
+fn publish(host: usize, len: u64) {
+    let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    let gen = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    if log.len() >= LOG_MAX {
+        log.drain(..LOG_MAX / 2);
+    }
+    log.push((gen, host, len));
+}
+
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Host ranges invalidated after generation `since`; `None` if the log no longer reaches
+/// back that far (the caller must then flush everything).
+pub fn invalidations_since(since: u64) -> Option<Vec<(usize, u64)>> {
+    let log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    match log.first() {
+        Some(&(g, _, _)) if g > since + 1 => None,
+        _ => Some(
+            log.iter()
+                .filter(|e| e.0 > since)
+                .map(|e| (e.1, e.2))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,225 @@
+//! Per-instruction translation context: operand access and IR emission helpers shared by
+//! every translate function.
+
+use crate::cpu;
+use dbt::ir::{BinOp, Block, Cond, ExtOp, Helper, Label, MemSize, Op, Temp, Ty, UnOp, Val};
+
+/// Exit codes returned to the engine.
+pub const EXIT_ECALL: u32 = 0;
+pub const EXIT_EBREAK: u32 = 1;
+pub const EXIT_ILLEGAL: u32 = 2;
+
+/// Decoded operand fields (what a table row's format extracts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    pub rd: usize,
+    pub rs1: usize,
+    pub rs2: usize,
+    pub rs3: usize,
+    pub imm: i64,
+    pub rm: u32,
+    pub csr: u32,
+}
+
+pub struct Ctx<'a> {
+    pub b: &'a mut Block,
+    /// Address of the instruction being translated.
+    pub pc: u64,
+    /// Its length in bytes (2 or 4).
+    pub len: u64,
+    /// Set by translate functions that end the block.
+    pub ended: bool,
+}
+
+impl Ctx<'_> {
+    pub fn next_pc(&self) -> u64 {
+        self.pc.wrapping_add(self.len)
+    }
+
+    /// Value of integer register `r` (x0 reads as the constant 0).
+    pub fn x(&self, r: usize) -> Val {
+        if r == 0 {
+            Val::C(0)
+        } else {
+            Val::T(Temp(r as u32))
+        }
+    }
+
+    /// Writes `v` to integer register `r` (writes to x0 are dropped).
+    pub fn set_x(&mut self, r: usize, v: Val) {
+        if r != 0 {
+            self.b.push(Op::Mov {
+                dst: Temp(r as u32),
+                src: v,
+            });
+        }
+    }
+
+    pub fn temp(&mut self) -> Temp {
+        self.b.new_temp(Ty::I64)
+    }
+    pub fn temp32(&mut self) -> Temp {
+        self.b.new_temp(Ty::I32)
+    }
+    pub fn label(&mut self) -> Label {
+        self.b.new_label()
+    }
+    pub fn emit(&mut self, op: Op) {
+        self.b.push(op)
+    }
+
+    pub fn bin(&mut self, op: BinOp, a: Val, b: Val) -> Val {
+        let d = self.temp();
+        self.emit(Op::Bin {
+            op,
+            ty: Ty::I64,
+            dst: d,
+            a,
+            b,
+        });
+        Val::T(d)
+    }
+    pub fn un(&mut self, op: UnOp, a: Val) -> Val {
+        let d = self.temp();
+        self.emit(Op::Un {
+            op,
+            ty: Ty::I64,
+            dst: d,
+            a,
+        });
+        Val::T(d)
+    }
+    pub fn trunc(&mut self, a: Val) -> Val {
+        match a {
+            Val::C(c) => Val::C(c & 0xffff_ffff),
+            _ => {
+                let d = self.temp32();
+                self.emit(Op::Ext {
+                    op: ExtOp::Trunc,
+                    dst: d,
+                    a,
+                });
+                Val::T(d)
+            }
+        }
+    }
+    pub fn sext32(&mut self, a: Val) -> Val {
+        let d = self.temp();
+        self.emit(Op::Ext {
+            op: ExtOp::Sext32,
+            dst: d,
+            a,
+        });
+        Val::T(d)
+    }
+    pub fn zext32(&mut self, a: Val) -> Val {
+        let a = self.trunc(a);
+        let d = self.temp();
+        self.emit(Op::Ext {
+            op: ExtOp::Zext32,
+            dst: d,
+            a,
+        });
+        Val::T(d)
+    }
+    /// 32-bit operation on the low halves, result sign-extended to 64 bits (the W forms).
+    pub fn bin32(&mut self, op: BinOp, a: Val, b: Val) -> Val {
+        let a = self.trunc(a);
+        let b = self.trunc(b);
+        let d = self.temp32();
+        self.emit(Op::Bin {
+            op,
+            ty: Ty::I32,
+            dst: d,
+            a,
+            b,
+        });
+        self.sext32(Val::T(d))
+    }
+    pub fn un32(&mut self, op: UnOp, a: Val) -> Val {
+        let a = self.trunc(a);
+        let d = self.temp32();
+        self.emit(Op::Un {
+            op,
+            ty: Ty::I32,
+            dst: d,
+            a,
+        });
+        self.sext32(Val::T(d))
+    }
+    pub fn setcond(&mut self, cond: Cond, a: Val, b: Val) -> Val {
+        let d = self.temp();
+        self.emit(Op::SetCond {
+            cond,
+            ty: Ty::I64,
+            dst: d,
+            a,
+            b,
+        });
+        Val::T(d)
+    }
+    pub fn select(&mut self, cond: Cond, a: Val, b: Val, t: Val, f: Val) -> Val {
+        let d = self.temp();
+        self.emit(Op::Select {
+            cond,
+            ty: Ty::I64,
+            dst: d,
+            a,
+            b,
+            t,
+            f,
+        });
+        Val::T(d)
+    }
+    pub fn addr(&mut self, rs1: usize, imm: i64) -> Val {
+        let base = self.x(rs1);
+        self.bin(BinOp::Add, base, Val::C(imm as u64))
+    }
+    pub fn load(&mut self, addr: Val, size: MemSize, signed: bool) -> Val {
+        let d = self.temp();
+        self.emit(Op::Load {
+            dst: d,
+            addr,
+            size,
+            signed,
+        });
+        Val::T(d)
+    }
+    pub fn call(&mut self, helper: Helper, args: &[Val]) -> Val {
+        let d = self.temp();
+        self.emit(Op::Call {
+            helper,
+            dst: Some(d),
+            args: args.to_vec(),
+        });
+        Val::T(d)
+    }
+    pub fn call_void(&mut self, helper: Helper, args: &[Val]) {
+        self.emit(Op::Call {
+            helper,
+            dst: None,
+            args: args.to_vec(),
+        });
+    }
+
+    /// Ends the block with a chained jump to `pc`.
+    pub fn goto(&mut self, slot: u8, pc: u64) {
+        self.emit(Op::GotoTb { slot, pc });
+        self.ended = true;
+    }
+    pub fn exit(&mut self, code: u32) {
+        let pc = self.pc;
+        self.emit(Op::Exit { code, pc });
+        self.ended = true;
+    }
+    pub fn illegal(&mut self) -> bool {
+        self.exit(EXIT_ILLEGAL);
+        true
+    }
+    pub fn res_addr() -> Temp {
+        Temp(cpu::RES_ADDR)
+    }
+    pub fn res_val() -> Temp {
+        Temp(cpu::RES_VAL)
+    }
+}

@@ -1,0 +1,150 @@
+//! The public engine used by user mode (see docs/translator-contract.md).
+
+use crate::cpu::Cpu;
+use crate::ctx::{EXIT_EBREAK, EXIT_ECALL, EXIT_ILLEGAL};
+use crate::frontend::RiscvFrontend;
+use dbt::env::EnvPtr;
+use dbt::hostmem::GuestMem;
+use dbt::{Backend, Exec, ExecConfig, ExitRequest, RunExit, Stats};
+use std::cell::RefCell;
+
+/// Why `Engine::run` returned. `cpu.pc` points at the instruction concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// pc points AT the ecall; user mode advances pc by 4.
+    Ecall,
+    Ebreak,
+    IllegalInstruction {
+        insn: u32,
+    },
+    MemoryFault {
+        addr: u64,
+        write: bool,
+        exec: bool,
+    },
+    Misaligned {
+        addr: u64,
+    },
+    Interrupted,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    pub backend: Backend,
+    /// Host address of guest address 0.
+    pub guest_base: usize,
+    /// Guest addresses are `[0, guest_limit)`.
+    pub guest_limit: u64,
+    /// Upper bound on instructions per translation block.
+    pub max_block_insns: u32,
+    /// Watch translated pages for self-modifying code (write-protects them on the host).
+    pub detect_smc: bool,
+    /// Bytes of executable memory for the native backend.
+    pub code_size: usize,
+}
+
+impl EngineConfig {
+    pub fn new(guest_base: usize, guest_limit: u64) -> EngineConfig {
+        EngineConfig {
+            // Switches to Native once the x86-64 backend is complete.
+            backend: Backend::Interp,
+            guest_base,
+            guest_limit,
+            max_block_insns: 128,
+            detect_smc: true,
+            code_size: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot set up the code buffer")]
+    CodeBuffer(#[source] std::io::Error),
+    #[error("invalid guest address space (base {base:#x}, limit {limit:#x})")]
+    BadAddressSpace { base: usize, limit: u64 },
+}
+
+/// Translation cache plus backend for one guest thread. Create one per guest thread; they
+/// share self-modifying-code tracking and invalidations through process-wide state.
+pub struct Engine {
+    exec: RefCell<Exec>,
+    fe: RiscvFrontend,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
+        if config.guest_limit == 0
+            || (config.guest_base as u64)
+                .checked_add(config.guest_limit)
+                .is_none()
+        {
+            return Err(EngineError::BadAddressSpace {
+                base: config.guest_base,
+                limit: config.guest_limit,
+            });
+        }
+        let exec = Exec::new(ExecConfig {
+            backend: config.backend,
+            mem: GuestMem {
+                base: config.guest_base,
+                limit: config.guest_limit,
+            },
+            max_insns: config.max_block_insns.max(1),
+            smc: config.detect_smc,
+            code_size: config.code_size,
+        })
+        .map_err(EngineError::CodeBuffer)?;
+        Ok(Engine {
+            exec: RefCell::new(exec),
+            fe: RiscvFrontend::default(),
+        })
+    }
+
+    /// Runs guest code from `cpu.pc` until something user mode must handle.
+    pub fn run(&mut self, cpu: &mut Cpu) -> Exit {
+        cpu.x[0] = 0;
+        let env = EnvPtr::new(cpu);
+        let r = self.exec.get_mut().run(&self.fe, env);
+        match r {
+            RunExit::Code(EXIT_ECALL) => Exit::Ecall,
+            RunExit::Code(EXIT_EBREAK) => Exit::Ebreak,
+            RunExit::Code(EXIT_ILLEGAL) => Exit::IllegalInstruction {
+                insn: self.insn_at(cpu.pc),
+            },
+            RunExit::Code(_) => Exit::IllegalInstruction { insn: 0 },
+            RunExit::Fault { addr, write, exec } => Exit::MemoryFault { addr, write, exec },
+            RunExit::Interrupted => Exit::Interrupted,
+        }
+    }
+
+    fn insn_at(&self, pc: u64) -> u32 {
+        let ex = self.exec.borrow();
+        let lo = ex.mem().load(pc, 2).unwrap_or(0) as u32;
+        if lo & 3 != 3 {
+            return lo;
+        }
+        lo | (ex.mem().load(pc.wrapping_add(2), 2).unwrap_or(0) as u32) << 16
+    }
+
+    /// Drops translations overlapping `[addr, addr+len)` and stops write-protecting those
+    /// pages. Call it *before* munmap/mprotect of guest memory and before a syscall writes
+    /// into guest memory that may hold code.
+    pub fn invalidate(&self, addr: u64, len: u64) {
+        self.exec.borrow_mut().invalidate(addr, len);
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.exec.borrow().stats
+    }
+
+    /// A handle another thread or a signal handler can use with [`request_exit`].
+    pub fn exit_request(&self) -> ExitRequest {
+        self.exec.borrow().exit_request()
+    }
+}
+
+/// Makes `Engine::run` return `Exit::Interrupted` at the next block boundary.
+pub fn request_exit(handle: &ExitRequest) {
+    handle.request();
+}

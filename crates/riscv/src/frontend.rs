@@ -1,0 +1,92 @@
+//! The RISC-V front end: fetches instructions, looks them up in the decode tables and lets
+//! their translate functions emit IR, one block at a time.
+
+use crate::cpu;
+use crate::ctx::{Ctx, EXIT_ILLEGAL};
+use crate::decode;
+use dbt::hostmem::HostFault;
+use dbt::ir::{Block, GlobalDef, Op};
+
+pub struct RiscvFrontend {
+    globals: Vec<GlobalDef>,
+}
+
+impl Default for RiscvFrontend {
+    fn default() -> Self {
+        RiscvFrontend {
+            globals: cpu::globals(),
+        }
+    }
+}
+
+impl dbt::Frontend for RiscvFrontend {
+    fn globals(&self) -> &[GlobalDef] {
+        &self.globals
+    }
+
+    fn pc_offset(&self) -> u32 {
+        cpu::PC_OFFSET
+    }
+
+    fn translate(
+        &self,
+        pc: u64,
+        max_insns: u32,
+        fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
+    ) -> Result<Block, HostFault> {
+        let mut b = Block::new(pc, &self.globals);
+        let mut cur = pc;
+        loop {
+            let insn = match fetch_insn(cur, fetch) {
+                Ok(i) => i,
+                Err(f) if cur == pc => return Err(f),
+                Err(_) => {
+                    // Stop before the unreadable instruction; it faults precisely when the
+                    // next block starts with it.
+                    b.push(Op::GotoTb { slot: 0, pc: cur });
+                    break;
+                }
+            };
+            let len = if insn & 3 == 3 { 4 } else { 2 };
+            b.push(Op::InsnStart { pc: cur });
+            let mut c = Ctx {
+                b: &mut b,
+                pc: cur,
+                len,
+                ended: false,
+            };
+            let ok = if len == 4 {
+                decode::decode32(insn).map(|(r, a)| (r.trans)(&mut c, &a))
+            } else {
+                decode::decode16(insn).map(|(r, a)| (r.trans)(&mut c, &a))
+            };
+            if ok != Some(true) {
+                c.exit(EXIT_ILLEGAL);
+            }
+            let ended = c.ended;
+            b.ninsns += 1;
+            cur = cur.wrapping_add(len);
+            if ended {
+                break;
+            }
+            if b.ninsns >= max_insns {
+                b.push(Op::GotoTb { slot: 0, pc: cur });
+                break;
+            }
+        }
+        b.guest_len = cur.wrapping_sub(pc);
+        Ok(b)
+    }
+}
+
+fn fetch_insn(
+    pc: u64,
+    fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
+) -> Result<u32, HostFault> {
+    let lo = fetch(pc)? as u32;
+    if lo & 3 != 3 {
+        return Ok(lo);
+    }
+    let hi = fetch(pc.wrapping_add(2))? as u32;
+    Ok(lo | hi << 16)
+}

@@ -1,0 +1,411 @@
+//! Translate functions for RV64I, M, A, Zicsr, Zifencei, Zba, Zbb and Zbs.
+//!
+//! Rule kept by every function: all guest-visible faults (memory ops) are emitted before
+//! the first write to an architectural register, so a fault leaves the state as it was
+//! before the instruction.
+
+use crate::csr;
+use crate::ctx::{Args, Ctx, EXIT_EBREAK, EXIT_ECALL};
+use dbt::ir::{BinOp, Cond, MemSize, Op, RmwOp, UnOp, Val};
+
+pub fn lui(c: &mut Ctx, a: &Args) -> bool {
+    c.set_x(a.rd, Val::C(a.imm as u64));
+    true
+}
+pub fn auipc(c: &mut Ctx, a: &Args) -> bool {
+    c.set_x(a.rd, Val::C(c.pc.wrapping_add(a.imm as u64)));
+    true
+}
+pub fn jal(c: &mut Ctx, a: &Args) -> bool {
+    let link = c.next_pc();
+    c.set_x(a.rd, Val::C(link));
+    c.goto(0, c.pc.wrapping_add(a.imm as u64));
+    true
+}
+pub fn jalr(c: &mut Ctx, a: &Args) -> bool {
+    let t = c.addr(a.rs1, a.imm);
+    let t = c.bin(BinOp::And, t, Val::C(!1));
+    let link = c.next_pc();
+    c.set_x(a.rd, Val::C(link));
+    c.emit(Op::JumpIndirect { target: t });
+    c.ended = true;
+    true
+}
+
+fn branch(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
+    let taken = c.label();
+    let (x, y) = (c.x(a.rs1), c.x(a.rs2));
+    c.emit(Op::BrCond {
+        cond,
+        ty: dbt::ir::Ty::I64,
+        a: x,
+        b: y,
+        label: taken,
+    });
+    c.goto(1, c.next_pc());
+    c.emit(Op::Label(taken));
+    c.goto(0, c.pc.wrapping_add(a.imm as u64));
+    true
+}
+
+macro_rules! fns {
+    ($($name:ident => $body:expr;)*) => {
+        $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
+            #[allow(clippy::redundant_closure_call)]
+            ($body)(c, a)
+        })*
+    };
+}
+
+fn load(c: &mut Ctx, a: &Args, size: MemSize, signed: bool) -> bool {
+    let addr = c.addr(a.rs1, a.imm);
+    let v = c.load(addr, size, signed);
+    c.set_x(a.rd, v);
+    true
+}
+fn st(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
+    let addr = c.addr(a.rs1, a.imm);
+    let src = c.x(a.rs2);
+    c.emit(Op::Store { src, addr, size });
+    true
+}
+fn alu(c: &mut Ctx, a: &Args, op: BinOp) -> bool {
+    let (x, y) = (c.x(a.rs1), c.x(a.rs2));
+    let v = c.bin(op, x, y);
+    c.set_x(a.rd, v);
+    true
+}
+fn alui(c: &mut Ctx, a: &Args, op: BinOp) -> bool {
+    let x = c.x(a.rs1);
+    let v = c.bin(op, x, Val::C(a.imm as u64));
+    c.set_x(a.rd, v);
+    true
+}
+fn alu_w(c: &mut Ctx, a: &Args, op: BinOp) -> bool {
+    let (x, y) = (c.x(a.rs1), c.x(a.rs2));
+    let v = c.bin32(op, x, y);
+    c.set_x(a.rd, v);
+    true
+}
+fn alui_w(c: &mut Ctx, a: &Args, op: BinOp) -> bool {
+    let x = c.x(a.rs1);
+    let v = c.bin32(op, x, Val::C(a.imm as u64));
+    c.set_x(a.rd, v);
+    true
+}
+fn setlt(c: &mut Ctx, a: &Args, cond: Cond, imm: bool) -> bool {
+    let x = c.x(a.rs1);
+    let y = if imm {
+        Val::C(a.imm as u64)
+    } else {
+        c.x(a.rs2)
+    };
+    let v = c.setcond(cond, x, y);
+    c.set_x(a.rd, v);
+    true
+}
+fn unary(c: &mut Ctx, a: &Args, op: UnOp) -> bool {
+    let x = c.x(a.rs1);
+    let v = c.un(op, x);
+    c.set_x(a.rd, v);
+    true
+}
+fn unary_w(c: &mut Ctx, a: &Args, op: UnOp) -> bool {
+    let x = c.x(a.rs1);
+    let v = c.un32(op, x);
+    // clzw/ctzw/cpopw results are small non-negative counts; un32 sign-extends, harmless.
+    c.set_x(a.rd, v);
+    true
+}
+fn minmax(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
+    let (x, y) = (c.x(a.rs1), c.x(a.rs2));
+    let v = c.select(cond, x, y, x, y);
+    c.set_x(a.rd, v);
+    true
+}
+fn shadd(c: &mut Ctx, a: &Args, sh: u64, uw: bool) -> bool {
+    let x = c.x(a.rs1);
+    let x = if uw { c.zext32(x) } else { x };
+    let s = c.bin(BinOp::Shl, x, Val::C(sh));
+    let y = c.x(a.rs2);
+    let v = c.bin(BinOp::Add, s, y);
+    c.set_x(a.rd, v);
+    true
+}
+/// Single-bit ops of Zbs; `imm` selects the shamt form.
+fn bitop(c: &mut Ctx, a: &Args, op: BinOp, imm: bool) -> bool {
+    let x = c.x(a.rs1);
+    let idx = if imm {
+        Val::C(a.imm as u64 & 63)
+    } else {
+        c.x(a.rs2)
+    };
+    let m = c.bin(BinOp::Shl, Val::C(1), idx);
+    let v = match op {
+        BinOp::Shr => {
+            let s = c.bin(BinOp::Shr, x, idx);
+            c.bin(BinOp::And, s, Val::C(1))
+        }
+        _ => c.bin(op, x, m),
+    };
+    c.set_x(a.rd, v);
+    true
+}
+fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
+    let addr = c.x(a.rs1);
+    let val = c.x(a.rs2);
+    let d = c.temp();
+    c.emit(Op::Rmw {
+        op,
+        dst: d,
+        addr,
+        val,
+        size,
+    });
+    c.set_x(a.rd, Val::T(d));
+    true
+}
+fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
+    let addr = c.x(a.rs1);
+    let v = c.load(addr, size, true);
+    c.emit(Op::Mov {
+        dst: Ctx::res_addr(),
+        src: addr,
+    });
+    c.emit(Op::Mov {
+        dst: Ctx::res_val(),
+        src: v,
+    });
+    c.set_x(a.rd, v);
+    true
+}
+/// SC succeeds if the reservation covers this address and memory still holds the value LR
+/// saw (a compare-and-swap against it), which is atomic across host threads.
+fn sc(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
+    let fail = c.label();
+    let done = c.label();
+    let addr = c.x(a.rs1);
+    let new = c.x(a.rs2);
+    let ra = Val::T(Ctx::res_addr());
+    let rv = Val::T(Ctx::res_val());
+    c.emit(Op::BrCond {
+        cond: Cond::Ne,
+        ty: dbt::ir::Ty::I64,
+        a: addr,
+        b: ra,
+        label: fail,
+    });
+    let old = c.temp();
+    c.emit(Op::Cmpxchg {
+        dst: old,
+        addr,
+        expect: rv,
+        new,
+        size,
+    });
+    c.emit(Op::BrCond {
+        cond: Cond::Ne,
+        ty: dbt::ir::Ty::I64,
+        a: Val::T(old),
+        b: rv,
+        label: fail,
+    });
+    c.set_x(a.rd, Val::C(0));
+    c.emit(Op::Br(done));
+    c.emit(Op::Label(fail));
+    c.set_x(a.rd, Val::C(1));
+    c.emit(Op::Label(done));
+    c.emit(Op::Mov {
+        dst: Ctx::res_addr(),
+        src: Val::C(u64::MAX),
+    });
+    true
+}
+
+fns! {
+    beq => |c, a| branch(c, a, Cond::Eq);
+    bne => |c, a| branch(c, a, Cond::Ne);
+    blt => |c, a| branch(c, a, Cond::Lt);
+    bge => |c, a| branch(c, a, Cond::Ge);
+    bltu => |c, a| branch(c, a, Cond::Ltu);
+    bgeu => |c, a| branch(c, a, Cond::Geu);
+    lb => |c, a| load(c, a, MemSize::B1, true);
+    lh => |c, a| load(c, a, MemSize::B2, true);
+    lw => |c, a| load(c, a, MemSize::B4, true);
+    ld => |c, a| load(c, a, MemSize::B8, false);
+    lbu => |c, a| load(c, a, MemSize::B1, false);
+    lhu => |c, a| load(c, a, MemSize::B2, false);
+    lwu => |c, a| load(c, a, MemSize::B4, false);
+    sb => |c, a| st(c, a, MemSize::B1);
+    sh => |c, a| st(c, a, MemSize::B2);
+    sw => |c, a| st(c, a, MemSize::B4);
+    sd => |c, a| st(c, a, MemSize::B8);
+    addi => |c, a| alui(c, a, BinOp::Add);
+    xori => |c, a| alui(c, a, BinOp::Xor);
+    ori => |c, a| alui(c, a, BinOp::Or);
+    andi => |c, a| alui(c, a, BinOp::And);
+    slli => |c, a| alui(c, a, BinOp::Shl);
+    srli => |c, a| alui(c, a, BinOp::Shr);
+    srai => |c, a| alui(c, a, BinOp::Sar);
+    slti => |c, a| setlt(c, a, Cond::Lt, true);
+    sltiu => |c, a| setlt(c, a, Cond::Ltu, true);
+    slt => |c, a| setlt(c, a, Cond::Lt, false);
+    sltu => |c, a| setlt(c, a, Cond::Ltu, false);
+    add => |c, a| alu(c, a, BinOp::Add);
+    sub => |c, a| alu(c, a, BinOp::Sub);
+    sll => |c, a| alu(c, a, BinOp::Shl);
+    srl => |c, a| alu(c, a, BinOp::Shr);
+    sra => |c, a| alu(c, a, BinOp::Sar);
+    xor => |c, a| alu(c, a, BinOp::Xor);
+    or => |c, a| alu(c, a, BinOp::Or);
+    and => |c, a| alu(c, a, BinOp::And);
+    addiw => |c, a| alui_w(c, a, BinOp::Add);
+    slliw => |c, a| alui_w(c, a, BinOp::Shl);
+    srliw => |c, a| alui_w(c, a, BinOp::Shr);
+    sraiw => |c, a| alui_w(c, a, BinOp::Sar);
+    addw => |c, a| alu_w(c, a, BinOp::Add);
+    subw => |c, a| alu_w(c, a, BinOp::Sub);
+    sllw => |c, a| alu_w(c, a, BinOp::Shl);
+    srlw => |c, a| alu_w(c, a, BinOp::Shr);
+    sraw => |c, a| alu_w(c, a, BinOp::Sar);
+    mul => |c, a| alu(c, a, BinOp::Mul);
+    mulh => |c, a| alu(c, a, BinOp::MulHs);
+    mulhsu => |c, a| alu(c, a, BinOp::MulHsu);
+    mulhu => |c, a| alu(c, a, BinOp::MulHu);
+    div => |c, a| alu(c, a, BinOp::DivS);
+    divu => |c, a| alu(c, a, BinOp::DivU);
+    rem => |c, a| alu(c, a, BinOp::RemS);
+    remu => |c, a| alu(c, a, BinOp::RemU);
+    mulw => |c, a| alu_w(c, a, BinOp::Mul);
+    divw => |c, a| alu_w(c, a, BinOp::DivS);
+    divuw => |c, a| alu_w(c, a, BinOp::DivU);
+    remw => |c, a| alu_w(c, a, BinOp::RemS);
+    remuw => |c, a| alu_w(c, a, BinOp::RemU);
+    lr_w => |c, a| lr(c, a, MemSize::B4);
+    sc_w => |c, a| sc(c, a, MemSize::B4);
+    lr_d => |c, a| lr(c, a, MemSize::B8);
+    sc_d => |c, a| sc(c, a, MemSize::B8);
+    amoswap_w => |c, a| amo(c, a, RmwOp::Xchg, MemSize::B4);
+    amoadd_w => |c, a| amo(c, a, RmwOp::Add, MemSize::B4);
+    amoxor_w => |c, a| amo(c, a, RmwOp::Xor, MemSize::B4);
+    amoand_w => |c, a| amo(c, a, RmwOp::And, MemSize::B4);
+    amoor_w => |c, a| amo(c, a, RmwOp::Or, MemSize::B4);
+    amomin_w => |c, a| amo(c, a, RmwOp::Min, MemSize::B4);
+    amomax_w => |c, a| amo(c, a, RmwOp::Max, MemSize::B4);
+    amominu_w => |c, a| amo(c, a, RmwOp::Minu, MemSize::B4);
+    amomaxu_w => |c, a| amo(c, a, RmwOp::Maxu, MemSize::B4);
+    amoswap_d => |c, a| amo(c, a, RmwOp::Xchg, MemSize::B8);
+    amoadd_d => |c, a| amo(c, a, RmwOp::Add, MemSize::B8);
+    amoxor_d => |c, a| amo(c, a, RmwOp::Xor, MemSize::B8);
+    amoand_d => |c, a| amo(c, a, RmwOp::And, MemSize::B8);
+    amoor_d => |c, a| amo(c, a, RmwOp::Or, MemSize::B8);
+    amomin_d => |c, a| amo(c, a, RmwOp::Min, MemSize::B8);
+    amomax_d => |c, a| amo(c, a, RmwOp::Max, MemSize::B8);
+    amominu_d => |c, a| amo(c, a, RmwOp::Minu, MemSize::B8);
+    amomaxu_d => |c, a| amo(c, a, RmwOp::Maxu, MemSize::B8);
+    add_uw => |c: &mut Ctx, a: &Args| {
+        let x = c.x(a.rs1);
+        let z = c.zext32(x);
+        let y = c.x(a.rs2);
+        let v = c.bin(BinOp::Add, z, y);
+        c.set_x(a.rd, v);
+        true
+    };
+    sh1add => |c, a| shadd(c, a, 1, false);
+    sh2add => |c, a| shadd(c, a, 2, false);
+    sh3add => |c, a| shadd(c, a, 3, false);
+    sh1add_uw => |c, a| shadd(c, a, 1, true);
+    sh2add_uw => |c, a| shadd(c, a, 2, true);
+    sh3add_uw => |c, a| shadd(c, a, 3, true);
+    slli_uw => |c: &mut Ctx, a: &Args| {
+        let x = c.x(a.rs1);
+        let z = c.zext32(x);
+        let v = c.bin(BinOp::Shl, z, Val::C(a.imm as u64));
+        c.set_x(a.rd, v);
+        true
+    };
+    andn => |c, a| alu(c, a, BinOp::AndN);
+    orn => |c, a| alu(c, a, BinOp::OrN);
+    xnor => |c, a| alu(c, a, BinOp::XorN);
+    clz => |c, a| unary(c, a, UnOp::Clz);
+    ctz => |c, a| unary(c, a, UnOp::Ctz);
+    cpop => |c, a| unary(c, a, UnOp::Popcnt);
+    clzw => |c, a| unary_w(c, a, UnOp::Clz);
+    ctzw => |c, a| unary_w(c, a, UnOp::Ctz);
+    cpopw => |c, a| unary_w(c, a, UnOp::Popcnt);
+    max => |c, a| minmax(c, a, Cond::Ge);
+    maxu => |c, a| minmax(c, a, Cond::Geu);
+    min => |c, a| minmax(c, a, Cond::Lt);
+    minu => |c, a| minmax(c, a, Cond::Ltu);
+    sext_b => |c, a| unary(c, a, UnOp::Sext8);
+    sext_h => |c, a| unary(c, a, UnOp::Sext16);
+    zext_h => |c, a| unary(c, a, UnOp::Zext16);
+    rol => |c, a| alu(c, a, BinOp::Rotl);
+    ror => |c, a| alu(c, a, BinOp::Rotr);
+    rolw => |c, a| alu_w(c, a, BinOp::Rotl);
+    rorw => |c, a| alu_w(c, a, BinOp::Rotr);
+    rori => |c, a| alui(c, a, BinOp::Rotr);
+    roriw => |c, a| alui_w(c, a, BinOp::Rotr);
+    orc_b => |c, a| unary(c, a, UnOp::OrcB);
+    rev8 => |c, a| unary(c, a, UnOp::Bswap);
+    bclr => |c, a| bitop(c, a, BinOp::AndN, false);
+    bext => |c, a| bitop(c, a, BinOp::Shr, false);
+    binv => |c, a| bitop(c, a, BinOp::Xor, false);
+    bset => |c, a| bitop(c, a, BinOp::Or, false);
+    bclri => |c, a| bitop(c, a, BinOp::AndN, true);
+    bexti => |c, a| bitop(c, a, BinOp::Shr, true);
+    binvi => |c, a| bitop(c, a, BinOp::Xor, true);
+    bseti => |c, a| bitop(c, a, BinOp::Or, true);
+}
+
+pub fn fence(c: &mut Ctx, _a: &Args) -> bool {
+    // x86 is TSO; only store->load ordering needs a real barrier.
+    c.call_void(csr::FENCE, &[]);
+    true
+}
+/// Stale translations can never run (stores to translated pages are caught), so fence.i
+/// only has to end the block so the next instruction is looked up afresh.
+pub fn fence_i(c: &mut Ctx, _a: &Args) -> bool {
+    c.goto(0, c.next_pc());
+    true
+}
+pub fn ecall(c: &mut Ctx, _a: &Args) -> bool {
+    c.exit(EXIT_ECALL);
+    true
+}
+pub fn ebreak(c: &mut Ctx, _a: &Args) -> bool {
+    c.exit(EXIT_EBREAK);
+    true
+}
+
+/// CSR access: `op` is 0 write, 1 set, 2 clear. `src` is rs1's value or the 5-bit uimm.
+fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool) -> bool {
+    let writes = op == 0 || a.rs1 != 0;
+    if !csr::valid(a.csr, writes) {
+        return false;
+    }
+    let src = if imm {
+        Val::C(a.rs1 as u64)
+    } else {
+        c.x(a.rs1)
+    };
+    let old = c.call(
+        csr::ACCESS,
+        &[
+            Val::C(a.csr as u64),
+            Val::C(op as u64 | (writes as u64) << 2),
+            src,
+        ],
+    );
+    c.set_x(a.rd, old);
+    true
+}
+
+fns! {
+    csrrw => |c, a| csr_access(c, a, 0, false);
+    csrrs => |c, a| csr_access(c, a, 1, false);
+    csrrc => |c, a| csr_access(c, a, 2, false);
+    csrrwi => |c, a| csr_access(c, a, 0, true);
+    csrrsi => |c, a| csr_access(c, a, 1, true);
+    csrrci => |c, a| csr_access(c, a, 2, true);
+}
