@@ -65,6 +65,8 @@ pub struct Stats {
     pub guest_insns_translated: u64,
     pub translate_ns: u64,
     pub chain_hits: u64,
+    /// Direct jumps patched to go block-to-block in native code.
+    pub chains_made: u64,
     pub indirect_lookups: u64,
     pub invalidated_blocks: u64,
     pub smc_faults: u64,
@@ -98,6 +100,7 @@ pub struct Exec {
     native: Option<Native>,
     exit_req: ExitRequest,
     seen_gen: u64,
+    flushes: u64,
     pub stats: Stats,
 }
 
@@ -116,6 +119,7 @@ impl Exec {
             native,
             exit_req,
             seen_gen: smc::generation(),
+            flushes: 0,
             stats: Stats::default(),
         })
     }
@@ -171,6 +175,18 @@ impl Exec {
         // validity when followed.
     }
 
+    /// Drops every translation (used when the code buffer is full).
+    fn flush_all(&mut self) {
+        self.flushes += 1;
+        self.stats.invalidated_blocks += self.tbs.iter().filter(|t| t.valid).count() as u64;
+        self.tbs.clear();
+        self.by_pc.clear();
+        self.by_page.clear();
+        if let Some(n) = &mut self.native {
+            n.flush();
+        }
+    }
+
     /// Applies invalidations other engines published since we last looked.
     fn sync_generation(&mut self) {
         let g = smc::generation();
@@ -218,7 +234,11 @@ impl Exec {
         self.stats.blocks_translated += 1;
         self.stats.guest_insns_translated += block.ninsns as u64;
         if let Some(n) = &mut self.native {
-            n.compile(idx, &block, fe.pc_offset());
+            if !n.compile(idx, &block, fe.pc_offset()) {
+                // Code buffer full: start over with an empty cache.
+                self.flush_all();
+                return self.translate(fe, pc, max, watch);
+            }
         }
         self.tbs.push(Tb {
             pc,
@@ -275,10 +295,14 @@ impl Exec {
                     }
                 },
             };
-            let exit = match &mut self.native {
-                Some(n) => match n.execute(idx, env) {
+            let native_ok = self.native.as_ref().is_some_and(|n| n.has(idx));
+            let exit = if native_ok {
+                let n = self.native.as_mut().expect("native backend");
+                match n.execute(idx, env, pc_off) {
                     NativeExit::Block(e) => e,
+                    NativeExit::Retry => continue,
                     NativeExit::Unchained { from, slot, pc } => {
+                        let flushes = self.flushes;
                         let j = match self.lookup(fe, pc) {
                             Ok(j) => j,
                             Err(f) => {
@@ -290,32 +314,48 @@ impl Exec {
                             }
                         };
                         if let Some(n) = &mut self.native {
-                            if self.tbs[from].valid {
+                            if flushes == self.flushes && self.tbs[from].valid && n.has(j) {
                                 n.chain(from, slot, j);
+                                self.stats.chains_made += 1;
                             }
                         }
                         next = Some(j);
                         continue;
                     }
-                },
-                None => {
-                    let tb = &self.tbs[idx];
-                    interp::run_block(&tb.block, &tb.labels, env, &self.cfg.mem, pc_off)
+                    NativeExit::Indirect { pc } => {
+                        self.stats.indirect_lookups += 1;
+                        let j = match self.lookup(fe, pc) {
+                            Ok(j) => j,
+                            Err(f) => {
+                                return RunExit::Fault {
+                                    addr: f.addr,
+                                    write: false,
+                                    exec: true,
+                                }
+                            }
+                        };
+                        if let Some(n) = &mut self.native {
+                            n.set_jcache(pc, j);
+                        }
+                        next = Some(j);
+                        continue;
+                    }
                 }
+            } else {
+                let tb = &self.tbs[idx];
+                interp::run_block(&tb.block, &tb.labels, env, &self.cfg.mem, pc_off)
             };
             match exit {
                 BlockExit::Chain { slot, pc } => {
-                    if self.native.is_none() {
-                        let cached = self.tbs[idx].next[slot as usize];
-                        match cached {
-                            Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
-                            _ => {
-                                if let Ok(j) = self.lookup(fe, pc) {
-                                    if self.tbs[idx].valid {
-                                        self.tbs[idx].next[slot as usize] = Some(j);
-                                    }
-                                    next = Some(j);
+                    let cached = self.tbs[idx].next[slot as usize];
+                    match cached {
+                        Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
+                        _ => {
+                            if let Ok(j) = self.lookup(fe, pc) {
+                                if self.tbs[idx].valid {
+                                    self.tbs[idx].next[slot as usize] = Some(j);
                                 }
+                                next = Some(j);
                             }
                         }
                     }

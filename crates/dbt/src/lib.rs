@@ -5,6 +5,8 @@
 //! A guest front end implements [`exec::Frontend`] (decode + lowering to [`ir`]); [`exec::Exec`]
 //! does the rest.
 
+pub mod codebuf;
+pub mod codegen;
 pub mod env;
 pub mod eval;
 pub mod exec;
@@ -14,5 +16,6 @@ pub mod ir;
 pub mod native;
 pub mod opt;
 pub mod smc;
+pub mod x86;
 
 pub use exec::{Backend, Exec, ExecConfig, ExitRequest, Frontend, RunExit, Stats};

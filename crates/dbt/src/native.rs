@@ -1,30 +1,391 @@
-//! Native x86-64 backend (being written).
+//! The native x86-64 backend: owns the code buffer, the entry trampoline, block chaining
+//! (patched direct jumps), the indirect-jump cache, and the glue that calls generated code.
 
+use crate::codebuf::CodeBuf;
+use crate::codegen::{self, SPILL_SLOTS};
 use crate::env::EnvPtr;
-use crate::hostmem::GuestMem;
+use crate::eval;
+use crate::hostmem::{self, GuestMem, HostFault};
 use crate::interp::BlockExit;
-use crate::ir::Block;
+use crate::ir::{BinOp, Block, Ty, UnOp};
+use crate::x86::*;
+use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-pub enum NativeExit {
-    Block(BlockExit),
-    Unchained { from: usize, slot: u8, pc: u64 },
+/// Exit kinds in the low byte of the value generated code returns.
+pub const K_CHAIN0: u64 = 0;
+pub const K_INDIRECT: u64 = 2;
+pub const K_CODE: u64 = 3;
+pub const K_SIGFAULT: u64 = 4;
+pub const K_RANGE: u64 = 5;
+pub const K_INTERRUPT: u64 = 6;
+
+pub const JC_SIZE: usize = 4096;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct JEntry {
+    pc: u64,
+    code: u64,
 }
 
-pub struct Native;
+/// Data generated code reaches through r15.
+#[repr(C)]
+pub struct NCtx {
+    guest_base: u64,
+    /// Largest valid address for accesses of 1, 2, 4, 8 bytes.
+    max_addr: [u64; 4],
+    exit_flag: *const AtomicU32,
+    fault_addr: u64,
+    fault_write: u64,
+    jcache: [JEntry; JC_SIZE],
+}
+
+pub const CTX_MAX_ADDR: i32 = offset_of!(NCtx, max_addr) as i32;
+pub const CTX_EXIT_FLAG: i32 = offset_of!(NCtx, exit_flag) as i32;
+pub const CTX_FAULT_ADDR: i32 = offset_of!(NCtx, fault_addr) as i32;
+pub const CTX_FAULT_WRITE: i32 = offset_of!(NCtx, fault_write) as i32;
+pub const CTX_JCACHE: i32 = offset_of!(NCtx, jcache) as i32;
+
+const BIN_OPS: [BinOp; 21] = [
+    BinOp::Add,
+    BinOp::Sub,
+    BinOp::Mul,
+    BinOp::MulHs,
+    BinOp::MulHu,
+    BinOp::MulHsu,
+    BinOp::DivS,
+    BinOp::DivU,
+    BinOp::RemS,
+    BinOp::RemU,
+    BinOp::And,
+    BinOp::Or,
+    BinOp::Xor,
+    BinOp::AndN,
+    BinOp::OrN,
+    BinOp::XorN,
+    BinOp::Shl,
+    BinOp::Shr,
+    BinOp::Sar,
+    BinOp::Rotl,
+    BinOp::Rotr,
+];
+const UN_OPS: [UnOp; 10] = [
+    UnOp::Neg,
+    UnOp::Not,
+    UnOp::Clz,
+    UnOp::Ctz,
+    UnOp::Popcnt,
+    UnOp::Bswap,
+    UnOp::Sext8,
+    UnOp::Sext16,
+    UnOp::Zext16,
+    UnOp::OrcB,
+];
+
+fn ty_code(ty: Ty) -> u64 {
+    (ty == Ty::I64) as u64
+}
+pub fn bin_code(op: BinOp, ty: Ty) -> u64 {
+    (BIN_OPS.iter().position(|o| *o == op).unwrap_or(0) as u64) << 1 | ty_code(ty)
+}
+pub fn un_code(op: UnOp, ty: Ty) -> u64 {
+    (UN_OPS.iter().position(|o| *o == op).unwrap_or(0) as u64) << 1 | ty_code(ty)
+}
+fn ty_of(code: u64) -> Ty {
+    if code & 1 != 0 {
+        Ty::I64
+    } else {
+        Ty::I32
+    }
+}
+
+/// Out-of-line implementation of the IR ops the code generator does not inline; sharing
+/// `eval` with the interpreter keeps the two backends identical for them.
+pub extern "C" fn pure_bin(code: u64, a: u64, b: u64) -> u64 {
+    eval::bin(
+        BIN_OPS[(code >> 1) as usize % BIN_OPS.len()],
+        ty_of(code),
+        a,
+        b,
+    )
+}
+pub extern "C" fn pure_un(code: u64, a: u64) -> u64 {
+    eval::un(UN_OPS[(code >> 1) as usize % UN_OPS.len()], ty_of(code), a)
+}
+
+pub enum NativeExit {
+    Block(BlockExit),
+    Unchained {
+        from: usize,
+        slot: u8,
+        pc: u64,
+    },
+    Indirect {
+        pc: u64,
+    },
+    /// Stopped at a block entry because an exit was requested.
+    Retry,
+}
+
+struct NTb {
+    entry: usize,
+    pc: u64,
+    gotos: [Option<usize>; 2],
+    chained_to: [Option<usize>; 2],
+    incoming: Vec<(usize, u8)>,
+    memops: Vec<(u32, u64, bool)>,
+}
+
+pub struct Native {
+    buf: CodeBuf,
+    ctx: Box<NCtx>,
+    _exit_flag: Arc<AtomicU32>,
+    entry_off: usize,
+    exit_off: usize,
+    base_used: usize,
+    region: Option<usize>,
+    tbs: Vec<Option<NTb>>,
+    /// (entry offset, tb index), in increasing offset order, for mapping a faulting rip.
+    starts: Vec<(usize, usize)>,
+    mem: GuestMem,
+}
+
+// SAFETY: the raw pointers (code buffer views, the exit flag) point at memory this struct
+// owns or keeps alive (the Arc), and all mutation goes through `&mut self`.
+unsafe impl Send for Native {}
+
+type EntryFn = unsafe extern "sysv64" fn(*mut u8, usize, *mut NCtx) -> u64;
 
 impl Native {
-    pub fn new(_size: usize, _mem: GuestMem, _exit: Arc<AtomicU32>) -> std::io::Result<Native> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "native backend not implemented yet",
-        ))
+    pub fn new(size: usize, mem: GuestMem, exit: Arc<AtomicU32>) -> std::io::Result<Native> {
+        let mut buf = CodeBuf::new(size.max(1 << 20))?;
+        let frame = (SPILL_SLOTS * 8 + 8) as i32;
+        let mut a = Asm::default();
+        // Entry trampoline: entry(env, code, ctx).
+        for r in [RBX, RBP, R12, R13, R14, R15] {
+            a.push(r);
+        }
+        a.alu_ri(true, Alu::Sub, RSP, frame);
+        a.mov_rr(true, RBP, RDI);
+        a.mov_rr(true, R15, RDX);
+        a.load(true, R14, mem_at(R15, 0));
+        a.jmp_r(RSI);
+        let exit_off = a.pos();
+        a.alu_ri(true, Alu::Add, RSP, frame);
+        for r in [R15, R14, R13, R12, RBP, RBX] {
+            a.pop(r);
+        }
+        a.ret();
+        // Host faults in generated code resume here (see hostmem).
+        let fault_off = a.pos();
+        a.mov_ri(RAX, K_SIGFAULT);
+        let j = a.jmp();
+        a.patch(j, exit_off);
+        let base = buf
+            .append(&a.buf)
+            .ok_or_else(|| std::io::Error::other("code buffer too small"))?;
+        let max = |n: u64| mem.limit.saturating_sub(n);
+        let ctx = Box::new(NCtx {
+            guest_base: mem.base as u64,
+            max_addr: [max(1), max(2), max(4), max(8)],
+            exit_flag: Arc::as_ptr(&exit),
+            fault_addr: 0,
+            fault_write: 0,
+            jcache: [JEntry {
+                pc: u64::MAX,
+                code: 0,
+            }; JC_SIZE],
+        });
+        let (s, e) = buf.exec_range();
+        let region = hostmem::register_code_region(s, e, buf.exec_addr(base + fault_off));
+        if region.is_none() {
+            return Err(std::io::Error::other("too many code buffers"));
+        }
+        Ok(Native {
+            base_used: buf.used(),
+            buf,
+            ctx,
+            _exit_flag: exit,
+            entry_off: base,
+            exit_off: base + exit_off,
+            region,
+            tbs: Vec::new(),
+            starts: Vec::new(),
+            mem,
+        })
     }
-    pub fn compile(&mut self, _idx: usize, _b: &Block, _pc_off: u32) {}
-    pub fn execute(&mut self, _idx: usize, _env: EnvPtr) -> NativeExit {
-        NativeExit::Block(BlockExit::Code(u32::MAX))
+
+    pub fn has(&self, idx: usize) -> bool {
+        matches!(self.tbs.get(idx), Some(Some(_)))
     }
-    pub fn chain(&mut self, _from: usize, _slot: u8, _to: usize) {}
-    pub fn invalidate_tb(&mut self, _idx: usize) {}
+
+    /// Compiles block `idx`. Returns false if the code buffer is full (the caller flushes and
+    /// retries); a block too complex for the register allocator is simply left to the
+    /// interpreter (`has` stays false).
+    pub fn compile(&mut self, idx: usize, b: &Block, pc_off: u32) -> bool {
+        if self.tbs.len() <= idx {
+            self.tbs.resize_with(idx + 1, || None);
+        }
+        let Some(c) = codegen::compile(b, idx, pc_off) else {
+            return true;
+        };
+        let base = (self.buf.used() + 15) & !15;
+        let mut code = c.code;
+        for s in &c.exit_sites {
+            let rel = self.exit_off as i64 - (base + s + 4) as i64;
+            code[*s..s + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+        }
+        let Some(off) = self.buf.append(&code) else {
+            return false;
+        };
+        debug_assert_eq!(off, base);
+        self.starts.push((off, idx));
+        self.tbs[idx] = Some(NTb {
+            entry: off,
+            pc: b.guest_pc,
+            gotos: [c.gotos[0].map(|s| s + off), c.gotos[1].map(|s| s + off)],
+            chained_to: [None, None],
+            incoming: Vec::new(),
+            memops: c.memops,
+        });
+        true
+    }
+
+    /// Drops all code (the caller drops all blocks too).
+    pub fn flush(&mut self) {
+        self.buf.reset(self.base_used);
+        self.tbs.clear();
+        self.starts.clear();
+        self.clear_jcache();
+    }
+
+    fn clear_jcache(&mut self) {
+        for e in self.ctx.jcache.iter_mut() {
+            e.pc = u64::MAX;
+        }
+    }
+
+    pub fn set_jcache(&mut self, pc: u64, idx: usize) {
+        if let Some(Some(t)) = self.tbs.get(idx) {
+            let e = JEntry {
+                pc,
+                code: self.buf.exec_addr(t.entry) as u64,
+            };
+            self.ctx.jcache[((pc >> 1) as usize) & (JC_SIZE - 1)] = e;
+        }
+    }
+
+    /// Patches `from`'s jump in `slot` to go straight to `to`.
+    pub fn chain(&mut self, from: usize, slot: u8, to: usize) {
+        let (Some(Some(f)), Some(Some(t))) = (self.tbs.get(from), self.tbs.get(to)) else {
+            return;
+        };
+        let Some(site) = f.gotos[slot as usize] else {
+            return;
+        };
+        if f.chained_to[slot as usize].is_some() {
+            return;
+        }
+        let rel = t.entry as i64 - (site as i64 + 4);
+        self.buf.patch_u32(site, rel as i32 as u32);
+        if let Some(Some(f)) = self.tbs.get_mut(from) {
+            f.chained_to[slot as usize] = Some(to);
+        }
+        if let Some(Some(t)) = self.tbs.get_mut(to) {
+            t.incoming.push((from, slot));
+        }
+    }
+
+    /// Unlinks and forgets block `idx`.
+    pub fn invalidate_tb(&mut self, idx: usize) {
+        let Some(Some(tb)) = self.tbs.get_mut(idx).map(Option::take) else {
+            return;
+        };
+        for (from, slot) in tb.incoming {
+            if let Some(Some(f)) = self.tbs.get_mut(from) {
+                if f.chained_to[slot as usize] == Some(idx) {
+                    f.chained_to[slot as usize] = None;
+                    if let Some(site) = f.gotos[slot as usize] {
+                        // Back to falling through into the block's own exit path.
+                        self.buf.patch_u32(site, 0);
+                    }
+                }
+            }
+        }
+        for to in tb.chained_to.into_iter().flatten() {
+            if let Some(Some(t)) = self.tbs.get_mut(to) {
+                t.incoming.retain(|&(f, _)| f != idx);
+            }
+        }
+        self.clear_jcache();
+    }
+
+    /// Runs generated code starting at block `idx` until it leaves the chained world.
+    pub fn execute(&mut self, idx: usize, env: EnvPtr, pc_off: u32) -> NativeExit {
+        let Some(Some(tb)) = self.tbs.get(idx) else {
+            return NativeExit::Retry;
+        };
+        let code = self.buf.exec_addr(tb.entry);
+        // SAFETY: the trampoline at `entry_off` was emitted by `new` with the System V
+        // signature `EntryFn`; `code` is the entry of a block compiled for this backend; `env`
+        // is the live guest state the block was compiled against; the context box outlives
+        // the call. Generated code only touches env, ctx, its own stack frame and guest
+        // memory (bounds-checked against the reservation; faults come back via the stub).
+        let r = unsafe {
+            let f: EntryFn = std::mem::transmute(self.buf.exec_addr(self.entry_off));
+            f(env.as_ptr(), code, &mut *self.ctx)
+        };
+        let payload = r >> 8;
+        match r & 0xff {
+            K_CHAIN0 | 1 => NativeExit::Unchained {
+                from: payload as usize,
+                slot: (r & 1) as u8,
+                pc: env.read(pc_off),
+            },
+            K_INDIRECT => NativeExit::Indirect {
+                pc: env.read(pc_off),
+            },
+            K_CODE => NativeExit::Block(BlockExit::Code(payload as u32)),
+            K_RANGE => NativeExit::Block(BlockExit::Fault(HostFault {
+                addr: self.ctx.fault_addr,
+                write: self.ctx.fault_write != 0,
+            })),
+            K_SIGFAULT => {
+                let (host_addr, rip, _) = hostmem::last_code_fault();
+                let off = rip.wrapping_sub(self.buf.exec_addr(0));
+                let pos = self.starts.partition_point(|&(s, _)| s <= off);
+                let mut write = false;
+                if pos > 0 {
+                    let (start, i) = self.starts[pos - 1];
+                    if let Some(Some(t)) = self.tbs.get(i) {
+                        if let Some(&(_, pc, w)) =
+                            t.memops.iter().find(|m| m.0 as usize + start == off)
+                        {
+                            env.write(pc_off, pc);
+                            write = w;
+                        } else {
+                            env.write(pc_off, t.pc);
+                        }
+                    }
+                }
+                let addr = (host_addr as u64).wrapping_sub(self.mem.base as u64);
+                NativeExit::Block(BlockExit::Fault(HostFault { addr, write }))
+            }
+            _ => NativeExit::Retry,
+        }
+    }
+}
+
+fn mem_at(base: R, disp: i32) -> Mem {
+    mem(base, disp)
+}
+
+impl Drop for Native {
+    fn drop(&mut self) {
+        if let Some(r) = self.region {
+            hostmem::unregister_code_region(r);
+        }
+    }
 }

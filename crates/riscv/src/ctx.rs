@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     pub len: u64,
     /// Set by translate functions that end the block.
     pub ended: bool,
+    /// Out-of-line exits placed after the block's terminator: (label, pc, exit code).
+    pub tails: &'a mut Vec<(Label, u64, u32)>,
 }
 
 impl Ctx<'_> {

@@ -67,6 +67,17 @@ const fn pat(p: &str) -> (u32, u32) {
     (mask, bits)
 }
 
+pub(crate) const fn row(name: &'static str, p: &str, imm: Imm, trans: Trans) -> Row {
+    let (mask, bits) = pat(p);
+    Row {
+        name,
+        mask,
+        bits,
+        imm,
+        trans,
+    }
+}
+
 const fn r(name: &'static str, p: &str, imm: Imm, trans: Trans) -> Row {
     let (mask, bits) = pat(p);
     Row {

@@ -46,8 +46,7 @@ pub struct EngineConfig {
 impl EngineConfig {
     pub fn new(guest_base: usize, guest_limit: u64) -> EngineConfig {
         EngineConfig {
-            // Switches to Native once the x86-64 backend is complete.
-            backend: Backend::Interp,
+            backend: Backend::Native,
             guest_base,
             guest_limit,
             max_block_insns: 128,

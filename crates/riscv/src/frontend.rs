@@ -36,6 +36,7 @@ impl dbt::Frontend for RiscvFrontend {
     ) -> Result<Block, HostFault> {
         let mut b = Block::new(pc, &self.globals);
         let mut cur = pc;
+        let mut tails = Vec::new();
         loop {
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
@@ -54,6 +55,7 @@ impl dbt::Frontend for RiscvFrontend {
                 pc: cur,
                 len,
                 ended: false,
+                tails: &mut tails,
             };
             let ok = if len == 4 {
                 decode::decode32(insn).map(|(r, a)| (r.trans)(&mut c, &a))
@@ -73,6 +75,10 @@ impl dbt::Frontend for RiscvFrontend {
                 b.push(Op::GotoTb { slot: 0, pc: cur });
                 break;
             }
+        }
+        for (label, at, code) in tails {
+            b.push(Op::Label(label));
+            b.push(Op::Exit { code, pc: at });
         }
         b.guest_len = cur.wrapping_sub(pc);
         Ok(b)

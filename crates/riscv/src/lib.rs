@@ -6,7 +6,9 @@ pub mod csr;
 pub mod ctx;
 pub mod decode;
 pub mod engine;
+pub mod fpu;
 pub mod frontend;
+pub mod softfloat;
 pub mod trans_fp;
 pub mod trans_int;
 

@@ -1,13 +1,189 @@
-//! Translate functions for F and D.
+//! Translate functions and decode rows for F and D. Arithmetic goes through exact software
+//! helpers (see `fpu` and `softfloat`); loads and stores are ordinary IR memory ops.
 
-use crate::ctx::{Args, Ctx};
-use crate::decode::Row;
+use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
+use crate::decode::{Imm, Row};
+use crate::fpu::h;
+use dbt::ir::{BinOp, Cond, Helper, MemSize, Op, Ty, Val};
 
-pub static FP_ROWS: &[Row] = &[];
-
-pub fn fld(c: &mut Ctx, _a: &Args) -> bool {
-    c.illegal()
+fn packed(a: &Args) -> Val {
+    Val::C((a.rd | a.rs1 << 5 | a.rs2 << 10 | a.rs3 << 15) as u64)
 }
-pub fn fsd(c: &mut Ctx, _a: &Args) -> bool {
-    c.illegal()
+
+/// Checks the rounding mode: static 5/6 are illegal at translation time; dynamic (7)
+/// emits a run-time check of frm that leaves through an illegal-instruction exit.
+fn check_rm(c: &mut Ctx, rm: u32) -> bool {
+    match rm {
+        0..=4 => true,
+        7 => {
+            let frm = c.call(h::get_frm, &[Val::C(0)]);
+            let bad = c.label();
+            c.emit(Op::BrCond {
+                cond: Cond::Geu,
+                ty: Ty::I64,
+                a: frm,
+                b: Val::C(5),
+                label: bad,
+            });
+            c.tails.push((bad, c.pc, EXIT_ILLEGAL));
+            true
+        }
+        _ => false,
+    }
 }
+
+/// An FP instruction done by `helper`; `rm` says whether it has a rounding-mode field,
+/// `xsrc` whether it reads rs1 as an integer register, `xdst` whether it writes rd as one.
+fn fp(c: &mut Ctx, a: &Args, helper: Helper, rm: bool, xsrc: bool, xdst: bool) -> bool {
+    if rm && !check_rm(c, a.rm) {
+        return false;
+    }
+    let x = if xsrc { c.x(a.rs1) } else { Val::C(0) };
+    let r = c.call(
+        helper,
+        &[packed(a), Val::C(if rm { a.rm as u64 } else { 0 }), x],
+    );
+    if xdst {
+        c.set_x(a.rd, r);
+    }
+    true
+}
+
+fn load(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
+    let addr = c.addr(a.rs1, a.imm);
+    let v = c.load(addr, size, false);
+    let v = if size == MemSize::B4 {
+        c.bin(BinOp::Or, v, Val::C(0xffff_ffff_0000_0000))
+    } else {
+        v
+    };
+    c.call_void(h::set_f, &[packed(a), Val::C(0), v]);
+    true
+}
+
+fn store(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
+    let addr = c.addr(a.rs1, a.imm);
+    let v = c.call(h::get_f, &[packed(a), Val::C(0), Val::C(0)]);
+    c.emit(Op::Store { src: v, addr, size });
+    true
+}
+
+pub fn flw(c: &mut Ctx, a: &Args) -> bool {
+    load(c, a, MemSize::B4)
+}
+pub fn fld(c: &mut Ctx, a: &Args) -> bool {
+    load(c, a, MemSize::B8)
+}
+pub fn fsw(c: &mut Ctx, a: &Args) -> bool {
+    store(c, a, MemSize::B4)
+}
+pub fn fsd(c: &mut Ctx, a: &Args) -> bool {
+    store(c, a, MemSize::B8)
+}
+
+macro_rules! fp_fns {
+    ($($name:ident: $rm:expr, $xs:expr, $xd:expr;)*) => {
+        $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
+            fp(c, a, h::$name, $rm, $xs, $xd)
+        })*
+    };
+}
+
+fp_fns! {
+    fadd_s: true, false, false; fsub_s: true, false, false; fmul_s: true, false, false;
+    fdiv_s: true, false, false; fsqrt_s: true, false, false;
+    fadd_d: true, false, false; fsub_d: true, false, false; fmul_d: true, false, false;
+    fdiv_d: true, false, false; fsqrt_d: true, false, false;
+    fmadd_s: true, false, false; fmsub_s: true, false, false; fnmsub_s: true, false, false;
+    fnmadd_s: true, false, false; fmadd_d: true, false, false; fmsub_d: true, false, false;
+    fnmsub_d: true, false, false; fnmadd_d: true, false, false;
+    fsgnj_s: false, false, false; fsgnjn_s: false, false, false; fsgnjx_s: false, false, false;
+    fsgnj_d: false, false, false; fsgnjn_d: false, false, false; fsgnjx_d: false, false, false;
+    fmin_s: false, false, false; fmax_s: false, false, false;
+    fmin_d: false, false, false; fmax_d: false, false, false;
+    fcvt_s_d: true, false, false; fcvt_d_s: true, false, false;
+    feq_s: false, false, true; flt_s: false, false, true; fle_s: false, false, true;
+    feq_d: false, false, true; flt_d: false, false, true; fle_d: false, false, true;
+    fclass_s: false, false, true; fclass_d: false, false, true;
+    fcvt_w_s: true, false, true; fcvt_wu_s: true, false, true;
+    fcvt_l_s: true, false, true; fcvt_lu_s: true, false, true;
+    fcvt_w_d: true, false, true; fcvt_wu_d: true, false, true;
+    fcvt_l_d: true, false, true; fcvt_lu_d: true, false, true;
+    fcvt_s_w: true, true, false; fcvt_s_wu: true, true, false;
+    fcvt_s_l: true, true, false; fcvt_s_lu: true, true, false;
+    fcvt_d_w: true, true, false; fcvt_d_wu: true, true, false;
+    fcvt_d_l: true, true, false; fcvt_d_lu: true, true, false;
+    fmv_x_w: false, false, true; fmv_x_d: false, false, true;
+    fmv_w_x: false, true, false; fmv_d_x: false, true, false;
+}
+
+const fn r(name: &'static str, p: &str, imm: Imm, trans: crate::decode::Trans) -> Row {
+    crate::decode::row(name, p, imm, trans)
+}
+use Imm::{None as N, I, S};
+
+#[rustfmt::skip]
+pub static FP_ROWS: &[Row] = &[
+    r("flw",       "------------ ----- 010 ----- 0000111", I, flw),
+    r("fld",       "------------ ----- 011 ----- 0000111", I, fld),
+    r("fsw",       "------- ----- ----- 010 ----- 0100111", S, fsw),
+    r("fsd",       "------- ----- ----- 011 ----- 0100111", S, fsd),
+    r("fmadd.s",   "----- 00 ----- ----- --- ----- 1000011", N, fmadd_s),
+    r("fmsub.s",   "----- 00 ----- ----- --- ----- 1000111", N, fmsub_s),
+    r("fnmsub.s",  "----- 00 ----- ----- --- ----- 1001011", N, fnmsub_s),
+    r("fnmadd.s",  "----- 00 ----- ----- --- ----- 1001111", N, fnmadd_s),
+    r("fmadd.d",   "----- 01 ----- ----- --- ----- 1000011", N, fmadd_d),
+    r("fmsub.d",   "----- 01 ----- ----- --- ----- 1000111", N, fmsub_d),
+    r("fnmsub.d",  "----- 01 ----- ----- --- ----- 1001011", N, fnmsub_d),
+    r("fnmadd.d",  "----- 01 ----- ----- --- ----- 1001111", N, fnmadd_d),
+    r("fadd.s",    "0000000 ----- ----- --- ----- 1010011", N, fadd_s),
+    r("fsub.s",    "0000100 ----- ----- --- ----- 1010011", N, fsub_s),
+    r("fmul.s",    "0001000 ----- ----- --- ----- 1010011", N, fmul_s),
+    r("fdiv.s",    "0001100 ----- ----- --- ----- 1010011", N, fdiv_s),
+    r("fsqrt.s",   "0101100 00000 ----- --- ----- 1010011", N, fsqrt_s),
+    r("fadd.d",    "0000001 ----- ----- --- ----- 1010011", N, fadd_d),
+    r("fsub.d",    "0000101 ----- ----- --- ----- 1010011", N, fsub_d),
+    r("fmul.d",    "0001001 ----- ----- --- ----- 1010011", N, fmul_d),
+    r("fdiv.d",    "0001101 ----- ----- --- ----- 1010011", N, fdiv_d),
+    r("fsqrt.d",   "0101101 00000 ----- --- ----- 1010011", N, fsqrt_d),
+    r("fsgnj.s",   "0010000 ----- ----- 000 ----- 1010011", N, fsgnj_s),
+    r("fsgnjn.s",  "0010000 ----- ----- 001 ----- 1010011", N, fsgnjn_s),
+    r("fsgnjx.s",  "0010000 ----- ----- 010 ----- 1010011", N, fsgnjx_s),
+    r("fsgnj.d",   "0010001 ----- ----- 000 ----- 1010011", N, fsgnj_d),
+    r("fsgnjn.d",  "0010001 ----- ----- 001 ----- 1010011", N, fsgnjn_d),
+    r("fsgnjx.d",  "0010001 ----- ----- 010 ----- 1010011", N, fsgnjx_d),
+    r("fmin.s",    "0010100 ----- ----- 000 ----- 1010011", N, fmin_s),
+    r("fmax.s",    "0010100 ----- ----- 001 ----- 1010011", N, fmax_s),
+    r("fmin.d",    "0010101 ----- ----- 000 ----- 1010011", N, fmin_d),
+    r("fmax.d",    "0010101 ----- ----- 001 ----- 1010011", N, fmax_d),
+    r("fcvt.s.d",  "0100000 00001 ----- --- ----- 1010011", N, fcvt_s_d),
+    r("fcvt.d.s",  "0100001 00000 ----- --- ----- 1010011", N, fcvt_d_s),
+    r("feq.s",     "1010000 ----- ----- 010 ----- 1010011", N, feq_s),
+    r("flt.s",     "1010000 ----- ----- 001 ----- 1010011", N, flt_s),
+    r("fle.s",     "1010000 ----- ----- 000 ----- 1010011", N, fle_s),
+    r("feq.d",     "1010001 ----- ----- 010 ----- 1010011", N, feq_d),
+    r("flt.d",     "1010001 ----- ----- 001 ----- 1010011", N, flt_d),
+    r("fle.d",     "1010001 ----- ----- 000 ----- 1010011", N, fle_d),
+    r("fclass.s",  "1110000 00000 ----- 001 ----- 1010011", N, fclass_s),
+    r("fclass.d",  "1110001 00000 ----- 001 ----- 1010011", N, fclass_d),
+    r("fmv.x.w",   "1110000 00000 ----- 000 ----- 1010011", N, fmv_x_w),
+    r("fmv.x.d",   "1110001 00000 ----- 000 ----- 1010011", N, fmv_x_d),
+    r("fmv.w.x",   "1111000 00000 ----- 000 ----- 1010011", N, fmv_w_x),
+    r("fmv.d.x",   "1111001 00000 ----- 000 ----- 1010011", N, fmv_d_x),
+    r("fcvt.w.s",  "1100000 00000 ----- --- ----- 1010011", N, fcvt_w_s),
+    r("fcvt.wu.s", "1100000 00001 ----- --- ----- 1010011", N, fcvt_wu_s),
+    r("fcvt.l.s",  "1100000 00010 ----- --- ----- 1010011", N, fcvt_l_s),
+    r("fcvt.lu.s", "1100000 00011 ----- --- ----- 1010011", N, fcvt_lu_s),
+    r("fcvt.w.d",  "1100001 00000 ----- --- ----- 1010011", N, fcvt_w_d),
+    r("fcvt.wu.d", "1100001 00001 ----- --- ----- 1010011", N, fcvt_wu_d),
+    r("fcvt.l.d",  "1100001 00010 ----- --- ----- 1010011", N, fcvt_l_d),
+    r("fcvt.lu.d", "1100001 00011 ----- --- ----- 1010011", N, fcvt_lu_d),
+    r("fcvt.s.w",  "1101000 00000 ----- --- ----- 1010011", N, fcvt_s_w),
+    r("fcvt.s.wu", "1101000 00001 ----- --- ----- 1010011", N, fcvt_s_wu),
+    r("fcvt.s.l",  "1101000 00010 ----- --- ----- 1010011", N, fcvt_s_l),
+    r("fcvt.s.lu", "1101000 00011 ----- --- ----- 1010011", N, fcvt_s_lu),
+    r("fcvt.d.w",  "1101001 00000 ----- --- ----- 1010011", N, fcvt_d_w),
+    r("fcvt.d.wu", "1101001 00001 ----- --- ----- 1010011", N, fcvt_d_wu),
+    r("fcvt.d.l",  "1101001 00010 ----- --- ----- 1010011", N, fcvt_d_l),
+    r("fcvt.d.lu", "1101001 00011 ----- --- ----- 1010011", N, fcvt_d_lu),
+];

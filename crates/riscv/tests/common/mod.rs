@@ -141,9 +141,20 @@ pub fn run(image: &[u8], backend: Backend) -> Outcome {
 pub fn run_with(
     image: &[u8],
     backend: Backend,
+    hook: impl FnMut(&mut Cpu, Exit) -> Option<()>,
+) -> Outcome {
+    run_full(image, backend, |_| {}, hook)
+}
+
+/// Like `run_with`, with a chance to change the address space (e.g. protections) first.
+pub fn run_full(
+    image: &[u8],
+    backend: Backend,
+    prepare: impl FnOnce(&Space),
     mut hook: impl FnMut(&mut Cpu, Exit) -> Option<()>,
 ) -> Outcome {
     let sp = Space::new(image);
+    prepare(&sp);
     let mut cfg = EngineConfig::new(sp.base, MEM);
     cfg.backend = backend;
     let mut e = Engine::new(cfg).expect("engine");
@@ -164,6 +175,8 @@ pub fn run_with(
                         cpu.x[10] = a2;
                     }
                     93 | 94 => {
+                        // The address space goes away: drop translations and page watches.
+                        e.invalidate(0, MEM);
                         return Outcome {
                             stdout,
                             code: a0 as i64,

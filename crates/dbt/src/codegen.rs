@@ -1,0 +1,752 @@
+//! IR -> x86-64 code generation with local register allocation.
+//!
+//! Register convention inside generated code: `rbp` = env (guest state), `r14` = guest_base,
+//! `r15` = the backend context ([`crate::native::NCtx`]), `rsp` = a fixed frame with spill
+//! slots. `rax`, `rcx`, `rdx` are scratch. Nine registers hold IR values: globals (guest
+//! registers) stay cached in them across ops until a label, a call, a memory access or a
+//! block exit forces dirty ones back to the env. Dirty globals are written back before every
+//! memory access, so a host fault there leaves the guest state exact for that instruction.
+
+use crate::ir::{BinOp, Block, Cond, ExtOp, Op, RmwOp, Temp, Ty, UnOp, Val};
+use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
+use crate::x86::*;
+
+const ALLOC: [R; 9] = [RBX, R12, R13, RSI, RDI, R8, R9, R10, R11];
+const CALLEE_SAVED: [R; 3] = [RBX, R12, R13];
+pub const SPILL_SLOTS: usize = 256;
+
+/// Output of compiling one block (offsets relative to the block start).
+pub struct Compiled {
+    pub code: Vec<u8>,
+    /// rel32 sites of the two chainable jumps.
+    pub gotos: [Option<usize>; 2],
+    /// (offset of a guest memory access instruction, guest pc, is a write).
+    pub memops: Vec<(u32, u64, bool)>,
+    /// rel32 sites that must reach the shared exit epilogue.
+    pub exit_sites: Vec<usize>,
+}
+
+enum Stub {
+    Range {
+        site: usize,
+        addr: R,
+        write: bool,
+        pc: u64,
+    },
+    Interrupt {
+        site: usize,
+        pc: u64,
+    },
+}
+
+struct Gen<'a> {
+    b: &'a Block,
+    a: Asm,
+    holds: [Option<Temp>; 16],
+    dirty: [bool; 16],
+    reg_of: Vec<Option<R>>,
+    slot_of: Vec<Option<u32>>,
+    nslots: u32,
+    last_use: Vec<usize>,
+    cur: usize,
+    pc: u64,
+    pc_off: u32,
+    tb_idx: u64,
+    labels: Vec<Option<usize>>,
+    label_fix: Vec<(usize, u32)>,
+    out: Compiled,
+    stubs: Vec<Stub>,
+}
+
+fn cc(c: Cond) -> Cc {
+    match c {
+        Cond::Eq => Cc::E,
+        Cond::Ne => Cc::Ne,
+        Cond::Lt => Cc::L,
+        Cond::Ge => Cc::Ge,
+        Cond::Ltu => Cc::B,
+        Cond::Geu => Cc::Ae,
+    }
+}
+
+fn fits_i32(v: u64, w: bool) -> bool {
+    if w {
+        v as i64 >= i32::MIN as i64 && v as i64 <= i32::MAX as i64
+    } else {
+        true
+    }
+}
+
+/// Compiles `b`; `None` if it needs more spill slots than the frame has.
+pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
+    let nt = b.temps.len();
+    let mut last_use = vec![0usize; nt];
+    for (i, op) in b.ops.iter().enumerate() {
+        op.for_each_use(|v| {
+            if let Val::T(t) = v {
+                last_use[t.0 as usize] = i;
+            }
+        });
+    }
+    let mut g = Gen {
+        b,
+        a: Asm::default(),
+        holds: [None; 16],
+        dirty: [false; 16],
+        reg_of: vec![None; nt],
+        slot_of: vec![None; nt],
+        nslots: 0,
+        last_use,
+        cur: 0,
+        pc: b.guest_pc,
+        pc_off,
+        tb_idx: tb_idx as u64,
+        labels: vec![None; b.nlabels as usize],
+        label_fix: Vec::new(),
+        out: Compiled {
+            code: Vec::new(),
+            gotos: [None, None],
+            memops: Vec::new(),
+            exit_sites: Vec::new(),
+        },
+        stubs: Vec::new(),
+    };
+    // Entry: honour exit requests at every block boundary.
+    g.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
+    g.a.cmp_m_zero(mem(RAX, 0));
+    let site = g.a.jcc(Cc::Ne);
+    g.stubs.push(Stub::Interrupt {
+        site,
+        pc: b.guest_pc,
+    });
+    for (i, op) in b.ops.iter().enumerate() {
+        g.cur = i;
+        g.op(op)?;
+        g.free_dead();
+    }
+    g.finish();
+    Some(g.out)
+}
+
+impl Gen<'_> {
+    fn is_global(&self, t: Temp) -> bool {
+        self.b.is_global(t)
+    }
+    fn w(&self, ty: Ty) -> bool {
+        ty == Ty::I64
+    }
+
+    fn home(&mut self, t: Temp) -> Option<Mem> {
+        if self.is_global(t) {
+            return Some(mem(RBP, self.b.globals[t.0 as usize].offset as i32));
+        }
+        let s = match self.slot_of[t.0 as usize] {
+            Some(s) => s,
+            None => {
+                if self.nslots as usize >= SPILL_SLOTS {
+                    return None;
+                }
+                self.nslots += 1;
+                self.slot_of[t.0 as usize] = Some(self.nslots - 1);
+                self.nslots - 1
+            }
+        };
+        Some(mem(RSP, s as i32 * 8))
+    }
+
+    fn unbind(&mut self, r: R) {
+        if let Some(t) = self.holds[r.0 as usize].take() {
+            self.reg_of[t.0 as usize] = None;
+        }
+        self.dirty[r.0 as usize] = false;
+    }
+
+    /// Writes a register's value to its home if needed and frees it.
+    fn evict(&mut self, r: R) -> Option<()> {
+        if let Some(t) = self.holds[r.0 as usize] {
+            let live_local = !self.is_global(t) && self.last_use[t.0 as usize] > self.cur;
+            if self.dirty[r.0 as usize] || live_local {
+                let m = self.home(t)?;
+                self.a.store(true, m, r);
+            }
+        }
+        self.unbind(r);
+        Some(())
+    }
+
+    fn alloc(&mut self, avoid: &[R]) -> Option<R> {
+        if let Some(&r) = ALLOC
+            .iter()
+            .find(|r| self.holds[r.0 as usize].is_none() && !avoid.contains(r))
+        {
+            return Some(r);
+        }
+        // Prefer evicting clean globals, then dirty globals, then the local used furthest away.
+        let cands: Vec<R> = ALLOC
+            .iter()
+            .copied()
+            .filter(|r| !avoid.contains(r))
+            .collect();
+        let score = |g: &Self, r: R| -> (u8, usize) {
+            let t = g.holds[r.0 as usize].expect("allocated");
+            if g.is_global(t) {
+                (if g.dirty[r.0 as usize] { 1 } else { 0 }, 0)
+            } else {
+                (2, usize::MAX - g.last_use[t.0 as usize])
+            }
+        };
+        let r = *cands.iter().min_by_key(|r| score(self, **r))?;
+        self.evict(r)?;
+        Some(r)
+    }
+
+    fn bind(&mut self, t: Temp, r: R) {
+        if let Some(old) = self.reg_of[t.0 as usize] {
+            if old != r {
+                self.unbind(old);
+            }
+        }
+        self.unbind(r);
+        self.holds[r.0 as usize] = Some(t);
+        self.reg_of[t.0 as usize] = Some(r);
+        self.dirty[r.0 as usize] = self.is_global(t);
+    }
+
+    /// Puts `v` in a register; constants go to `scratch` (or a free register if `None`).
+    fn get(&mut self, v: Val, scratch: Option<R>, avoid: &[R]) -> Option<R> {
+        match v {
+            Val::C(c) => {
+                let r = match scratch {
+                    Some(r) => r,
+                    None => self.alloc(avoid)?,
+                };
+                self.a.mov_ri(r, c);
+                Some(r)
+            }
+            Val::T(t) => {
+                if let Some(r) = self.reg_of[t.0 as usize] {
+                    return Some(r);
+                }
+                let r = self.alloc(avoid)?;
+                let m = self.home(t)?;
+                self.a.load(true, r, m);
+                self.holds[r.0 as usize] = Some(t);
+                self.reg_of[t.0 as usize] = Some(r);
+                self.dirty[r.0 as usize] = false;
+                Some(r)
+            }
+        }
+    }
+
+    fn free_dead(&mut self) {
+        for r in ALLOC {
+            if let Some(t) = self.holds[r.0 as usize] {
+                if !self.is_global(t) && self.last_use[t.0 as usize] <= self.cur {
+                    self.unbind(r);
+                }
+            }
+        }
+    }
+
+    fn sync_globals(&mut self) {
+        for r in ALLOC {
+            if self.dirty[r.0 as usize] {
+                if let Some(t) = self.holds[r.0 as usize] {
+                    let off = self.b.globals[t.0 as usize].offset as i32;
+                    self.a.store(true, mem(RBP, off), r);
+                }
+                self.dirty[r.0 as usize] = false;
+            }
+        }
+    }
+
+    fn forget_all(&mut self) {
+        for r in ALLOC {
+            self.unbind(r);
+        }
+    }
+
+    fn exit_jmp(&mut self) {
+        let s = self.a.jmp();
+        self.out.exit_sites.push(s);
+    }
+
+    fn set_pc_exit(&mut self, pc: u64, code: u64) {
+        self.a.mov_ri(RAX, pc);
+        self.a.store(true, mem(RBP, self.pc_off as i32), RAX);
+        self.a.mov_ri(RAX, code);
+        self.exit_jmp();
+    }
+
+    fn op(&mut self, op: &Op) -> Option<()> {
+        match *op {
+            Op::InsnStart { pc } => self.pc = pc,
+            Op::Mov { dst, src } => {
+                let d = match src {
+                    Val::T(s)
+                        if !self.is_global(s)
+                            && self.last_use[s.0 as usize] == self.cur
+                            && self.reg_of[s.0 as usize].is_some() =>
+                    {
+                        let r = self.reg_of[s.0 as usize]?;
+                        self.unbind(r);
+                        r
+                    }
+                    _ => {
+                        let r0 = self.get(src, Some(RAX), &[])?;
+                        let d = self.alloc(&[r0])?;
+                        self.a.mov_rr(true, d, r0);
+                        d
+                    }
+                };
+                self.bind(dst, d);
+            }
+            Op::Bin { op, ty, dst, a, b } => self.bin(op, ty, dst, a, b)?,
+            Op::Un {
+                op: UnOp::Neg,
+                ty,
+                dst,
+                a,
+            }
+            | Op::Un {
+                op: UnOp::Not,
+                ty,
+                dst,
+                a,
+            } => {
+                let ra = self.get(a, Some(RAX), &[])?;
+                let d = self.alloc(&[ra])?;
+                self.a.mov_rr(self.w(ty), d, ra);
+                if matches!(op, Op::Un { op: UnOp::Neg, .. }) {
+                    self.a.neg(self.w(ty), d);
+                } else {
+                    self.a.not(self.w(ty), d);
+                }
+                self.bind(dst, d);
+            }
+            Op::Un { op, ty, dst, a } => {
+                let code = n::un_code(op, ty);
+                self.call(
+                    n::pure_un as *const () as usize as u64,
+                    false,
+                    &[Val::C(code), a],
+                    Some(dst),
+                )?;
+            }
+            Op::Ext { op, dst, a } => {
+                let ra = self.get(a, Some(RAX), &[])?;
+                let d = self.alloc(&[ra])?;
+                match op {
+                    ExtOp::Sext32 => self.a.movsxd(d, ra),
+                    ExtOp::Trunc | ExtOp::Zext32 => self.a.mov_rr(false, d, ra),
+                }
+                self.bind(dst, d);
+            }
+            Op::SetCond {
+                cond,
+                ty,
+                dst,
+                a,
+                b,
+            } => {
+                let w = self.w(ty);
+                let ra = self.get(a, Some(RCX), &[])?;
+                let (rb, imm) = self.operand(b, w, RDX, &[ra])?;
+                let d = self.alloc(&[ra, rb])?;
+                self.cmp(w, ra, rb, imm);
+                self.a.setcc(cc(cond), d);
+                self.bind(dst, d);
+            }
+            Op::Select {
+                cond,
+                ty,
+                dst,
+                a,
+                b,
+                t,
+                f,
+            } => {
+                let w = self.w(ty);
+                let ra = self.get(a, Some(RAX), &[])?;
+                let (rb, imm) = self.operand(b, w, RCX, &[ra])?;
+                let rt = self.get(t, Some(RDX), &[ra, rb])?;
+                let rf = match f {
+                    Val::T(_) => Some(self.get(f, None, &[ra, rb, rt])?),
+                    Val::C(_) => None,
+                };
+                let mut avoid = vec![ra, rb, rt];
+                avoid.extend(rf);
+                let d = self.alloc(&avoid)?;
+                self.cmp(w, ra, rb, imm);
+                match (rf, f) {
+                    (Some(r), _) => self.a.mov_rr(true, d, r),
+                    (None, Val::C(c)) => self.a.mov_ri(d, c),
+                    _ => unreachable!(),
+                }
+                self.a.cmov(true, cc(cond), d, rt);
+                self.bind(dst, d);
+            }
+            Op::Load {
+                dst,
+                addr,
+                size,
+                signed,
+            } => {
+                self.sync_globals();
+                let ra = self.get(addr, Some(RCX), &[])?;
+                self.range_check(ra, size.bytes(), false);
+                let d = self.alloc(&[ra])?;
+                self.memop(false);
+                self.a.load_ext(d, mem_idx(R14, ra), size.bytes(), signed);
+                self.bind(dst, d);
+            }
+            Op::Store { src, addr, size } => {
+                self.sync_globals();
+                let ra = self.get(addr, Some(RCX), &[])?;
+                let rs = self.get(src, Some(RDX), &[ra])?;
+                self.range_check(ra, size.bytes(), true);
+                self.memop(true);
+                self.a.store_sized(mem_idx(R14, ra), rs, size.bytes());
+            }
+            Op::Rmw {
+                op,
+                dst,
+                addr,
+                val,
+                size,
+            } => self.rmw(op, dst, addr, val, size.bytes())?,
+            Op::Cmpxchg {
+                dst,
+                addr,
+                expect,
+                new,
+                size,
+            } => {
+                self.sync_globals();
+                let w = size.bytes() == 8;
+                let ra = self.get(addr, Some(RCX), &[])?;
+                let rn = self.get(new, Some(RDX), &[ra])?;
+                let re = self.get(expect, Some(RAX), &[ra, rn])?;
+                if re != RAX {
+                    self.a.mov_rr(true, RAX, re);
+                }
+                self.range_check(ra, size.bytes(), true);
+                self.memop(true);
+                self.a.lock_cmpxchg(w, mem_idx(R14, ra), rn);
+                let d = self.alloc(&[ra, rn])?;
+                if w {
+                    self.a.mov_rr(true, d, RAX);
+                } else {
+                    self.a.movsxd(d, RAX);
+                }
+                self.bind(dst, d);
+            }
+            Op::Call {
+                helper,
+                dst,
+                ref args,
+            } => {
+                let mut v = Vec::with_capacity(args.len() + 1);
+                v.extend_from_slice(args);
+                self.call(helper.f as usize as u64, true, &v, dst)?;
+            }
+            Op::Label(l) => {
+                self.sync_globals();
+                self.forget_all();
+                self.labels[l.0 as usize] = Some(self.a.pos());
+            }
+            Op::Br(l) => {
+                self.sync_globals();
+                let s = self.a.jmp();
+                self.label_fix.push((s, l.0));
+            }
+            Op::BrCond {
+                cond,
+                ty,
+                a,
+                b,
+                label,
+            } => {
+                let w = self.w(ty);
+                let ra = self.get(a, Some(RAX), &[])?;
+                let (rb, imm) = self.operand(b, w, RCX, &[ra])?;
+                self.sync_globals();
+                self.cmp(w, ra, rb, imm);
+                let s = self.a.jcc(cc(cond));
+                self.label_fix.push((s, label.0));
+            }
+            Op::GotoTb { slot, pc } => {
+                self.sync_globals();
+                self.a.align_for(1, 4);
+                let s = self.a.jmp();
+                self.a.patch(s, s + 4);
+                self.out.gotos[slot as usize & 1] = Some(s);
+                self.set_pc_exit(pc, self.tb_idx << 8 | (K_CHAIN0 + (slot as u64 & 1)));
+            }
+            Op::JumpIndirect { target } => {
+                let rt = self.get(target, Some(RAX), &[])?;
+                self.sync_globals();
+                if rt != RAX {
+                    self.a.mov_rr(true, RAX, rt);
+                }
+                self.a.store(true, mem(RBP, self.pc_off as i32), RAX);
+                self.a.mov_rr(true, RCX, RAX);
+                self.a.shift_i(true, Shift::Shr, RCX, 1);
+                self.a.alu_ri(false, Alu::And, RCX, n::JC_SIZE as i32 - 1);
+                self.a.shift_i(false, Shift::Shl, RCX, 4);
+                self.a.cmp_rm(
+                    true,
+                    RAX,
+                    Mem {
+                        base: R15,
+                        index: Some(RCX),
+                        disp: n::CTX_JCACHE,
+                    },
+                );
+                let miss = self.a.jcc(Cc::Ne);
+                self.a.load(
+                    true,
+                    RDX,
+                    Mem {
+                        base: R15,
+                        index: Some(RCX),
+                        disp: n::CTX_JCACHE + 8,
+                    },
+                );
+                self.a.jmp_r(RDX);
+                let here = self.a.pos();
+                self.a.patch(miss, here);
+                self.a.mov_ri(RAX, self.tb_idx << 8 | K_INDIRECT);
+                self.exit_jmp();
+            }
+            Op::Exit { code, pc } => {
+                self.sync_globals();
+                self.set_pc_exit(pc, (code as u64) << 8 | K_CODE);
+            }
+        }
+        Some(())
+    }
+
+    /// A second operand: an immediate when it fits, else a register.
+    fn operand(&mut self, v: Val, w: bool, scratch: R, avoid: &[R]) -> Option<(R, Option<i32>)> {
+        match v {
+            Val::C(c) if fits_i32(c, w) => Some((scratch, Some(c as i32))),
+            _ => Some((self.get(v, Some(scratch), avoid)?, None)),
+        }
+    }
+
+    fn cmp(&mut self, w: bool, ra: R, rb: R, imm: Option<i32>) {
+        match imm {
+            Some(i) => self.a.alu_ri(w, Alu::Cmp, ra, i),
+            None => self.a.alu_rr(w, Alu::Cmp, ra, rb),
+        }
+    }
+
+    fn memop(&mut self, write: bool) {
+        self.out.memops.push((self.a.pos() as u32, self.pc, write));
+    }
+
+    fn range_check(&mut self, ra: R, bytes: u64, write: bool) {
+        let k = bytes.trailing_zeros() as i32;
+        self.a.cmp_rm(true, ra, mem(R15, n::CTX_MAX_ADDR + 8 * k));
+        let site = self.a.jcc(Cc::A);
+        self.stubs.push(Stub::Range {
+            site,
+            addr: ra,
+            write,
+            pc: self.pc,
+        });
+    }
+
+    fn bin(&mut self, op: BinOp, ty: Ty, dst: Temp, a: Val, b: Val) -> Option<()> {
+        let w = self.w(ty);
+        let alu = match op {
+            BinOp::Add => Some(Alu::Add),
+            BinOp::Sub => Some(Alu::Sub),
+            BinOp::And => Some(Alu::And),
+            BinOp::Or => Some(Alu::Or),
+            BinOp::Xor => Some(Alu::Xor),
+            _ => None,
+        };
+        let shift = match op {
+            BinOp::Shl => Some(Shift::Shl),
+            BinOp::Shr => Some(Shift::Shr),
+            BinOp::Sar => Some(Shift::Sar),
+            BinOp::Rotl => Some(Shift::Rol),
+            BinOp::Rotr => Some(Shift::Ror),
+            _ => None,
+        };
+        if alu.is_none() && shift.is_none() && op != BinOp::Mul {
+            let code = n::bin_code(op, ty);
+            return self.call(
+                n::pure_bin as *const () as usize as u64,
+                false,
+                &[Val::C(code), a, b],
+                Some(dst),
+            );
+        }
+        let ra = self.get(a, Some(RAX), &[])?;
+        let (rb, imm) = match (shift, b) {
+            (Some(_), Val::C(c)) => (RCX, Some((c & (ty.bits() as u64 - 1)) as i32)),
+            (Some(_), _) => {
+                let r = self.get(b, Some(RCX), &[ra])?;
+                (r, None)
+            }
+            (None, _) if op == BinOp::Mul => (self.get(b, Some(RCX), &[ra])?, None),
+            _ => self.operand(b, w, RCX, &[ra])?,
+        };
+        let d = self.alloc(&[ra, rb])?;
+        self.a.mov_rr(w, d, ra);
+        match (alu, shift, imm) {
+            (Some(o), _, Some(i)) => self.a.alu_ri(w, o, d, i),
+            (Some(o), _, None) => self.a.alu_rr(w, o, d, rb),
+            (_, Some(s), Some(i)) => self.a.shift_i(w, s, d, i as u8),
+            (_, Some(s), None) => {
+                if rb != RCX {
+                    self.a.mov_rr(true, RCX, rb);
+                }
+                self.a.shift_cl(w, s, d);
+            }
+            _ => self.a.imul_rr(w, d, rb),
+        }
+        self.bind(dst, d);
+        Some(())
+    }
+
+    fn rmw(&mut self, op: RmwOp, dst: Temp, addr: Val, val: Val, bytes: u64) -> Option<()> {
+        self.sync_globals();
+        let w = bytes == 8;
+        let ra = self.get(addr, Some(RCX), &[])?;
+        let rv = self.get(val, None, &[ra])?;
+        self.range_check(ra, bytes, true);
+        let m = mem_idx(R14, ra);
+        let d = self.alloc(&[ra, rv])?;
+        match op {
+            RmwOp::Xchg | RmwOp::Add => {
+                self.a.mov_rr(true, d, rv);
+                self.memop(true);
+                if op == RmwOp::Xchg {
+                    self.a.xchg(w, m, d);
+                } else {
+                    self.a.lock_xadd(w, m, d);
+                }
+                if !w {
+                    self.a.movsxd(d, d);
+                }
+            }
+            _ => {
+                self.memop(true);
+                self.a.load(w, RAX, m);
+                let top = self.a.pos();
+                self.a.mov_rr(true, RDX, RAX);
+                match op {
+                    RmwOp::And => self.a.alu_rr(w, Alu::And, RDX, rv),
+                    RmwOp::Or => self.a.alu_rr(w, Alu::Or, RDX, rv),
+                    RmwOp::Xor => self.a.alu_rr(w, Alu::Xor, RDX, rv),
+                    _ => {
+                        self.a.alu_rr(w, Alu::Cmp, RDX, rv);
+                        let c = match op {
+                            RmwOp::Min => Cc::G,
+                            RmwOp::Max => Cc::L,
+                            RmwOp::Minu => Cc::A,
+                            _ => Cc::B,
+                        };
+                        self.a.cmov(w, c, RDX, rv);
+                    }
+                }
+                self.memop(true);
+                self.a.lock_cmpxchg(w, m, RDX);
+                let j = self.a.jcc(Cc::Ne);
+                self.a.patch(j, top);
+                if w {
+                    self.a.mov_rr(true, d, RAX);
+                } else {
+                    self.a.movsxd(d, RAX);
+                }
+            }
+        }
+        // `rv` may be a transient register holding a constant; it is unbound, so it is free.
+        self.bind(dst, d);
+        Some(())
+    }
+
+    /// Calls `f(first, args...)` where `first` is the env (helpers) or nothing (pure ops).
+    fn call(&mut self, f: u64, env_first: bool, args: &[Val], dst: Option<Temp>) -> Option<()> {
+        self.sync_globals();
+        // Save locals living in caller-saved registers; globals there are clean now.
+        for r in ALLOC {
+            if CALLEE_SAVED.contains(&r) {
+                continue;
+            }
+            if let Some(t) = self.holds[r.0 as usize] {
+                let used_here = args.contains(&Val::T(t));
+                if !self.is_global(t) && (self.last_use[t.0 as usize] > self.cur || used_here) {
+                    let m = self.home(t)?;
+                    self.a.store(true, m, r);
+                }
+                self.unbind(r);
+            }
+        }
+        let regs: &[R] = if env_first {
+            &[RSI, RDX, RCX, R8]
+        } else {
+            &[RDI, RSI, RDX, RCX]
+        };
+        for (i, v) in args.iter().enumerate() {
+            let target = regs[i];
+            match *v {
+                Val::C(c) => self.a.mov_ri(target, c),
+                Val::T(t) => match self.reg_of[t.0 as usize] {
+                    Some(r) => self.a.mov_rr(true, target, r),
+                    None => {
+                        let m = self.home(t)?;
+                        self.a.load(true, target, m);
+                    }
+                },
+            }
+        }
+        // Unused argument registers read as 0, as in the interpreter.
+        for &target in &regs[args.len().min(4)..] {
+            self.a.mov_ri(target, 0);
+        }
+        if env_first {
+            self.a.mov_rr(true, RDI, RBP);
+        }
+        self.a.mov_ri(RAX, f);
+        self.a.call_r(RAX);
+        if let Some(d) = dst {
+            let r = self.alloc(&[])?;
+            self.a.mov_rr(true, r, RAX);
+            self.bind(d, r);
+        }
+        Some(())
+    }
+
+    fn finish(&mut self) {
+        for (site, l) in std::mem::take(&mut self.label_fix) {
+            let target = self.labels[l as usize].expect("verified block: label defined");
+            self.a.patch(site, target);
+        }
+        for s in std::mem::take(&mut self.stubs) {
+            let here = self.a.pos();
+            match s {
+                Stub::Range {
+                    site,
+                    addr,
+                    write,
+                    pc,
+                } => {
+                    self.a.patch(site, here);
+                    self.a.store(true, mem(R15, n::CTX_FAULT_ADDR), addr);
+                    self.a.store_imm(mem(R15, n::CTX_FAULT_WRITE), write as i32);
+                    self.set_pc_exit(pc, self.tb_idx << 8 | K_RANGE);
+                }
+                Stub::Interrupt { site, pc } => {
+                    self.a.patch(site, here);
+                    self.set_pc_exit(pc, K_INTERRUPT);
+                }
+            }
+        }
+        self.out.code = std::mem::take(&mut self.a.buf);
+    }
+}

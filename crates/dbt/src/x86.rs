@@ -1,0 +1,306 @@
+//! A minimal x86-64 assembler: just the instruction forms the backend emits.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct R(pub u8);
+
+pub const RAX: R = R(0);
+pub const RCX: R = R(1);
+pub const RDX: R = R(2);
+pub const RBX: R = R(3);
+pub const RSP: R = R(4);
+pub const RBP: R = R(5);
+pub const RSI: R = R(6);
+pub const RDI: R = R(7);
+pub const R8: R = R(8);
+pub const R9: R = R(9);
+pub const R10: R = R(10);
+pub const R11: R = R(11);
+pub const R12: R = R(12);
+pub const R13: R = R(13);
+pub const R14: R = R(14);
+pub const R15: R = R(15);
+
+/// A memory operand `[base + index + disp]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Mem {
+    pub base: R,
+    pub index: Option<R>,
+    pub disp: i32,
+}
+
+pub fn mem(base: R, disp: i32) -> Mem {
+    Mem {
+        base,
+        index: None,
+        disp,
+    }
+}
+pub fn mem_idx(base: R, index: R) -> Mem {
+    Mem {
+        base,
+        index: Some(index),
+        disp: 0,
+    }
+}
+
+/// Condition codes (the low nibble of Jcc/SETcc/CMOVcc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cc {
+    B = 2,
+    Ae = 3,
+    E = 4,
+    Ne = 5,
+    A = 7,
+    L = 0xc,
+    Ge = 0xd,
+    G = 0xf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alu {
+    Add = 0,
+    Or = 1,
+    And = 4,
+    Sub = 5,
+    Xor = 6,
+    Cmp = 7,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shift {
+    Rol = 0,
+    Ror = 1,
+    Shl = 4,
+    Shr = 5,
+    Sar = 7,
+}
+
+#[derive(Default)]
+pub struct Asm {
+    pub buf: Vec<u8>,
+}
+
+impl Asm {
+    pub fn pos(&self) -> usize {
+        self.buf.len()
+    }
+    fn b(&mut self, x: u8) {
+        self.buf.push(x)
+    }
+    fn d32(&mut self, x: i32) {
+        self.buf.extend_from_slice(&x.to_le_bytes())
+    }
+
+    /// REX prefix; `force` emits it even when empty (for byte registers sil/dil/...).
+    fn rex(&mut self, w: bool, reg: u8, index: u8, base: u8, force: bool) {
+        let r = 0x40
+            | (w as u8) << 3
+            | ((reg >> 3) & 1) << 2
+            | ((index >> 3) & 1) << 1
+            | ((base >> 3) & 1);
+        if r != 0x40 || force {
+            self.b(r)
+        }
+    }
+
+    fn modrm_rr(&mut self, reg: u8, rm: u8) {
+        self.b(0xc0 | (reg & 7) << 3 | (rm & 7))
+    }
+
+    fn modrm_mem(&mut self, reg: u8, m: Mem) {
+        // Always mod=10 (disp32): simple and valid for every base including rbp/r13.
+        match m.index {
+            None if m.base.0 & 7 != 4 => {
+                self.b(0x80 | (reg & 7) << 3 | (m.base.0 & 7));
+            }
+            None => {
+                self.b(0x84 | (reg & 7) << 3);
+                self.b(0x24);
+            }
+            Some(i) => {
+                self.b(0x84 | (reg & 7) << 3);
+                self.b((i.0 & 7) << 3 | (m.base.0 & 7));
+            }
+        }
+        self.d32(m.disp);
+    }
+
+    /// `op reg, r/m` with a register operand.
+    fn op_rr(&mut self, w: bool, opc: &[u8], reg: R, rm: R) {
+        self.rex(w, reg.0, 0, rm.0, false);
+        self.buf.extend_from_slice(opc);
+        self.modrm_rr(reg.0, rm.0);
+    }
+    fn op_rm(&mut self, w: bool, opc: &[u8], reg: R, m: Mem, force_rex: bool) {
+        self.rex(w, reg.0, m.index.map_or(0, |i| i.0), m.base.0, force_rex);
+        self.buf.extend_from_slice(opc);
+        self.modrm_mem(reg.0, m);
+    }
+
+    pub fn mov_rr(&mut self, w: bool, dst: R, src: R) {
+        self.op_rr(w, &[0x89], src, dst)
+    }
+    pub fn mov_ri(&mut self, dst: R, v: u64) {
+        if v <= u32::MAX as u64 {
+            self.rex(false, 0, 0, dst.0, false);
+            self.b(0xb8 + (dst.0 & 7));
+            self.d32(v as u32 as i32);
+        } else if v as i64 >= i32::MIN as i64 && v as i64 <= i32::MAX as i64 {
+            self.rex(true, 0, 0, dst.0, false);
+            self.b(0xc7);
+            self.modrm_rr(0, dst.0);
+            self.d32(v as i32);
+        } else {
+            self.rex(true, 0, 0, dst.0, false);
+            self.b(0xb8 + (dst.0 & 7));
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    pub fn load(&mut self, w: bool, dst: R, m: Mem) {
+        self.op_rm(w, &[0x8b], dst, m, false)
+    }
+    pub fn store(&mut self, w: bool, m: Mem, src: R) {
+        self.op_rm(w, &[0x89], src, m, false)
+    }
+    /// `mov qword [m], simm32`.
+    pub fn store_imm(&mut self, m: Mem, v: i32) {
+        self.op_rm(true, &[0xc7], R(0), m, false);
+        self.d32(v);
+    }
+    /// Zero/sign-extending guest loads of 1/2/4/8 bytes into a 64-bit register.
+    pub fn load_ext(&mut self, dst: R, m: Mem, bytes: u64, signed: bool) {
+        match (bytes, signed) {
+            (1, false) => self.op_rm(false, &[0x0f, 0xb6], dst, m, false),
+            (2, false) => self.op_rm(false, &[0x0f, 0xb7], dst, m, false),
+            (4, false) => self.op_rm(false, &[0x8b], dst, m, false),
+            (1, true) => self.op_rm(true, &[0x0f, 0xbe], dst, m, false),
+            (2, true) => self.op_rm(true, &[0x0f, 0xbf], dst, m, false),
+            (4, true) => self.op_rm(true, &[0x63], dst, m, false),
+            _ => self.op_rm(true, &[0x8b], dst, m, false),
+        }
+    }
+    pub fn store_sized(&mut self, m: Mem, src: R, bytes: u64) {
+        match bytes {
+            1 => self.op_rm(false, &[0x88], src, m, src.0 >= 4),
+            2 => {
+                self.b(0x66);
+                self.op_rm(false, &[0x89], src, m, false)
+            }
+            4 => self.op_rm(false, &[0x89], src, m, false),
+            _ => self.op_rm(true, &[0x89], src, m, false),
+        }
+    }
+    pub fn alu_rr(&mut self, w: bool, op: Alu, dst: R, src: R) {
+        self.op_rr(w, &[(op as u8) << 3 | 1], src, dst)
+    }
+    pub fn alu_ri(&mut self, w: bool, op: Alu, dst: R, v: i32) {
+        self.rex(w, 0, 0, dst.0, false);
+        self.b(0x81);
+        self.modrm_rr(op as u8, dst.0);
+        self.d32(v);
+    }
+    /// `cmp reg, [m]`.
+    pub fn cmp_rm(&mut self, w: bool, a: R, m: Mem) {
+        self.op_rm(w, &[0x3b], a, m, false)
+    }
+    /// `cmp dword [m], 0`.
+    pub fn cmp_m_zero(&mut self, m: Mem) {
+        self.op_rm(false, &[0x83], R(7), m, false);
+        self.b(0);
+    }
+    pub fn imul_rr(&mut self, w: bool, dst: R, src: R) {
+        self.op_rr(w, &[0x0f, 0xaf], dst, src)
+    }
+    pub fn shift_cl(&mut self, w: bool, op: Shift, dst: R) {
+        self.rex(w, 0, 0, dst.0, false);
+        self.b(0xd3);
+        self.modrm_rr(op as u8, dst.0);
+    }
+    pub fn shift_i(&mut self, w: bool, op: Shift, dst: R, n: u8) {
+        self.rex(w, 0, 0, dst.0, false);
+        self.b(0xc1);
+        self.modrm_rr(op as u8, dst.0);
+        self.b(n);
+    }
+    pub fn neg(&mut self, w: bool, r: R) {
+        self.rex(w, 0, 0, r.0, false);
+        self.b(0xf7);
+        self.modrm_rr(3, r.0);
+    }
+    pub fn not(&mut self, w: bool, r: R) {
+        self.rex(w, 0, 0, r.0, false);
+        self.b(0xf7);
+        self.modrm_rr(2, r.0);
+    }
+    /// `setcc al; movzx dst, al`.
+    pub fn setcc(&mut self, cc: Cc, dst: R) {
+        self.b(0x0f);
+        self.b(0x90 | cc as u8);
+        self.b(0xc0);
+        self.op_rr(false, &[0x0f, 0xb6], dst, RAX);
+    }
+    pub fn cmov(&mut self, w: bool, cc: Cc, dst: R, src: R) {
+        self.op_rr(w, &[0x0f, 0x40 | cc as u8], dst, src)
+    }
+    pub fn movsxd(&mut self, dst: R, src: R) {
+        self.op_rr(true, &[0x63], dst, src)
+    }
+    pub fn lock_xadd(&mut self, w: bool, m: Mem, r: R) {
+        self.b(0xf0);
+        self.op_rm(w, &[0x0f, 0xc1], r, m, false)
+    }
+    pub fn xchg(&mut self, w: bool, m: Mem, r: R) {
+        self.op_rm(w, &[0x87], r, m, false)
+    }
+    pub fn lock_cmpxchg(&mut self, w: bool, m: Mem, r: R) {
+        self.b(0xf0);
+        self.op_rm(w, &[0x0f, 0xb1], r, m, false)
+    }
+    /// `jmp rel32`; returns the offset of the displacement.
+    pub fn jmp(&mut self) -> usize {
+        self.b(0xe9);
+        self.d32(0);
+        self.pos() - 4
+    }
+    pub fn jcc(&mut self, cc: Cc) -> usize {
+        self.b(0x0f);
+        self.b(0x80 | cc as u8);
+        self.d32(0);
+        self.pos() - 4
+    }
+    /// Points the rel32 at `site` to `target` (both offsets in this buffer).
+    pub fn patch(&mut self, site: usize, target: usize) {
+        let rel = target as i64 - (site as i64 + 4);
+        self.buf[site..site + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+    }
+    pub fn call_r(&mut self, r: R) {
+        self.rex(false, 0, 0, r.0, false);
+        self.b(0xff);
+        self.modrm_rr(2, r.0);
+    }
+    pub fn jmp_r(&mut self, r: R) {
+        self.rex(false, 0, 0, r.0, false);
+        self.b(0xff);
+        self.modrm_rr(4, r.0);
+    }
+    pub fn push(&mut self, r: R) {
+        self.rex(false, 0, 0, r.0, false);
+        self.b(0x50 + (r.0 & 7));
+    }
+    pub fn pop(&mut self, r: R) {
+        self.rex(false, 0, 0, r.0, false);
+        self.b(0x58 + (r.0 & 7));
+    }
+    pub fn ret(&mut self) {
+        self.b(0xc3)
+    }
+    pub fn nop(&mut self) {
+        self.b(0x90)
+    }
+    /// Pads with nops until `(pos + k) % align == 0`.
+    pub fn align_for(&mut self, k: usize, align: usize) {
+        while (self.pos() + k) % align != 0 {
+            self.nop();
+        }
+    }
+}

@@ -1,0 +1,73 @@
+    li a1, 0x7fffffffffffffff
+    addi a2, a1, 1
+    CHECK 1, a2, 0x8000000000000000
+    li a3, -5
+    slti a4, a3, -4
+    CHECK 2, a4, 1
+    sltiu a4, a3, 5
+    CHECK 3, a4, 0
+    sltu a4, zero, a3
+    CHECK 4, a4, 1
+    slt a4, a3, zero
+    CHECK 5, a4, 1
+    li a1, 0xf0f0
+    xori a2, a1, -1
+    CHECK 6, a2, 0xffffffffffff0f0f
+    ori a2, a1, 0x0f
+    CHECK 7, a2, 0xf0ff
+    andi a2, a1, 0x0ff
+    CHECK 8, a2, 0xf0
+    lui a2, 0x80000
+    CHECK 9, a2, 0xffffffff80000000
+0:  auipc a2, 0
+    la a3, 0b
+    sub a2, a2, a3
+    CHECK 10, a2, 0
+    # shifts: amounts use only the low 6 (or 5 for W) bits
+    li a1, 1
+    li a2, 65
+    sll a3, a1, a2
+    CHECK 11, a3, 2
+    li a1, -16
+    li a2, 66
+    sra a3, a1, a2
+    CHECK 12, a3, -4
+    srl a3, a1, a2
+    CHECK 13, a3, 0x3ffffffffffffffc
+    slli a3, a1, 63
+    CHECK 14, a3, 0
+    srai a3, a1, 63
+    CHECK 15, a3, -1
+    srli a3, a1, 60
+    CHECK 16, a3, 15
+    # W forms sign-extend their 32-bit result
+    li a1, 0x7fffffff
+    addiw a2, a1, 1
+    CHECK 17, a2, 0xffffffff80000000
+    addw a2, a1, a1
+    CHECK 18, a2, -2
+    li a1, 0x100000000
+    subw a2, zero, a1
+    CHECK 19, a2, 0
+    li a1, 1
+    li a2, 33
+    sllw a3, a1, a2
+    CHECK 20, a3, 2
+    li a1, 0x80000000
+    srlw a3, a1, zero
+    CHECK 21, a3, 0xffffffff80000000
+    srliw a3, a1, 1
+    CHECK 22, a3, 0x40000000
+    sraiw a3, a1, 4
+    CHECK 23, a3, 0xfffffffff8000000
+    slliw a3, a1, 0
+    CHECK 24, a3, 0xffffffff80000000
+    li a2, 36
+    sraw a3, a1, a2
+    CHECK 25, a3, 0xfffffffff8000000
+    sub a3, zero, a1
+    CHECK 26, a3, 0xffffffff80000000
+    # x0 stays zero
+    addi zero, zero, 5
+    CHECK 27, zero, 0
+    PASS

@@ -1,0 +1,201 @@
+//! Exits to user mode: ecall/ebreak/illegal instructions, precise memory faults (both the
+//! range check and host SIGSEGV paths), exit requests, and self-modifying code.
+
+mod common;
+use common::*;
+use riscv::{Backend, Exit};
+
+const EXIT: &str = "    li a7, 93\n    ecall\n";
+
+fn build_prog(name: &str, body: &str) -> Vec<u8> {
+    let src = format!("    .text\n    .globl _start\n_start:\n{body}\n");
+    build(&scratch(name), name, &src).1
+}
+
+#[test]
+fn ebreak_and_illegal() {
+    let img = build_prog("ebrk", &format!("    la s1, 1f\n    li a0, 7\n1:  c.ebreak\n    la s2, 2f\n2:  .word 0xffffffff\n    li a0, 3\n{EXIT}"));
+    for b in BACKENDS {
+        let mut seen = Vec::new();
+        let o = run_with(&img, b, |cpu, e| {
+            seen.push(e);
+            match e {
+                Exit::Ebreak => {
+                    assert_eq!(cpu.pc, cpu.x[9]);
+                    cpu.pc += 2;
+                }
+                Exit::IllegalInstruction { insn } => {
+                    assert_eq!(insn, 0xffffffff, "{b:?} at {:#x}", cpu.pc);
+                    assert_eq!(cpu.pc, cpu.x[18]);
+                    cpu.pc += 4;
+                }
+                _ => return None,
+            }
+            Some(())
+        });
+        assert_eq!(o.code, 3);
+        assert_eq!(seen.len(), 2, "{b:?}");
+    }
+}
+
+#[test]
+fn illegal_compressed_and_csr() {
+    // c.addi4spn with a zero immediate (0x0000) is reserved; an unknown CSR is illegal.
+    let img = build_prog(
+        "ill",
+        &format!(
+            "    la s1, 1f\n1:  .half 0\n    la s2, 2f\n2:  csrr a0, 0x7c0\n    li a0, 4\n{EXIT}"
+        ),
+    );
+    for b in BACKENDS {
+        let mut n = 0;
+        let o = run_with(&img, b, |cpu, e| {
+            let Exit::IllegalInstruction { insn } = e else {
+                return None;
+            };
+            n += 1;
+            if n == 1 {
+                assert_eq!((insn, cpu.pc), (0, cpu.x[9]));
+                cpu.pc += 2;
+            } else {
+                assert_eq!(cpu.pc, cpu.x[18]);
+                assert_eq!(insn & 0x7f, 0x73);
+                cpu.pc += 4;
+            }
+            Some(())
+        });
+        assert_eq!((o.code, n), (4, 2));
+    }
+}
+
+/// A fault in the middle of a block reports the faulting instruction's pc, with every
+/// earlier instruction's effects visible and none of the later ones.
+fn precise(addr: u64, write: bool, protect: bool) {
+    let op = if write {
+        "sd a2, 0(t0)"
+    } else {
+        "ld a3, 0(t0)"
+    };
+    let body = format!(
+        "    li a0, 1\n    li a1, 2\n    la s1, 1f\n    li t0, {addr}\n    addi a2, a0, 5\n1:  {op}\n    li a0, 99\n    li a1, 98\n{EXIT}"
+    );
+    let img = build_prog(&format!("precise{}{}", write as u8, protect as u8), &body);
+    for b in BACKENDS {
+        let prep = |sp: &Space| {
+            if protect {
+                // SAFETY: a page of the test's own mapping.
+                unsafe {
+                    libc::mprotect(
+                        (sp.base as u64 + addr) as *mut libc::c_void,
+                        4096,
+                        libc::PROT_READ,
+                    )
+                };
+            }
+        };
+        let mut hit = false;
+        let o = run_full(&img, b, prep, |cpu, e| {
+            assert_eq!(
+                e,
+                Exit::MemoryFault {
+                    addr,
+                    write,
+                    exec: false
+                },
+                "{b:?}"
+            );
+            assert_eq!(cpu.pc, cpu.x[9], "{b:?}: fault pc");
+            assert_eq!(
+                (cpu.x[10], cpu.x[11], cpu.x[12]),
+                (1, 2, 6),
+                "{b:?}: state at fault"
+            );
+            hit = true;
+            cpu.pc += 4;
+            Some(())
+        });
+        assert!(hit);
+        assert_eq!(o.code, 99);
+    }
+}
+
+#[test]
+fn precise_fault_out_of_range() {
+    precise(0x4000000, false, false);
+    precise(0x4000000, true, false);
+}
+
+#[test]
+fn precise_fault_host_sigsegv() {
+    precise(0x200000, true, true);
+}
+
+#[test]
+fn exec_fault() {
+    let img = build_prog(
+        "execf",
+        &format!("    li t0, 0x3000000\n    jalr t0\n{EXIT}"),
+    );
+    for b in BACKENDS {
+        let mut hit = false;
+        run_with(&img, b, |cpu, e| {
+            assert_eq!(
+                e,
+                Exit::MemoryFault {
+                    addr: 0x3000000,
+                    write: false,
+                    exec: true
+                }
+            );
+            assert_eq!(cpu.pc, 0x3000000);
+            hit = true;
+            cpu.pc = cpu.x[1];
+            Some(())
+        });
+        assert!(hit);
+    }
+}
+
+#[test]
+fn self_modifying_code() {
+    // 1) Patch a function called before (other block), no fence.i.
+    // 2) Patch the very next instruction of the running block.
+    let body = format!(
+        "    la t0, patch\n    li t1, 0x02a00513\n    jal ra, patch\n    mv s2, a0\n    sw t1, 0(t0)\n    jal ra, patch\n    mv s3, a0\n    la t0, 1f\n    li t1, 0x00700593\n    sw t1, 0(t0)\n1:  .word 0x00100593\n    li t2, 100\n    mul a0, s2, t2\n    add a0, a0, s3\n    mul a0, a0, t2\n    add a0, a0, a1\n{EXIT}\npatch:\n    .word 0x00100513\n    ret\n"
+    );
+    let img = build_prog("smc", &body);
+    for b in BACKENDS {
+        let o = run(&img, b);
+        assert_eq!(o.code, 1 * 10000 + 42 * 100 + 7, "{b:?}");
+        assert!(
+            o.engine_stats.smc_faults >= 2,
+            "{b:?}: {:?}",
+            o.engine_stats
+        );
+    }
+}
+
+#[test]
+fn exit_request_interrupts() {
+    let img = build_prog("loop", "1:  j 1b\n");
+    for b in BACKENDS {
+        let sp = Space::new(&img);
+        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
+        cfg.backend = b;
+        let mut e = riscv::Engine::new(cfg).unwrap();
+        let mut cpu = riscv::Cpu::new();
+        cpu.pc = LOAD;
+        let h = e.exit_request();
+        let t = std::thread::spawn(move || riscv::request_exit(&h));
+        t.join().unwrap();
+        assert_eq!(e.run(&mut cpu), Exit::Interrupted);
+        assert_eq!(cpu.pc, LOAD);
+    }
+}
+
+#[test]
+fn interp_backend_selectable() {
+    let img = build_prog("sel", &format!("    li a0, 5\n{EXIT}"));
+    assert_eq!(run(&img, Backend::Interp).code, 5);
+    assert_eq!(run(&img, Backend::Native).code, 5);
+}
