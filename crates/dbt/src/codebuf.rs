@@ -97,7 +97,7 @@ impl CodeBuf {
     /// Atomically rewrites the 4-byte aligned field at `off` (a jump displacement).
     pub fn patch_u32(&mut self, off: usize, v: u32) {
         assert!(
-            off % 4 == 0 && off + 4 <= self.used,
+            off.is_multiple_of(4) && off + 4 <= self.used,
             "bad patch offset {off}"
         );
         // SAFETY: aligned, inside the emitted part of the RW view; an aligned 4-byte store is

@@ -27,7 +27,7 @@ impl EnvPtr {
     /// Reads the 8-byte field at `off` (out-of-range offsets read as 0: a front-end bug).
     pub fn read(&self, off: u32) -> u64 {
         let off = off as usize;
-        if off + 8 > self.size || off % 8 != 0 {
+        if off + 8 > self.size || !off.is_multiple_of(8) {
             debug_assert!(false, "env offset {off} out of range");
             return 0;
         }
@@ -39,7 +39,7 @@ impl EnvPtr {
     /// Writes the 8-byte field at `off`.
     pub fn write(&self, off: u32, v: u64) {
         let off = off as usize;
-        if off + 8 > self.size || off % 8 != 0 {
+        if off + 8 > self.size || !off.is_multiple_of(8) {
             debug_assert!(false, "env offset {off} out of range");
             return;
         }

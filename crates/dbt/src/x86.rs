@@ -299,7 +299,7 @@ impl Asm {
     }
     /// Pads with nops until `(pos + k) % align == 0`.
     pub fn align_for(&mut self, k: usize, align: usize) {
-        while (self.pos() + k) % align != 0 {
+        while !(self.pos() + k).is_multiple_of(align) {
             self.nop();
         }
     }
