@@ -10,7 +10,7 @@ use std::process::Command;
 pub const LOAD: u64 = 0x10000;
 pub const MEM: u64 = 0x100_0000;
 
-const LINKER: &str = "ENTRY(_start)\nSECTIONS {\n . = 0x10000;\n .text : { *(.text*) }\n . = ALIGN(16);\n .data : { *(.rodata*) *(.srodata*) *(.data*) *(.sdata*) *(.bss*) *(.sbss*) }\n /DISCARD/ : { *(.note*) *(.comment) *(.riscv.attributes) *(.eh_frame*) }\n}\n";
+const LINKER: &str = "ENTRY(_start)\nSECTIONS {\n . = 0x10000;\n .text : { *(.text.start) *(.text*) }\n . = ALIGN(4096);\n .data : { *(.rodata*) *(.srodata*) *(.data*) *(.sdata*) *(.bss*) *(.sbss*) }\n /DISCARD/ : { *(.note*) *(.comment) *(.riscv.attributes) *(.eh_frame*) }\n}\n";
 
 fn tool(name: &str) -> String {
     format!("riscv64-linux-gnu-{name}")
@@ -38,7 +38,7 @@ pub fn build(dir: &Path, name: &str, src: &str) -> (PathBuf, Vec<u8>) {
     std::fs::write(&s, src).unwrap();
     std::fs::write(&ld, LINKER).unwrap();
     let out = Command::new(tool("gcc"))
-        .args(["-nostdlib", "-static", "-march=rv64gc_zba_zbb_zbs", "-mabi=lp64d", "-O1"])
+        .args(["-nostdlib", "-static", "-march=rv64gc_zba_zbb_zbs", "-mabi=lp64d", "-O2", "-ffreestanding", "-fno-math-errno"])
         .arg("-T")
         .arg(&ld)
         .arg("-o")
