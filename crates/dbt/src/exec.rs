@@ -4,7 +4,7 @@
 use crate::env::EnvPtr;
 use crate::hostmem::{GuestMem, HostFault};
 use crate::interp::{self, BlockExit};
-use crate::ir::{Block, GlobalDef};
+use crate::ir::{Block, Cond, GlobalDef, MemSize, Op, Ty, Val};
 use crate::native::{Native, NativeExit};
 use crate::opt;
 use crate::smc;
@@ -12,6 +12,39 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Exit code (reserved by dbt) of a self-checking block whose guest code changed.
+pub const EXIT_STALE: u32 = u32::MAX - 1;
+
+/// Prepends a comparison of the guest code bytes with those the block was translated from,
+/// leaving through `EXIT_STALE` when they differ (blocks from SMC-hot pages).
+fn add_code_check(b: &mut Block, fetched: &[(u64, u16)]) {
+    let stale = b.new_label();
+    let mut pre = Vec::new();
+    for &(addr, v) in fetched {
+        let t = b.new_temp(Ty::I64);
+        pre.push(Op::Load {
+            dst: t,
+            addr: Val::C(addr),
+            size: MemSize::B2,
+            signed: false,
+        });
+        pre.push(Op::BrCond {
+            cond: Cond::Ne,
+            ty: Ty::I64,
+            a: Val::T(t),
+            b: Val::C(v as u64),
+            label: stale,
+        });
+    }
+    pre.append(&mut b.ops);
+    b.ops = pre;
+    b.push(Op::Label(stale));
+    b.push(Op::Exit {
+        code: EXIT_STALE,
+        pc: b.guest_pc,
+    });
+}
 
 /// Which backend executes translated blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +121,7 @@ pub struct ExitRequest(pub(crate) Arc<AtomicU32>);
 
 impl ExitRequest {
     pub fn request(&self) {
-        self.0.store(1, Ordering::SeqCst);
+        self.0.fetch_or(1, Ordering::SeqCst);
     }
 }
 
@@ -107,6 +140,7 @@ pub struct Exec {
 impl Exec {
     pub fn new(cfg: ExecConfig) -> std::io::Result<Exec> {
         let exit_req = ExitRequest::default();
+        smc::register_engine(&exit_req.0);
         let native = match cfg.backend {
             Backend::Native => Some(Native::new(cfg.code_size, cfg.mem, exit_req.0.clone())?),
             Backend::Interp => None,
@@ -216,10 +250,36 @@ impl Exec {
     ) -> Result<usize, HostFault> {
         let t0 = Instant::now();
         let mem = self.cfg.mem;
-        let mut fetch = |a: u64| mem.load(a, 2).map(|v| v as u16);
-        let mut block = fe
-            .translate(pc, max, &mut fetch)
-            .map_err(|f| HostFault { write: false, ..f })?;
+        let spans_hot = |from: u64, len: u64| {
+            let mut p = from & !(smc::PAGE - 1);
+            while p < from.saturating_add(len.max(1)) {
+                if smc::is_hot(&mem, p) {
+                    return true;
+                }
+                p += smc::PAGE;
+            }
+            false
+        };
+        let mut hot = watch && self.cfg.smc && spans_hot(pc, 1);
+        let (mut block, fetched) = loop {
+            let mut fetched = Vec::new();
+            let mut fetch = |a: u64| {
+                let v = mem.load(a, 2).map(|v| v as u16)?;
+                fetched.push((a, v));
+                Ok(v)
+            };
+            let b = fe
+                .translate(pc, if hot { 1 } else { max }, &mut fetch)
+                .map_err(|f| HostFault { write: false, ..f })?;
+            if !hot && watch && self.cfg.smc && spans_hot(pc, b.guest_len) {
+                hot = true;
+                continue;
+            }
+            break (b, fetched);
+        };
+        if hot {
+            add_code_check(&mut block, &fetched);
+        }
         opt::optimize(&mut block);
         debug_assert_eq!(block.verify(), Ok(()));
         let len = block.guest_len.max(1);
@@ -274,7 +334,8 @@ impl Exec {
         let pc_off = fe.pc_offset();
         let mut next: Option<usize> = None;
         loop {
-            if self.exit_req.0.swap(0, Ordering::SeqCst) != 0 {
+            // Bit 0: exit requested by user mode; KICK: invalidations were published.
+            if self.exit_req.0.swap(0, Ordering::SeqCst) & 1 != 0 {
                 return RunExit::Interrupted;
             }
             self.sync_generation();
@@ -361,6 +422,12 @@ impl Exec {
                     }
                 }
                 BlockExit::Indirect { .. } => self.stats.indirect_lookups += 1,
+                BlockExit::Code(EXIT_STALE) => {
+                    // A self-checking block found its code changed: drop it and retranslate.
+                    let tb = &self.tbs[idx];
+                    let (p, l) = (tb.pc, tb.len);
+                    self.drop_range(p, l);
+                }
                 BlockExit::Code(c) => return RunExit::Code(c),
                 BlockExit::Fault(f) => {
                     if f.write && self.cfg.smc && smc::take_write_fault(&self.cfg.mem, f.addr) {

@@ -10,8 +10,8 @@
 
 use crate::hostmem::GuestMem;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 pub const PAGE: u64 = 4096;
 
@@ -21,7 +21,14 @@ enum State {
     Protected,
     /// It was not writable when we looked.
     ReadOnly,
+    /// Code and frequently written data share this page: it stays writable, and blocks
+    /// translated from it are one instruction long and check their code bytes on entry.
+    Hot,
 }
+
+/// SMC faults on a page before it is treated as [`State::Hot`].
+const HOT_AFTER: u32 = 8;
+static FAULTS: Mutex<Option<HashMap<usize, u32>>> = Mutex::new(None);
 
 /// Keyed by host page address, so engines sharing one guest address space agree.
 static PAGES: Mutex<Option<HashMap<usize, State>>> = Mutex::new(None);
@@ -36,6 +43,13 @@ fn mprotect(host: usize, prot: i32) {
     unsafe {
         libc::mprotect(host as *mut libc::c_void, PAGE as usize, prot);
     }
+}
+
+/// True if blocks from the page containing `addr` must check their own code (see `Hot`).
+pub fn is_hot(mem: &GuestMem, addr: u64) -> bool {
+    let host = mem.base + (addr & !(PAGE - 1)) as usize;
+    let g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
+    g.as_ref().and_then(|m| m.get(&host)) == Some(&State::Hot)
 }
 
 /// Makes sure stores to the guest page containing `addr` will be noticed.
@@ -63,7 +77,14 @@ pub fn take_write_fault(mem: &GuestMem, addr: u64) -> bool {
     let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
     let map = g.get_or_insert_with(HashMap::new);
     if map.get(&host) == Some(&State::Protected) {
-        map.remove(&host);
+        let mut f = FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f.get_or_insert_with(HashMap::new).entry(host).or_insert(0);
+        *n += 1;
+        if *n >= HOT_AFTER {
+            map.insert(host, State::Hot);
+        } else {
+            map.remove(&host);
+        }
         mprotect(host, libc::PROT_READ | libc::PROT_WRITE);
         publish(host, PAGE);
         return true;
@@ -90,22 +111,50 @@ pub fn release(mem: &GuestMem, addr: u64, len: u64) {
             .filter(|k| *k >= hs && *k < he)
             .collect()
     };
+    let mut f = FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    let faults = f.get_or_insert_with(HashMap::new);
     for k in keys {
+        faults.remove(&k);
         if map.remove(&k) == Some(State::Protected) {
             mprotect(k, libc::PROT_READ | libc::PROT_WRITE);
         }
     }
+    drop(f);
     drop(g);
     publish(hs, end - start);
 }
 
 fn publish(host: usize, len: u64) {
-    let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());
-    let gen = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
-    if log.len() >= LOG_MAX {
-        log.drain(..LOG_MAX / 2);
+    {
+        let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+        if log.len() >= LOG_MAX {
+            log.drain(..LOG_MAX / 2);
+        }
+        log.push((gen, host, len));
     }
-    log.push((gen, host, len));
+    // Make every engine leave generated code at its next block boundary so none keeps
+    // running (chained) blocks that were just invalidated.
+    let mut flags = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    flags.retain(|w| match w.upgrade() {
+        Some(f) => {
+            f.fetch_or(KICK, Ordering::SeqCst);
+            true
+        }
+        None => false,
+    });
+}
+
+/// Bit in an engine's exit flag meaning "re-check invalidations" (bit 0 is a user exit request).
+pub const KICK: u32 = 2;
+static ENGINES: Mutex<Vec<Weak<AtomicU32>>> = Mutex::new(Vec::new());
+
+/// Registers an engine's exit flag so invalidations anywhere kick it back to its dispatcher.
+pub fn register_engine(flag: &Arc<AtomicU32>) {
+    ENGINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(flag));
 }
 
 pub fn generation() -> u64 {

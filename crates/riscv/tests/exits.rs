@@ -199,3 +199,24 @@ fn interp_backend_selectable() {
     assert_eq!(run(&img, Backend::Interp).code, 5);
     assert_eq!(run(&img, Backend::Native).code, 5);
 }
+
+#[test]
+fn smc_on_a_page_shared_with_hot_data() {
+    // A loop stores to a counter that lives in the same page as the code. After a few SMC
+    // faults the page is handled by self-checking blocks instead of write protection; a
+    // later real code change must still be seen.
+    let body = format!(
+        "    la t0, counter\n    li t1, 200\n1:  ld t2, 0(t0)\n    addi t2, t2, 1\n    sd t2, 0(t0)\n    addi t1, t1, -1\n    bnez t1, 1b\n    jal ra, patch\n    mv s2, a0\n    la t3, patch\n    li t4, 0x02a00513\n    sw t4, 0(t3)\n    jal ra, patch\n    li t5, 10000\n    mul a0, a0, t5\n    li t5, 1000\n    mul s2, s2, t5\n    add a0, a0, s2\n    add a0, a0, t2\n{EXIT}\npatch:\n    .word 0x00100513\n    ret\n    .balign 8\ncounter:\n    .dword 0\n"
+    );
+    let img = build_prog("smchot", &body);
+    for b in BACKENDS {
+        let o = run(&img, b);
+        // patch() returned 1 before and 42 after the code change; the counter reached 200.
+        assert_eq!(o.code, 420000 + 1000 + 200, "{b:?}: exit code");
+        assert!(
+            (8..=12).contains(&o.engine_stats.smc_faults),
+            "{b:?}: {:?}",
+            o.engine_stats
+        );
+    }
+}
