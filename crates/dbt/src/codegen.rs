@@ -3,9 +3,11 @@
 //! Register convention inside generated code: `rbp` = env (guest state), `r14` = guest_base,
 //! `r15` = the backend context ([`crate::native::NCtx`]), `rsp` = a fixed frame with spill
 //! slots. `rax`, `rcx`, `rdx` are scratch. Nine registers hold IR values: globals (guest
-//! registers) stay cached in them across ops until a label, a call, a memory access or a
-//! block exit forces dirty ones back to the env. Dirty globals are written back before every
-//! memory access, so a host fault there leaves the guest state exact for that instruction.
+//! registers) stay cached in them across ops until a label, a call or a block exit forces
+//! dirty ones back to the env. Memory accesses do not force a write-back: each records which
+//! globals were dirty in which registers, and the fault paths (the range-check stub, and the
+//! SIGSEGV path using the registers saved by the signal handler) store them, so the guest
+//! state at a fault is exact for the faulting instruction.
 
 use crate::ir::{BinOp, Block, Cond, ExtOp, Op, RmwOp, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
@@ -21,9 +23,19 @@ pub struct Compiled {
     /// rel32 sites of the two chainable jumps.
     pub gotos: [Option<usize>; 2],
     /// (offset of a guest memory access instruction, guest pc, is a write).
-    pub memops: Vec<(u32, u64, bool)>,
+    pub memops: Vec<MemOp>,
     /// rel32 sites that must reach the shared exit epilogue.
     pub exit_sites: Vec<usize>,
+}
+
+/// A guest memory access instruction: where it is, which guest instruction it belongs to,
+/// and which guest registers were only in host registers at that point (env offset, host
+/// register), so a fault handler can complete the guest state.
+pub struct MemOp {
+    pub off: u32,
+    pub pc: u64,
+    pub write: bool,
+    pub dirty: Vec<(u32, u8)>,
 }
 
 enum Stub {
@@ -32,6 +44,7 @@ enum Stub {
         addr: R,
         write: bool,
         pc: u64,
+        dirty: Vec<(u32, u8)>,
     },
     Interrupt {
         site: usize,
@@ -392,7 +405,6 @@ impl Gen<'_> {
                 size,
                 signed,
             } => {
-                self.sync_globals();
                 let ra = self.get(addr, Some(RCX), &[])?;
                 self.range_check(ra, size.bytes(), false);
                 let d = self.alloc(&[ra])?;
@@ -401,7 +413,6 @@ impl Gen<'_> {
                 self.bind(dst, d);
             }
             Op::Store { src, addr, size } => {
-                self.sync_globals();
                 let ra = self.get(addr, Some(RCX), &[])?;
                 let rs = self.get(src, Some(RDX), &[ra])?;
                 self.range_check(ra, size.bytes(), true);
@@ -422,7 +433,6 @@ impl Gen<'_> {
                 new,
                 size,
             } => {
-                self.sync_globals();
                 let w = size.bytes() == 8;
                 let ra = self.get(addr, Some(RCX), &[])?;
                 let rn = self.get(new, Some(RDX), &[ra])?;
@@ -542,19 +552,40 @@ impl Gen<'_> {
         }
     }
 
+    /// Dirty globals (env offset, host register) at this point.
+    fn dirty_list(&self) -> Vec<(u32, u8)> {
+        ALLOC
+            .iter()
+            .filter(|r| self.dirty[r.0 as usize])
+            .filter_map(|r| {
+                self.holds[r.0 as usize].map(|t| (self.b.globals[t.0 as usize].offset, r.0))
+            })
+            .collect()
+    }
+
+    /// Records the next instruction as a guest memory access (for fault mapping). Dirty
+    /// globals are not written back first: the fault path recovers them from the registers.
     fn memop(&mut self, write: bool) {
-        self.out.memops.push((self.a.pos() as u32, self.pc, write));
+        let dirty = self.dirty_list();
+        self.out.memops.push(MemOp {
+            off: self.a.pos() as u32,
+            pc: self.pc,
+            write,
+            dirty,
+        });
     }
 
     fn range_check(&mut self, ra: R, bytes: u64, write: bool) {
         let k = bytes.trailing_zeros() as i32;
         self.a.cmp_rm(true, ra, mem(R15, n::CTX_MAX_ADDR + 8 * k));
         let site = self.a.jcc(Cc::A);
+        let dirty = self.dirty_list();
         self.stubs.push(Stub::Range {
             site,
             addr: ra,
             write,
             pc: self.pc,
+            dirty,
         });
     }
 
@@ -614,7 +645,6 @@ impl Gen<'_> {
     }
 
     fn rmw(&mut self, op: RmwOp, dst: Temp, addr: Val, val: Val, bytes: u64) -> Option<()> {
-        self.sync_globals();
         let w = bytes == 8;
         let ra = self.get(addr, Some(RCX), &[])?;
         let rv = self.get(val, None, &[ra])?;
@@ -735,8 +765,12 @@ impl Gen<'_> {
                     addr,
                     write,
                     pc,
+                    dirty,
                 } => {
                     self.a.patch(site, here);
+                    for (off, r) in dirty {
+                        self.a.store(true, mem(RBP, off as i32), R(r));
+                    }
                     self.a.store(true, mem(R15, n::CTX_FAULT_ADDR), addr);
                     self.a.store_imm(mem(R15, n::CTX_FAULT_WRITE), write as i32);
                     self.set_pc_exit(pc, self.tb_idx << 8 | K_RANGE);

@@ -129,7 +129,29 @@ struct FaultRecord {
     write: bool,
 }
 
+/// libc `gregs` index of each x86 register number (rax=0 ... r15=15).
+const GREG: [i32; 16] = [
+    libc::REG_RAX,
+    libc::REG_RCX,
+    libc::REG_RDX,
+    libc::REG_RBX,
+    libc::REG_RSP,
+    libc::REG_RBP,
+    libc::REG_RSI,
+    libc::REG_RDI,
+    libc::REG_R8,
+    libc::REG_R9,
+    libc::REG_R10,
+    libc::REG_R11,
+    libc::REG_R12,
+    libc::REG_R13,
+    libc::REG_R14,
+    libc::REG_R15,
+];
+
 thread_local! {
+    /// General registers of generated code at its last fault (by x86 register number).
+    static FAULT_REGS: Cell<[u64; 16]> = const { Cell::new([0; 16]) };
     static LAST_FAULT: Cell<FaultRecord> = const {
         Cell::new(FaultRecord { host_addr: 0, rip: 0, write: false })
     };
@@ -253,6 +275,11 @@ pub fn unregister_code_region(slot: usize) {
     r[0].store(0, Ordering::SeqCst);
 }
 
+/// Register values of generated code at its last fault on this thread.
+pub fn last_code_fault_regs() -> [u64; 16] {
+    FAULT_REGS.with(|c| c.get())
+}
+
 /// The last fault taken by generated code on this thread: (host fault address, host rip, write).
 pub fn last_code_fault() -> (usize, usize, bool) {
     let r = LAST_FAULT.with(|c| c.get());
@@ -293,6 +320,11 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
         for r in REGIONS.iter() {
             let (s, e) = (r[0].load(Ordering::Acquire), r[1].load(Ordering::Acquire));
             if s != 0 && rip >= s && rip < e {
+                let mut regs = [0u64; 16];
+                for (i, g) in GREG.iter().enumerate() {
+                    regs[i] = uc.uc_mcontext.gregs[*g as usize] as u64;
+                }
+                FAULT_REGS.with(|c| c.set(regs));
                 LAST_FAULT.with(|c| {
                     c.set(FaultRecord {
                         host_addr,

@@ -135,7 +135,7 @@ struct NTb {
     gotos: [Option<usize>; 2],
     chained_to: [Option<usize>; 2],
     incoming: Vec<(usize, u8)>,
-    memops: Vec<(u32, u64, bool)>,
+    memops: Vec<codegen::MemOp>,
 }
 
 pub struct Native {
@@ -360,11 +360,14 @@ impl Native {
                 if pos > 0 {
                     let (start, i) = self.starts[pos - 1];
                     if let Some(Some(t)) = self.tbs.get(i) {
-                        if let Some(&(_, pc, w)) =
-                            t.memops.iter().find(|m| m.0 as usize + start == off)
-                        {
-                            env.write(pc_off, pc);
-                            write = w;
+                        if let Some(m) = t.memops.iter().find(|m| m.off as usize + start == off) {
+                            // Complete the guest state with registers that were only cached.
+                            let regs = hostmem::last_code_fault_regs();
+                            for &(env_off, r) in &m.dirty {
+                                env.write(env_off, regs[r as usize & 15]);
+                            }
+                            env.write(pc_off, m.pc);
+                            write = m.write;
                         } else {
                             env.write(pc_off, t.pc);
                         }
