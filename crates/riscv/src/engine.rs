@@ -147,3 +147,13 @@ impl Engine {
 pub fn request_exit(handle: &ExitRequest) {
     handle.request();
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_can_move_to_a_thread() {
+        fn send<T: Send>() {}
+        send::<super::Engine>();
+        send::<super::ExitRequest>();
+    }
+}
