@@ -1,0 +1,29 @@
+//! The seam to the translator (see docs/translator-contract.md). Everything linux-user needs
+//! from `riscv`/`dbt` goes through here.
+
+pub use riscv::{Backend, Cpu, Engine, EngineConfig, Exit, ExitRequest, Stats};
+
+/// One engine per guest thread; they share SMC tracking and invalidations process-wide.
+pub fn new_engine(backend: Backend, guest_base: u64, limit: u64) -> Result<Engine, String> {
+    let mut cfg = EngineConfig::new(guest_base as usize, limit);
+    cfg.backend = backend;
+    Engine::new(cfg).map_err(|e| e.to_string())
+}
+
+/// Makes sure the host lets us write the guest page range: the translator write-protects
+/// pages it translated code from, and a Rust-side store there would crash the host instead of
+/// being caught. Releasing the watch also invalidates the stale translations everywhere.
+pub fn unprotect_for_write(guest_base: u64, limit: u64, addr: u64, len: u64) {
+    let mem = dbt::hostmem::GuestMem {
+        base: guest_base as usize,
+        limit,
+    };
+    let first = addr & !4095;
+    let mut page = first;
+    while page < addr.saturating_add(len) {
+        if !mem.is_writable(page) {
+            dbt::smc::release(&mem, page, 4096);
+        }
+        page += 4096;
+    }
+}

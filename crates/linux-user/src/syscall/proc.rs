@@ -1,0 +1,347 @@
+//! Processes, threads and their signals: clone (threads and fork), execve (re-executing Tandem
+//! for RISC-V programs), exit, futex, kill and friends, uname, prctl.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+
+use crate::errno::{host_ret, Errno, SysResult, EAGAIN, EFAULT, EINVAL};
+use crate::signal::{self, SYNC_SIGS};
+use crate::task::{self, Thread, ThreadEnd};
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+
+fn call(nr: i64, a: [u64; 6]) -> SysResult {
+    // SAFETY: callers pass relocated, bounds-checked guest pointers or their own buffers.
+    host_ret(unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) })
+}
+
+pub fn exit(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    t.exit_thread(a[0] as i32 & 0xff);
+    Ok(0)
+}
+
+pub fn exit_group(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    t.merge_stats();
+    task::exit_process(&t.proc, a[0] as i32 & 0xff)
+}
+
+pub fn set_tid_address(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    t.clear_child_tid = a[0];
+    Ok(t.tid as u64)
+}
+
+pub fn futex(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let sp = &t.proc.space;
+    let uaddr = sp.g2h(a[0], 4)? as u64;
+    let cmd = a[1] & 0x7f;
+    // Argument 4 is a timeout pointer for the waits, a plain count for the requeues.
+    let (timeout, uaddr2) = match cmd {
+        0 | 9 | 6 | 11 => (sp.g2h_opt(a[3], 16)? as u64, sp.g2h_opt(a[4], 4)? as u64),
+        1 | 7 | 8 | 10 => (a[3], 0),
+        3 | 4 | 5 | 12 => (a[3], sp.g2h(a[4], 4)? as u64),
+        _ => return Err(Errno(libc::ENOSYS)),
+    };
+    call(libc::SYS_futex, [uaddr, a[1], a[2], timeout, uaddr2, a[5]])
+}
+
+/// Sends `sig` to a thread of this process: synchronous signals aimed at ourselves are posted
+/// directly (on the host they belong to the translator).
+fn send(
+    t: &mut Thread,
+    sig: i32,
+    to_self: bool,
+    code: i32,
+    host: impl FnOnce() -> SysResult,
+) -> SysResult {
+    if to_self && sig > 0 && signal::bit(sig) & SYNC_SIGS != 0 {
+        return signal::self_send(t, sig, code);
+    }
+    host()
+}
+
+pub fn kill(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() } as i64;
+    let pid = a[0] as i64 as i32 as i64;
+    send(t, a[1] as i32, pid == me || pid == 0, 0, || {
+        call(libc::SYS_kill, [a[0], a[1], 0, 0, 0, 0])
+    })
+}
+
+pub fn tkill(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let to_self = a[0] as i32 == t.tid;
+    send(t, a[1] as i32, to_self, -6, || {
+        call(libc::SYS_tkill, [a[0], a[1], 0, 0, 0, 0])
+    })
+}
+
+pub fn tgkill(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let to_self = a[1] as i32 == t.tid;
+    send(t, a[2] as i32, to_self, -6, || {
+        call(libc::SYS_tgkill, [a[0], a[1], a[2], 0, 0, 0])
+    })
+}
+
+pub fn rt_sigpending(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let mut host = 0u64;
+    call(
+        libc::SYS_rt_sigpending,
+        [&mut host as *mut u64 as u64, 8, 0, 0, 0, 0],
+    )?;
+    let ours = t.sig.pending.load(Ordering::Acquire);
+    t.write_guest(a[0], &((host | ours) & t.sig.mask.get()).to_le_bytes())?;
+    Ok(0)
+}
+
+pub fn rt_sigtimedwait(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let sp = &t.proc.space;
+    let set = sp.read_u64(a[0])?;
+    let info = sp.g2h_opt(a[1], 128)? as u64;
+    let ts = sp.g2h_opt(a[2], 16)? as u64;
+    let host_set = set & !SYNC_SIGS;
+    call(
+        libc::SYS_rt_sigtimedwait,
+        [&host_set as *const u64 as u64, info, ts, 8, 0, 0],
+    )
+}
+
+pub fn uname(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to our local.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return Err(Errno::last());
+    }
+    u.machine = [0; 65];
+    for (d, s) in u.machine.iter_mut().zip(b"riscv64") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: utsname is 6 arrays of 65 bytes, no padding.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            &u as *const libc::utsname as *const u8,
+            std::mem::size_of::<libc::utsname>(),
+        )
+    };
+    t.write_guest(a[0], bytes)?;
+    Ok(0)
+}
+
+pub fn prctl(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let sp = &t.proc.space;
+    match a[0] as i32 {
+        libc::PR_SET_NAME => {
+            let name = sp.read_cstring(a[1], 4096)?;
+            call(libc::SYS_prctl, [a[0], name.as_ptr() as u64, 0, 0, 0, 0])
+        }
+        libc::PR_GET_NAME => {
+            let mut buf = [0u8; 16];
+            call(libc::SYS_prctl, [a[0], buf.as_mut_ptr() as u64, 0, 0, 0, 0])?;
+            t.write_guest(a[1], &buf)?;
+            Ok(0)
+        }
+        libc::PR_GET_PDEATHSIG => {
+            let p = sp.g2h(a[1], 4)? as u64;
+            call(libc::SYS_prctl, [a[0], p, 0, 0, 0, 0])
+        }
+        libc::PR_SET_PDEATHSIG
+        | libc::PR_GET_DUMPABLE
+        | libc::PR_SET_DUMPABLE
+        | libc::PR_SET_NO_NEW_PRIVS
+        | libc::PR_GET_NO_NEW_PRIVS
+        | libc::PR_SET_TIMERSLACK
+        | libc::PR_GET_TIMERSLACK
+        | libc::PR_SET_CHILD_SUBREAPER => call(libc::SYS_prctl, [a[0], a[1], a[2], a[3], a[4], 0]),
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn clone(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        spawn_thread(t, flags, newsp, ptid, tls, ctid)
+    } else {
+        fork(t, flags, newsp, ptid, tls, ctid)
+    }
+}
+
+fn spawn_thread(
+    t: &mut Thread,
+    flags: u64,
+    newsp: u64,
+    ptid: u64,
+    tls: u64,
+    ctid: u64,
+) -> SysResult {
+    let mut cpu = t.cpu.clone();
+    cpu.x[10] = 0;
+    cpu.pc = cpu.pc.wrapping_add(4);
+    if newsp != 0 {
+        cpu.x[2] = newsp;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        cpu.x[4] = tls;
+    }
+    let proc = t.proc.clone();
+    let mask = t.sig.mask.get();
+    let (tx, rx) = mpsc::channel::<Result<i32, String>>();
+    proc.live_threads.fetch_add(1, Ordering::SeqCst);
+    let p2 = proc.clone();
+    let spawned = std::thread::Builder::new()
+        .name("guest".into())
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let mut th = match Thread::new(p2, cpu, mask) {
+                Ok(th) => th,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let sp = &th.proc.space;
+            // Both tid words are written before the child runs guest code and before the
+            // parent's clone returns, as on Linux.
+            if flags & CLONE_PARENT_SETTID != 0 {
+                let _ = sp.write_u32(ptid, th.tid as u32);
+            }
+            if flags & CLONE_CHILD_SETTID != 0 {
+                let _ = sp.write_u32(ctid, th.tid as u32);
+            }
+            if flags & CLONE_CHILD_CLEARTID != 0 {
+                th.clear_child_tid = ctid;
+            }
+            let _ = tx.send(Ok(th.tid));
+            if let ThreadEnd::Group(code) = th.run() {
+                task::exit_process(&th.proc, code);
+            }
+        });
+    let fail = || {
+        proc.live_threads.fetch_sub(1, Ordering::SeqCst);
+        Err(EAGAIN)
+    };
+    if spawned.is_err() {
+        return fail();
+    }
+    match rx.recv() {
+        Ok(Ok(tid)) => Ok(tid as u64),
+        Ok(Err(e)) => {
+            log::warn!("cannot start guest thread: {e}");
+            fail()
+        }
+        Err(_) => fail(),
+    }
+}
+
+fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) -> SysResult {
+    let exit_signal = flags & 0xff;
+    let pid = if exit_signal == libc::SIGCHLD as u64 {
+        // SAFETY: fork runs glibc's atfork handlers, keeping malloc usable in the child. Only
+        // this thread survives in the child, which is what the guest asked for.
+        unsafe { libc::fork() as i64 }
+    } else {
+        // SAFETY: a plain fork with a different exit signal (no CLONE_VM, no new stack).
+        unsafe { libc::syscall(libc::SYS_clone, exit_signal, 0, 0, 0, 0) }
+    };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        t.tid = task::gettid();
+        t.proc.live_threads.store(1, Ordering::SeqCst);
+        if newsp != 0 {
+            t.cpu.x[2] = newsp;
+        }
+        if flags & CLONE_SETTLS != 0 {
+            t.cpu.x[4] = tls;
+        }
+        if flags & CLONE_CHILD_SETTID != 0 {
+            t.proc.space.write_u32(ctid, t.tid as u32)?;
+        }
+        if flags & CLONE_CHILD_CLEARTID != 0 {
+            t.clear_child_tid = ctid;
+        }
+        return Ok(0);
+    }
+    if flags & CLONE_PARENT_SETTID != 0 {
+        t.proc.space.write_u32(ptid, pid as u32)?;
+    }
+    Ok(pid as u64)
+}
+
+/// Reads a NULL-terminated guest array of string pointers.
+fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
+    let mut v = Vec::new();
+    if addr == 0 {
+        return Ok(v);
+    }
+    loop {
+        let p = t.proc.space.read_u64(addr)?;
+        if p == 0 {
+            return Ok(v);
+        }
+        if v.len() > 1 << 16 {
+            return Err(Errno(libc::E2BIG));
+        }
+        v.push(t.proc.space.read_cstring(p, 1 << 17)?);
+        addr += 8;
+    }
+}
+
+/// execve: RISC-V programs run under a fresh Tandem (re-executing /proc/self/exe with the same
+/// options); anything else (host programs, scripts) is executed by the host directly.
+pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let raw = t.proc.space.read_cstring(a[0], 4096)?;
+    let path = crate::syscall::fs::remap(&t.proc, &raw);
+    let argv = string_array(t, a[1])?;
+    let envp = string_array(t, a[2])?;
+    let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+    let (exe, args): (CString, Vec<CString>) = if crate::elf::is_riscv_elf(host_path) {
+        let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
+        let o = &t.proc.opts;
+        let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
+        if let Some(root) = &o.sysroot {
+            push(b"-L");
+            push(root.as_os_str().as_bytes());
+        }
+        if o.strace {
+            push(b"--strace");
+        }
+        if o.stats {
+            push(b"--stats");
+        }
+        push(b"--backend");
+        push(match o.backend {
+            crate::engine::Backend::Native => b"native",
+            crate::engine::Backend::Interp => b"interp",
+        });
+        if let Some(a0) = argv.first() {
+            push(b"--argv0");
+            push(a0.as_bytes());
+        }
+        push(b"--");
+        push(path.as_bytes());
+        args.extend(argv.iter().skip(1).cloned());
+        (CString::new("/proc/self/exe").unwrap_or_default(), args)
+    } else {
+        (path.clone(), argv)
+    };
+    let mut argp: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
+    argp.push(std::ptr::null());
+    let mut envpp: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envpp.push(std::ptr::null());
+    if !host_path.exists() {
+        return Err(Errno(libc::ENOENT));
+    }
+    t.merge_stats();
+    // SAFETY: NULL-terminated arrays of pointers to CStrings that outlive the call.
+    unsafe { libc::execve(exe.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
+    let e = Errno::last();
+    Err(if e == EFAULT { Errno(libc::ENOEXEC) } else { e })
+}

@@ -1,0 +1,198 @@
+//! The emulated process and its threads: shared state, the per-thread run loop, and exits.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::engine::{Backend, Cpu, Engine, Exit};
+use crate::errno::Errno;
+use crate::signal::{self, SigAction, ThreadSignals};
+use crate::space::Space;
+use crate::syscall;
+
+/// Options that also apply to programs started by the guest with execve.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub sysroot: Option<PathBuf>,
+    pub strace: bool,
+    pub backend: Backend,
+    pub stats: bool,
+}
+
+/// State shared by all guest threads.
+pub struct Process {
+    pub space: Space,
+    pub opts: Options,
+    /// Absolute path of the guest program (what /proc/self/exe shows the guest).
+    pub exe_path: PathBuf,
+    /// Guest address of the signal return trampoline.
+    pub sigtramp: u64,
+    pub actions: Mutex<[SigAction; 65]>,
+    pub live_threads: AtomicUsize,
+    /// Engines of all live threads, for invalidations that must reach every thread.
+    pub stats_total: Mutex<crate::engine::Stats>,
+}
+
+/// How a thread's run loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadEnd {
+    /// SYS_exit: only this thread.
+    Thread(i32),
+    /// SYS_exit_group: the whole process.
+    Group(i32),
+}
+
+/// One guest thread, running on its own host thread.
+pub struct Thread {
+    pub proc: Arc<Process>,
+    pub cpu: Cpu,
+    pub engine: Engine,
+    pub tid: i32,
+    pub clear_child_tid: u64,
+    pub sig: Arc<ThreadSignals>,
+    /// Set by a syscall handler that ends the thread or the process.
+    pub end: Option<ThreadEnd>,
+    /// Set by handlers that replaced the whole register state (rt_sigreturn): do not write a0
+    /// or advance pc.
+    pub regs_replaced: bool,
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+impl Thread {
+    pub fn new(proc: Arc<Process>, cpu: Cpu, mask: u64) -> Result<Thread, String> {
+        let engine = crate::engine::new_engine(
+            proc.opts.backend,
+            proc.space.guest_base(),
+            crate::space::GUEST_ADDR_LIMIT,
+        )?;
+        let exit_req = engine.exit_request();
+        Ok(Thread {
+            proc,
+            cpu,
+            engine,
+            tid: gettid(),
+            clear_child_tid: 0,
+            sig: Arc::new(ThreadSignals::new(mask, exit_req)),
+            end: None,
+            regs_replaced: false,
+        })
+    }
+
+    /// Runs guest code until the thread or process ends.
+    pub fn run(&mut self) -> ThreadEnd {
+        signal::register_thread(&self.sig);
+        loop {
+            signal::deliver_pending(self);
+            if let Some(end) = self.end {
+                return end;
+            }
+            let exit = self.engine.run(&mut self.cpu);
+            match exit {
+                Exit::Ecall => syscall::dispatch(self),
+                Exit::Interrupted => {}
+                Exit::Ebreak => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
+                Exit::IllegalInstruction { .. } => {
+                    // ILL_ILLOPC
+                    signal::raise_sync(self, libc::SIGILL, 1, self.cpu.pc)
+                }
+                Exit::MemoryFault { addr, .. } => {
+                    // SEGV_MAPERR for unmapped pages, SEGV_ACCERR for protection violations.
+                    let code = if self.proc.space.prot_at(addr).is_some() {
+                        2
+                    } else {
+                        1
+                    };
+                    signal::raise_sync(self, libc::SIGSEGV, code, addr)
+                }
+                Exit::Misaligned { addr } => {
+                    // BUS_ADRALN
+                    signal::raise_sync(self, libc::SIGBUS, 1, addr)
+                }
+            }
+            if let Some(end) = self.end {
+                return end;
+            }
+        }
+    }
+
+    /// Invalidates translations in every thread's engine (munmap, mprotect, flush_icache).
+    pub fn invalidate(&self, addr: u64, len: u64) {
+        self.engine.invalidate(addr, len);
+    }
+
+    /// Copies into guest memory on behalf of a syscall, coping with pages the translator
+    /// write-protected to detect self-modifying code.
+    pub fn write_guest(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        self.proc.space.write(addr, data)
+    }
+
+    /// Ends this thread as SYS_exit does: clears and wakes the child tid, and ends the process
+    /// when it was the last thread.
+    pub fn exit_thread(&mut self, code: i32) {
+        if self.clear_child_tid != 0 {
+            let _ = self.proc.space.write_u32(self.clear_child_tid, 0);
+            if let Ok(p) = self.proc.space.g2h(self.clear_child_tid, 4) {
+                // SAFETY: `p` is inside the guest reservation; FUTEX_WAKE only reads the address.
+                unsafe { libc::syscall(libc::SYS_futex, p, libc::FUTEX_WAKE, 1, 0, 0, 0) };
+            }
+        }
+        self.merge_stats();
+        if self.proc.live_threads.fetch_sub(1, Ordering::SeqCst) == 1 {
+            exit_process(&self.proc, code);
+        }
+        self.end = Some(ThreadEnd::Thread(code));
+    }
+
+    pub fn merge_stats(&self) {
+        let s = self.engine.stats();
+        let mut t = self
+            .proc
+            .stats_total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        t.blocks_translated += s.blocks_translated;
+        t.guest_insns_translated += s.guest_insns_translated;
+        t.translate_ns += s.translate_ns;
+        t.chain_hits += s.chain_hits;
+        t.indirect_lookups += s.indirect_lookups;
+    }
+}
+
+/// Prints translation statistics (if asked for) and ends the host process.
+pub fn exit_process(proc: &Process, code: i32) -> ! {
+    print_stats(proc);
+    // SAFETY: _exit ends every host thread at once, exactly like the guest's exit_group.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn print_stats(proc: &Process) {
+    if !proc.opts.stats {
+        return;
+    }
+    let s = *proc.stats_total.lock().unwrap_or_else(|e| e.into_inner());
+    let secs = s.translate_ns as f64 / 1e9;
+    let rate = if secs > 0.0 {
+        s.guest_insns_translated as f64 / secs
+    } else {
+        0.0
+    };
+    let chains = s.chain_hits + s.indirect_lookups;
+    let hit = if chains > 0 {
+        100.0 * s.chain_hits as f64 / chains as f64
+    } else {
+        0.0
+    };
+    eprintln!(
+        "tandem-stats: blocks={} guest_insns_translated={} translate_ms={:.2} \
+         chain_hit_rate={:.1}% translated_insns_per_sec={:.0}",
+        s.blocks_translated,
+        s.guest_insns_translated,
+        secs * 1e3,
+        hit,
+        rate
+    );
+}

@@ -1,0 +1,108 @@
+//! `tandem-riscv64`: runs a RISC-V 64-bit Linux program on this host, like `qemu-riscv64`.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use linux_user::{Backend, Config, Options};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    Native,
+    Interp,
+}
+
+/// Run a RISC-V 64-bit Linux program (static or dynamic) under the Tandem translator.
+#[derive(Parser, Debug)]
+#[command(name = "tandem-riscv64", version)]
+struct Args {
+    /// Sysroot holding the program's interpreter and libraries (also $QEMU_LD_PREFIX).
+    #[arg(short = 'L', value_name = "SYSROOT")]
+    sysroot: Option<PathBuf>,
+    /// Set a variable in the guest environment.
+    #[arg(short = 'E', value_name = "VAR=VALUE")]
+    set_env: Vec<OsString>,
+    /// Remove a variable from the guest environment.
+    #[arg(short = 'U', value_name = "VAR")]
+    unset_env: Vec<OsString>,
+    /// Print one line per guest syscall to stderr.
+    #[arg(long)]
+    strace: bool,
+    /// Translator backend.
+    #[arg(long, value_enum, default_value = "native")]
+    backend: BackendArg,
+    /// Print translation statistics to stderr at exit (also TANDEM_STATS=1).
+    #[arg(long)]
+    stats: bool,
+    /// argv[0] for the guest (default: PROGRAM).
+    #[arg(short = '0', long = "argv0", value_name = "NAME")]
+    argv0: Option<OsString>,
+    /// The RISC-V program.
+    program: OsString,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<OsString>,
+}
+
+fn guest_env(args: &Args) -> Vec<Vec<u8>> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for u in &args.unset_env {
+        env.retain(|(k, _)| k != u);
+    }
+    for s in &args.set_env {
+        let b = s.as_bytes();
+        let (k, v) = match b.iter().position(|&c| c == b'=') {
+            Some(i) => (&b[..i], &b[i + 1..]),
+            None => (b, &b""[..]),
+        };
+        let k = OsString::from_vec(k.to_vec());
+        env.retain(|(ek, _)| *ek != k);
+        env.push((k, OsString::from_vec(v.to_vec())));
+    }
+    env.into_iter()
+        .map(|(k, v)| {
+            let mut e = k.into_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect()
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = Args::parse();
+    let stats = args.stats || std::env::var_os("TANDEM_STATS").is_some_and(|v| v == "1");
+    let mut argv = vec![args
+        .argv0
+        .clone()
+        .unwrap_or_else(|| args.program.clone())
+        .into_vec()];
+    argv.extend(args.args.iter().map(|a| a.as_bytes().to_vec()));
+    let cfg = Config {
+        program: args.program.to_string_lossy().into_owned(),
+        argv,
+        env: guest_env(&args),
+        opts: Options {
+            sysroot: args
+                .sysroot
+                .clone()
+                .or_else(|| std::env::var_os("QEMU_LD_PREFIX").map(PathBuf::from))
+                .filter(|p| !p.as_os_str().is_empty()),
+            strace: args.strace,
+            backend: match args.backend {
+                BackendArg::Native => Backend::Native,
+                BackendArg::Interp => Backend::Interp,
+            },
+            stats,
+        },
+    };
+    match linux_user::run(cfg) {
+        Ok(never) => match never {},
+        Err(e) => {
+            eprintln!("tandem-riscv64: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
