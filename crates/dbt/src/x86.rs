@@ -203,6 +203,19 @@ impl Asm {
     pub fn cmp_rm(&mut self, w: bool, a: R, m: Mem) {
         self.op_rm(w, &[0x3b], a, m, false)
     }
+    /// One-operand group-3 ops on rdx:rax: 4 mul, 5 imul, 6 div, 7 idiv.
+    pub fn grp3(&mut self, w: bool, ext: u8, r: R) {
+        self.rex(w, 0, 0, r.0, false);
+        self.b(0xf7);
+        self.modrm_rr(ext, r.0);
+    }
+    /// Sign-extends rax into rdx (cqo) or eax into edx (cdq).
+    pub fn cqo(&mut self, w: bool) {
+        if w {
+            self.b(0x48);
+        }
+        self.b(0x99);
+    }
     /// `cmp dword [m], 0`.
     pub fn cmp_m_zero(&mut self, m: Mem) {
         self.op_rm(false, &[0x83], R(7), m, false);

@@ -349,6 +349,10 @@ fn program(seed: u64, seqs: usize, len: usize) -> String {
             let _ = writeln!(s, "li t0, {}\nfmv.d.x f{f}, t0", fval(&mut r) as i64);
         }
         let _ = writeln!(s, "li t0, {}\ncsrw fcsr, t0", r.below(5) << 5);
+        // End the block so the translator cannot constant-fold the initial values away:
+        // the random instructions must run on the backends' real code paths.
+        label += 1;
+        let _ = writeln!(s, "j L{label}\nL{label}:");
         for _ in 0..len {
             insn(&mut r, &mut s, &mut label);
         }

@@ -1,3 +1,9 @@
+#ifndef SORTN
+#define SORTN 3000
+#define STEPS 200000
+#define NBODY 300
+#define FIB 24
+#endif
 /* Freestanding test program: compiled code with loops, calls, recursion, jump tables,
  * function pointers and floating point. Prints checksums via write(2). */
 typedef unsigned long u64;
@@ -30,7 +36,7 @@ static u64 next(void) {
     return rng;
 }
 
-static i64 arr[3000];
+static i64 arr[SORTN];
 
 static void qsort_(i64 *a, int lo, int hi) {
     while (lo < hi) {
@@ -118,16 +124,16 @@ static u64 nbody(int steps) {
 }
 
 int main(void) {
-    for (int i = 0; i < 3000; i++) arr[i] = (i64)next() >> (next() % 40);
-    qsort_(arr, 0, 2999);
+    for (int i = 0; i < SORTN; i++) arr[i] = (i64)next() >> (next() % 40);
+    qsort_(arr, 0, SORTN - 1);
     u64 s = 0;
-    for (int i = 0; i < 3000; i++) s = s * 31 + (u64)arr[i];
+    for (int i = 0; i < SORTN; i++) s = s * 31 + (u64)arr[i];
     put_hex("sort", s);
-    put_hex("sorted", arr[0] <= arr[1500] && arr[1500] <= arr[2999]);
+    put_hex("sorted", arr[0] <= arr[SORTN / 2] && arr[SORTN / 2] <= arr[SORTN - 1]);
     put_hex("crc", crc32((const unsigned char *)arr, sizeof arr));
-    put_hex("fib", fib(24));
-    put_hex("interp", interp(200000));
-    put_hex("nbody", nbody(300));
+    put_hex("fib", fib(FIB));
+    put_hex("interp", interp(STEPS));
+    put_hex("nbody", nbody(NBODY));
     return 0;
 }
 

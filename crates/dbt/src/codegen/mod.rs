@@ -9,7 +9,9 @@
 //! SIGSEGV path using the registers saved by the signal handler) store them, so the guest
 //! state at a fault is exact for the faulting instruction.
 
-use crate::ir::{BinOp, Block, Cond, ExtOp, Op, RmwOp, Temp, Ty, UnOp, Val};
+mod arith;
+
+use crate::ir::{Block, Cond, ExtOp, Op, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
 use crate::x86::*;
 
@@ -587,117 +589,6 @@ impl Gen<'_> {
             pc: self.pc,
             dirty,
         });
-    }
-
-    fn bin(&mut self, op: BinOp, ty: Ty, dst: Temp, a: Val, b: Val) -> Option<()> {
-        let w = self.w(ty);
-        let alu = match op {
-            BinOp::Add => Some(Alu::Add),
-            BinOp::Sub => Some(Alu::Sub),
-            BinOp::And => Some(Alu::And),
-            BinOp::Or => Some(Alu::Or),
-            BinOp::Xor => Some(Alu::Xor),
-            _ => None,
-        };
-        let shift = match op {
-            BinOp::Shl => Some(Shift::Shl),
-            BinOp::Shr => Some(Shift::Shr),
-            BinOp::Sar => Some(Shift::Sar),
-            BinOp::Rotl => Some(Shift::Rol),
-            BinOp::Rotr => Some(Shift::Ror),
-            _ => None,
-        };
-        if alu.is_none() && shift.is_none() && op != BinOp::Mul {
-            let code = n::bin_code(op, ty);
-            return self.call(
-                n::pure_bin as *const () as usize as u64,
-                false,
-                &[Val::C(code), a, b],
-                Some(dst),
-            );
-        }
-        let ra = self.get(a, Some(RAX), &[])?;
-        let (rb, imm) = match (shift, b) {
-            (Some(_), Val::C(c)) => (RCX, Some((c & (ty.bits() as u64 - 1)) as i32)),
-            (Some(_), _) => {
-                let r = self.get(b, Some(RCX), &[ra])?;
-                (r, None)
-            }
-            (None, _) if op == BinOp::Mul => (self.get(b, Some(RCX), &[ra])?, None),
-            _ => self.operand(b, w, RCX, &[ra])?,
-        };
-        let d = self.alloc(&[ra, rb])?;
-        self.a.mov_rr(w, d, ra);
-        match (alu, shift, imm) {
-            (Some(o), _, Some(i)) => self.a.alu_ri(w, o, d, i),
-            (Some(o), _, None) => self.a.alu_rr(w, o, d, rb),
-            (_, Some(s), Some(i)) => self.a.shift_i(w, s, d, i as u8),
-            (_, Some(s), None) => {
-                if rb != RCX {
-                    self.a.mov_rr(true, RCX, rb);
-                }
-                self.a.shift_cl(w, s, d);
-            }
-            _ => self.a.imul_rr(w, d, rb),
-        }
-        self.bind(dst, d);
-        Some(())
-    }
-
-    fn rmw(&mut self, op: RmwOp, dst: Temp, addr: Val, val: Val, bytes: u64) -> Option<()> {
-        let w = bytes == 8;
-        let ra = self.get(addr, Some(RCX), &[])?;
-        let rv = self.get(val, None, &[ra])?;
-        self.range_check(ra, bytes, true);
-        let m = mem_idx(R14, ra);
-        let d = self.alloc(&[ra, rv])?;
-        match op {
-            RmwOp::Xchg | RmwOp::Add => {
-                self.a.mov_rr(true, d, rv);
-                self.memop(true);
-                if op == RmwOp::Xchg {
-                    self.a.xchg(w, m, d);
-                } else {
-                    self.a.lock_xadd(w, m, d);
-                }
-                if !w {
-                    self.a.movsxd(d, d);
-                }
-            }
-            _ => {
-                self.memop(true);
-                self.a.load(w, RAX, m);
-                let top = self.a.pos();
-                self.a.mov_rr(true, RDX, RAX);
-                match op {
-                    RmwOp::And => self.a.alu_rr(w, Alu::And, RDX, rv),
-                    RmwOp::Or => self.a.alu_rr(w, Alu::Or, RDX, rv),
-                    RmwOp::Xor => self.a.alu_rr(w, Alu::Xor, RDX, rv),
-                    _ => {
-                        self.a.alu_rr(w, Alu::Cmp, RDX, rv);
-                        let c = match op {
-                            RmwOp::Min => Cc::G,
-                            RmwOp::Max => Cc::L,
-                            RmwOp::Minu => Cc::A,
-                            _ => Cc::B,
-                        };
-                        self.a.cmov(w, c, RDX, rv);
-                    }
-                }
-                self.memop(true);
-                self.a.lock_cmpxchg(w, m, RDX);
-                let j = self.a.jcc(Cc::Ne);
-                self.a.patch(j, top);
-                if w {
-                    self.a.mov_rr(true, d, RAX);
-                } else {
-                    self.a.movsxd(d, RAX);
-                }
-            }
-        }
-        // `rv` may be a transient register holding a constant; it is unbound, so it is free.
-        self.bind(dst, d);
-        Some(())
     }
 
     /// Calls `f(first, args...)` where `first` is the env (helpers) or nothing (pure ops).

@@ -1,0 +1,190 @@
+//! Arithmetic and atomic read-modify-write lowering (split from the main code generator).
+
+use super::Gen;
+use crate::ir::{BinOp, RmwOp, Temp, Ty, Val};
+use crate::native as n;
+use crate::x86::*;
+
+impl Gen<'_> {
+    pub(super) fn bin(&mut self, op: BinOp, ty: Ty, dst: Temp, a: Val, b: Val) -> Option<()> {
+        let w = self.w(ty);
+        let alu = match op {
+            BinOp::Add => Some(Alu::Add),
+            BinOp::Sub => Some(Alu::Sub),
+            BinOp::And => Some(Alu::And),
+            BinOp::Or => Some(Alu::Or),
+            BinOp::Xor => Some(Alu::Xor),
+            _ => None,
+        };
+        let shift = match op {
+            BinOp::Shl => Some(Shift::Shl),
+            BinOp::Shr => Some(Shift::Shr),
+            BinOp::Sar => Some(Shift::Sar),
+            BinOp::Rotl => Some(Shift::Rol),
+            BinOp::Rotr => Some(Shift::Ror),
+            _ => None,
+        };
+        if matches!(
+            op,
+            BinOp::DivS | BinOp::DivU | BinOp::RemS | BinOp::RemU | BinOp::MulHs | BinOp::MulHu
+        ) {
+            return self.muldiv(op, ty, dst, a, b);
+        }
+        if alu.is_none() && shift.is_none() && op != BinOp::Mul {
+            let code = n::bin_code(op, ty);
+            return self.call(
+                n::pure_bin as *const () as usize as u64,
+                false,
+                &[Val::C(code), a, b],
+                Some(dst),
+            );
+        }
+        let ra = self.get(a, Some(RAX), &[])?;
+        let (rb, imm) = match (shift, b) {
+            (Some(_), Val::C(c)) => (RCX, Some((c & (ty.bits() as u64 - 1)) as i32)),
+            (Some(_), _) => {
+                let r = self.get(b, Some(RCX), &[ra])?;
+                (r, None)
+            }
+            (None, _) if op == BinOp::Mul => (self.get(b, Some(RCX), &[ra])?, None),
+            _ => self.operand(b, w, RCX, &[ra])?,
+        };
+        let d = self.alloc(&[ra, rb])?;
+        self.a.mov_rr(w, d, ra);
+        match (alu, shift, imm) {
+            (Some(o), _, Some(i)) => self.a.alu_ri(w, o, d, i),
+            (Some(o), _, None) => self.a.alu_rr(w, o, d, rb),
+            (_, Some(s), Some(i)) => self.a.shift_i(w, s, d, i as u8),
+            (_, Some(s), None) => {
+                if rb != RCX {
+                    self.a.mov_rr(true, RCX, rb);
+                }
+                self.a.shift_cl(w, s, d);
+            }
+            _ => self.a.imul_rr(w, d, rb),
+        }
+        self.bind(dst, d);
+        Some(())
+    }
+
+    /// High multiplies and divisions via rdx:rax, with RISC-V's results for division by
+    /// zero and for MIN / -1 (which x86 would trap on) handled by explicit checks.
+    fn muldiv(&mut self, op: BinOp, ty: Ty, dst: Temp, a: Val, b: Val) -> Option<()> {
+        let w = self.w(ty);
+        let ra = self.get(a, Some(RAX), &[])?;
+        let rb = self.get(b, Some(RCX), &[ra])?;
+        let d = self.alloc(&[ra, rb])?;
+        if matches!(op, BinOp::MulHs | BinOp::MulHu) {
+            self.a.mov_rr(true, RAX, ra);
+            self.a.grp3(w, if op == BinOp::MulHu { 4 } else { 5 }, rb);
+            self.a.mov_rr(w, d, RDX);
+            self.bind(dst, d);
+            return Some(());
+        }
+        let signed = matches!(op, BinOp::DivS | BinOp::RemS);
+        let rem = matches!(op, BinOp::RemS | BinOp::RemU);
+        let mut done = Vec::new();
+        // Division by zero: quotient all ones, remainder the dividend.
+        self.a.alu_ri(w, Alu::Cmp, rb, 0);
+        let nonzero = self.a.jcc(Cc::Ne);
+        if rem {
+            self.a.mov_rr(w, d, ra);
+        } else {
+            self.a.mov_ri(d, ty.canon(u64::MAX));
+        }
+        done.push(self.a.jmp());
+        let here = self.a.pos();
+        self.a.patch(nonzero, here);
+        if signed {
+            // Divisor -1: quotient is the negation (wrapping for MIN), remainder 0.
+            self.a.alu_ri(w, Alu::Cmp, rb, -1);
+            let normal = self.a.jcc(Cc::Ne);
+            if rem {
+                self.a.mov_ri(d, 0);
+            } else {
+                self.a.mov_rr(w, d, ra);
+                self.a.neg(w, d);
+            }
+            done.push(self.a.jmp());
+            let here = self.a.pos();
+            self.a.patch(normal, here);
+        }
+        self.a.mov_rr(true, RAX, ra);
+        if signed {
+            self.a.cqo(w);
+        } else {
+            self.a.alu_rr(false, Alu::Xor, RDX, RDX);
+        }
+        self.a.grp3(w, if signed { 7 } else { 6 }, rb);
+        self.a.mov_rr(w, d, if rem { RDX } else { RAX });
+        let end = self.a.pos();
+        for j in done {
+            self.a.patch(j, end);
+        }
+        self.bind(dst, d);
+        Some(())
+    }
+
+    pub(super) fn rmw(
+        &mut self,
+        op: RmwOp,
+        dst: Temp,
+        addr: Val,
+        val: Val,
+        bytes: u64,
+    ) -> Option<()> {
+        let w = bytes == 8;
+        let ra = self.get(addr, Some(RCX), &[])?;
+        let rv = self.get(val, None, &[ra])?;
+        self.range_check(ra, bytes, true);
+        let m = mem_idx(R14, ra);
+        let d = self.alloc(&[ra, rv])?;
+        match op {
+            RmwOp::Xchg | RmwOp::Add => {
+                self.a.mov_rr(true, d, rv);
+                self.memop(true);
+                if op == RmwOp::Xchg {
+                    self.a.xchg(w, m, d);
+                } else {
+                    self.a.lock_xadd(w, m, d);
+                }
+                if !w {
+                    self.a.movsxd(d, d);
+                }
+            }
+            _ => {
+                self.memop(true);
+                self.a.load(w, RAX, m);
+                let top = self.a.pos();
+                self.a.mov_rr(true, RDX, RAX);
+                match op {
+                    RmwOp::And => self.a.alu_rr(w, Alu::And, RDX, rv),
+                    RmwOp::Or => self.a.alu_rr(w, Alu::Or, RDX, rv),
+                    RmwOp::Xor => self.a.alu_rr(w, Alu::Xor, RDX, rv),
+                    _ => {
+                        self.a.alu_rr(w, Alu::Cmp, RDX, rv);
+                        let c = match op {
+                            RmwOp::Min => Cc::G,
+                            RmwOp::Max => Cc::L,
+                            RmwOp::Minu => Cc::A,
+                            _ => Cc::B,
+                        };
+                        self.a.cmov(w, c, RDX, rv);
+                    }
+                }
+                self.memop(true);
+                self.a.lock_cmpxchg(w, m, RDX);
+                let j = self.a.jcc(Cc::Ne);
+                self.a.patch(j, top);
+                if w {
+                    self.a.mov_rr(true, d, RAX);
+                } else {
+                    self.a.movsxd(d, RAX);
+                }
+            }
+        }
+        // `rv` may be a transient register holding a constant; it is unbound, so it is free.
+        self.bind(dst, d);
+        Some(())
+    }
+}
