@@ -160,7 +160,7 @@ type EntryFn = unsafe extern "sysv64" fn(*mut u8, usize, *mut NCtx) -> u64;
 
 impl Native {
     pub fn new(size: usize, mem: GuestMem, exit: Arc<AtomicU32>) -> std::io::Result<Native> {
-        let mut buf = CodeBuf::new(size.max(1 << 20))?;
+        let mut buf = CodeBuf::new(size.max(64 << 10))?;
         let frame = (SPILL_SLOTS * 8 + 8) as i32;
         let mut a = Asm::default();
         // Entry trampoline: entry(env, code, ctx).

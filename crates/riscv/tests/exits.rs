@@ -220,3 +220,75 @@ fn smc_on_a_page_shared_with_hot_data() {
         );
     }
 }
+
+#[test]
+fn code_buffer_flush_when_full() {
+    // 3000 distinct blocks, run three times, with a 64 KiB code buffer: the native backend
+    // must flush and retranslate several times and still compute the right sum.
+    let mut body = String::from("    li s2, 3\n    li a0, 0\n2:\n");
+    for i in 0..3000 {
+        body.push_str(&format!("    addi a0, a0, {}\n    j 1f\n1:\n", i % 7));
+    }
+    body.push_str(&format!("    addi s2, s2, -1\n    bnez s2, 2b\n{EXIT}"));
+    let img = build_prog("flush", &body);
+    let want: i64 = 3 * (0..3000).map(|i| i % 7).sum::<i64>();
+    for b in BACKENDS {
+        let sp = Space::new(&img);
+        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
+        cfg.backend = b;
+        cfg.code_size = 64 << 10;
+        let mut e = riscv::Engine::new(cfg).unwrap();
+        let mut cpu = riscv::Cpu::new();
+        cpu.pc = LOAD;
+        assert_eq!(e.run(&mut cpu), Exit::Ecall);
+        assert_eq!(cpu.x[10] as i64, want, "{b:?}");
+        if b == Backend::Native {
+            assert!(e.stats().invalidated_blocks > 3000, "{:?}", e.stats());
+        }
+        e.invalidate(0, MEM);
+    }
+}
+
+#[test]
+fn atomics_across_host_threads() {
+    // Two guest threads (two engines on two host threads, one address space) increment one
+    // counter 20000 times each, half with amoadd and half with an LR/SC loop.
+    let body = format!(
+        "    la t0, counter\n    li t1, 10000\n1:  li t2, 1\n    amoadd.d zero, t2, (t0)\n2:  lr.d t3, (t0)\n    addi t3, t3, 1\n    sc.d t4, t3, (t0)\n    bnez t4, 2b\n    addi t1, t1, -1\n    bnez t1, 1b\n{EXIT}\n    .data\n    .balign 8\ncounter: .dword 0\n"
+    );
+    let d = scratch("mt");
+    let (elf, img) = build(
+        &d,
+        "mt",
+        &format!("    .text\n    .globl _start\n_start:\n{body}"),
+    );
+    let _ = elf;
+    for b in BACKENDS {
+        let sp = Space::new(&img);
+        let base = sp.base;
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut cfg = riscv::EngineConfig::new(base, MEM);
+                    cfg.backend = b;
+                    let mut e = riscv::Engine::new(cfg).unwrap();
+                    let mut cpu = riscv::Cpu::new();
+                    cpu.pc = LOAD;
+                    let r = e.run(&mut cpu);
+                    (r, cpu.x[5])
+                })
+            })
+            .collect();
+        let mut counter_addr = 0;
+        for t in threads {
+            let (r, t0) = t.join().unwrap();
+            assert_eq!(r, Exit::Ecall, "{b:?}");
+            counter_addr = t0;
+        }
+        let v = u64::from_le_bytes(sp.read(counter_addr, 8).try_into().unwrap());
+        assert_eq!(v, 40000, "{b:?}");
+        riscv::Engine::new(riscv::EngineConfig::new(base, MEM))
+            .unwrap()
+            .invalidate(0, MEM);
+    }
+}
