@@ -134,6 +134,7 @@ pub struct Exec {
     exit_req: ExitRequest,
     seen_gen: u64,
     flushes: u64,
+    scratch: Vec<u64>,
     pub stats: Stats,
 }
 
@@ -154,6 +155,7 @@ impl Exec {
             exit_req,
             seen_gen: smc::generation(),
             flushes: 0,
+            scratch: Vec::new(),
             stats: Stats::default(),
         })
     }
@@ -404,7 +406,14 @@ impl Exec {
                 }
             } else {
                 let tb = &self.tbs[idx];
-                interp::run_block(&tb.block, &tb.labels, env, &self.cfg.mem, pc_off)
+                interp::run_block_with(
+                    &tb.block,
+                    &tb.labels,
+                    env,
+                    &self.cfg.mem,
+                    pc_off,
+                    &mut self.scratch,
+                )
             };
             match exit {
                 BlockExit::Chain { slot, pc } => {

@@ -23,7 +23,7 @@ pub enum BlockExit {
 struct Frame<'a> {
     b: &'a Block,
     env: EnvPtr,
-    vals: Vec<u64>,
+    vals: &'a mut Vec<u64>,
 }
 
 impl Frame<'_> {
@@ -63,10 +63,25 @@ pub fn run_block(
     mem: &GuestMem,
     pc_off: u32,
 ) -> BlockExit {
+    run_block_with(b, labels, env, mem, pc_off, &mut Vec::new())
+}
+
+/// Like [`run_block`], reusing `scratch` for temporaries (avoids an allocation per block).
+pub fn run_block_with(
+    b: &Block,
+    labels: &[usize],
+    env: EnvPtr,
+    mem: &GuestMem,
+    pc_off: u32,
+    scratch: &mut Vec<u64>,
+) -> BlockExit {
+    if scratch.len() < b.temps.len() {
+        scratch.resize(b.temps.len(), 0);
+    }
     let mut f = Frame {
         b,
         env,
-        vals: vec![0; b.temps.len()],
+        vals: scratch,
     };
     let mut i = 0;
     let mut cur_pc = b.guest_pc;
