@@ -292,3 +292,38 @@ fn atomics_across_host_threads() {
             .invalidate(0, MEM);
     }
 }
+
+#[test]
+fn exit_request_stops_a_running_chained_loop() {
+    // The guest raises a flag in memory and then spins forever in chained blocks; the host
+    // waits for the flag (no timing involved), requests an exit and expects `Interrupted`.
+    let body = "    la t0, flag\n    li t1, 1\n    sd t1, 0(t0)\n1:  addi t2, t2, 1\n    j 2f\n2:  j 1b\n    .data\n    .balign 8\nflag: .dword 0\n";
+    let d = scratch("spin");
+    let (_, img) = build(
+        &d,
+        "spin",
+        &format!("    .text\n    .globl _start\n_start:\n{body}"),
+    );
+    for b in BACKENDS {
+        let sp = Space::new(&img);
+        let base = sp.base;
+        let mut cfg = riscv::EngineConfig::new(base, MEM);
+        cfg.backend = b;
+        let mut e = riscv::Engine::new(cfg).unwrap();
+        let h = e.exit_request();
+        let t = std::thread::spawn(move || {
+            let mut cpu = riscv::Cpu::new();
+            cpu.pc = LOAD;
+            let r = e.run(&mut cpu);
+            e.invalidate(0, MEM);
+            (r, cpu.x[7])
+        });
+        let flag_addr = LOAD + 0x1000; // .data is page-aligned right after .text
+        while sp.read(flag_addr, 8) != 1u64.to_le_bytes() {
+            std::hint::spin_loop();
+        }
+        riscv::request_exit(&h);
+        let (r, _) = t.join().unwrap();
+        assert_eq!(r, Exit::Interrupted, "{b:?}");
+    }
+}
