@@ -96,6 +96,8 @@ pub enum RunExit {
 pub struct Stats {
     pub blocks_translated: u64,
     pub guest_insns_translated: u64,
+    /// Blocks compiled to host code (the rest run on the interpreter).
+    pub native_blocks: u64,
     pub translate_ns: u64,
     pub chain_hits: u64,
     /// Direct jumps patched to go block-to-block in native code.
@@ -300,6 +302,9 @@ impl Exec {
                 // Code buffer full: start over with an empty cache.
                 self.flush_all();
                 return self.translate(fe, pc, max, watch);
+            }
+            if n.has(idx) {
+                self.stats.native_blocks += 1;
             }
         }
         self.tbs.push(Tb {

@@ -329,6 +329,12 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
     .unwrap();
     let mut env = env0.clone();
     let r = ex.run(&fe, EnvPtr::new(&mut env));
+    if backend == Backend::Native {
+        assert_eq!(
+            ex.stats.native_blocks, ex.stats.blocks_translated,
+            "block not compiled natively"
+        );
+    }
     (env, memv, r)
 }
 
@@ -381,5 +387,75 @@ fn native_matches_interpreter_on_random_blocks() {
         assert_eq!(a.2, b.2, "case {case}: exit\n{}", g.b);
         assert_eq!(a.0, b.0, "case {case}: env\n{}", g.b);
         assert!(a.1 == b.1, "case {case}: memory differs\n{}", g.b);
+    }
+}
+
+#[test]
+fn register_pressure_spills_match() {
+    // Far more simultaneously live values than host registers, across loads and calls.
+    let globals: Vec<GlobalDef> = (0..NG)
+        .map(|i| GlobalDef {
+            name: "g",
+            offset: (i * 8) as u32,
+            ty: Ty::I64,
+        })
+        .collect();
+    let mut r = Rng(0xfeed_beef_1234_5679);
+    for case in 0..50 {
+        let mut b = Block::new(0x1000, &globals);
+        let n = 20 + r.below(40) as usize;
+        let mut locals = Vec::new();
+        for i in 0..n {
+            let t = b.new_temp(Ty::I64);
+            let g = Val::T(Temp((i % NG) as u32));
+            match r.below(4) {
+                0 => b.push(Op::Load {
+                    dst: t,
+                    addr: Val::C(r.below(MEM as u64 - 8)),
+                    size: MemSize::B8,
+                    signed: false,
+                }),
+                1 => b.push(Op::Call {
+                    helper: Helper {
+                        name: "mix",
+                        f: mix,
+                    },
+                    dst: Some(t),
+                    args: vec![g, Val::C(i as u64)],
+                }),
+                _ => b.push(Op::Bin {
+                    op: BinOp::Mul,
+                    ty: Ty::I64,
+                    dst: t,
+                    a: g,
+                    b: Val::C(2 * i as u64 + 1),
+                }),
+            }
+            locals.push(t);
+        }
+        // Consume in reverse order so every value stays live until the end.
+        for (i, t) in locals.iter().rev().enumerate() {
+            let g = Temp((i % NG) as u32);
+            b.push(Op::Bin {
+                op: BinOp::Xor,
+                ty: Ty::I64,
+                dst: g,
+                a: Val::T(g),
+                b: Val::T(*t),
+            });
+        }
+        b.push(Op::Exit {
+            code: 1,
+            pc: 0x2000,
+        });
+        let env0 = Env {
+            g: core::array::from_fn(|_| r.next()),
+            pc: 0x1000,
+        };
+        let mem0: Vec<u8> = (0..MEM).map(|i| (i * 7) as u8).collect();
+        let a = run(&b, Backend::Interp, &env0, &mem0);
+        let c = run(&b, Backend::Native, &env0, &mem0);
+        assert_eq!(a.0, c.0, "case {case}\n{b}");
+        assert_eq!(a.2, c.2);
     }
 }

@@ -19,7 +19,12 @@ fn throughput() {
     let t = Instant::now();
     let want = qemu(&elf);
     eprintln!("qemu-riscv64-static: {:?}", t.elapsed());
+    // TANDEM_BENCH_BACKEND=native|interp restricts the run (e.g. for profiling).
+    let only = std::env::var("TANDEM_BENCH_BACKEND").unwrap_or_default();
     for b in [Backend::Native, Backend::Interp] {
+        if !only.is_empty() && !format!("{b:?}").eq_ignore_ascii_case(&only) {
+            continue;
+        }
         let t = Instant::now();
         let o = run(&img, b);
         eprintln!(
