@@ -70,4 +70,14 @@
     # x0 stays zero
     addi zero, zero, 5
     CHECK 27, zero, 0
+    # counters are readable and time does not go backwards; fences are accepted
+    rdcycle a0
+    rdtime a1
+    rdinstret a2
+    fence
+    fence.i
+    fence rw, w
+    rdtime a3
+    sltu a4, a3, a1
+    CHECK 28, a4, 0
     PASS
