@@ -226,9 +226,7 @@ impl X86Machine {
 
     /// Runs the VM until it stops; returns why.
     pub fn run(self) -> Result<ExitReason, MachineError> {
-        let signal_evt = EventFd::new(libc::EFD_NONBLOCK).map_err(host("cannot create an eventfd"))?;
-        signals::install(std::os::fd::AsRawFd::as_raw_fd(&signal_evt))
-            .map_err(host("cannot install signal handlers"))?;
+        let signal_evt = signals::install().map_err(host("cannot install signal handlers"))?;
         let _terminal = if self.console_on_stdio {
             RawTerminal::enable_on_stdin().map_err(host("cannot set the terminal to raw mode"))?
         } else {
@@ -250,7 +248,7 @@ impl X86Machine {
             threads.push((handle, done));
         }
 
-        let result = serve_events(&self.control, &signal_evt, &self.serial, self.console_on_stdio);
+        let result = serve_events(&self.control, signal_evt, &self.serial, self.console_on_stdio);
         if let Err(e) = &result {
             self.control.stop(ExitReason::Error(e.to_string()));
         }
@@ -294,8 +292,8 @@ fn serve_events(
         };
         for event in &events[..n] {
             match event.data() {
+                // Not drained: every machine in the process must see it.
                 EVENT_SIGNAL => {
-                    let _ = signal_evt.read();
                     if let Some(sig) = signals::received() {
                         control.stop(ExitReason::Signal(sig));
                     }
