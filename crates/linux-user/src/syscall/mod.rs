@@ -125,7 +125,7 @@ pub fn dispatch(t: &mut Thread) {
     if let Some(s) = &trace {
         // Calls that may not return are printed before running.
         if matches!(nr, 93 | 94 | 221) {
-            eprintln!("{} {s}", t.tid);
+            trace_line(format!("{} {s}\n", t.tid));
         }
     }
     let r = match entry.map(|e| e.imp) {
@@ -134,7 +134,7 @@ pub fn dispatch(t: &mut Thread) {
         Some(Imp::NoSys) | None => Err(ENOSYS),
     };
     if let Some(s) = trace {
-        eprintln!("{} {s} = {}", t.tid, format_ret(&r));
+        trace_line(format!("{} {s} = {}\n", t.tid, format_ret(&r)));
     }
     if t.regs_replaced {
         t.regs_replaced = false;
@@ -207,6 +207,12 @@ fn pass(t: &mut Thread, host: i64, kinds: &[A], a: &[u64; 6]) -> SysResult {
         return crate::errno::host_ret(call());
     }
     crate::errno::host_ret(r)
+}
+
+/// One write per line so lines of concurrent threads and processes do not interleave.
+fn trace_line(line: String) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn format_call(t: &Thread, nr: u64, e: Option<&Entry>, a: &[u64; 6]) -> String {

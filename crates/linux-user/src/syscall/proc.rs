@@ -254,6 +254,7 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     }
     if pid == 0 {
         t.tid = task::gettid();
+        fresh_engine_after_fork(t);
         t.proc.live_threads.store(1, Ordering::SeqCst);
         if newsp != 0 {
             t.cpu.x[2] = newsp;
@@ -273,6 +274,32 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
         t.proc.space.write_u32(ptid, pid as u32)?;
     }
     Ok(pid as u64)
+}
+
+/// The native backend's code buffer is a shared memfd mapping, which a forked child would
+/// share with its parent: both would then emit code into the same pages. The child gets a
+/// fresh engine (and with it its own code buffer and exit-request flag).
+fn fresh_engine_after_fork(t: &mut Thread) {
+    let o = &t.proc.opts;
+    match crate::engine::new_engine(
+        o.backend,
+        t.proc.space.guest_base(),
+        crate::space::GUEST_ADDR_LIMIT,
+    ) {
+        Ok(e) => {
+            let req = e.exit_request();
+            t.engine = e;
+            let sig = std::sync::Arc::new(signal::ThreadSignals::new(t.sig.mask.get(), req));
+            sig.altstack.set(t.sig.altstack.get());
+            signal::register_thread(&sig);
+            t.sig = sig;
+        }
+        Err(e) => {
+            eprintln!("tandem-riscv64: cannot start the translator in a forked child: {e}");
+            // SAFETY: ending the child process; nothing to clean up.
+            unsafe { libc::_exit(127) };
+        }
+    }
 }
 
 /// Reads a NULL-terminated guest array of string pointers.
