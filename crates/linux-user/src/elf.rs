@@ -241,7 +241,7 @@ pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> 
     let mut phdr_addr = 0;
     let mut end = 0;
     for p in &loads {
-        if (p.vaddr.wrapping_sub(p.offset)) % PAGE != 0 {
+        if !p.vaddr.wrapping_sub(p.offset).is_multiple_of(PAGE) {
             return Err(malformed("misaligned segment"));
         }
         let prot = seg_prot(p.flags);

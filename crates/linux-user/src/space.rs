@@ -226,7 +226,7 @@ impl Space {
         noreplace: bool,
         backing: Backing,
     ) -> Result<u64, Errno> {
-        if len == 0 || addr % PAGE != 0 {
+        if len == 0 || !addr.is_multiple_of(PAGE) {
             return Err(EINVAL);
         }
         let len = page_up(len).ok_or(ENOMEM)?;
@@ -294,7 +294,7 @@ impl Space {
 
     /// Returns guest pages to the reservation (PROT_NONE, no backing).
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE != 0 || len == 0 {
+        if !addr.is_multiple_of(PAGE) || len == 0 {
             return Err(EINVAL);
         }
         let len = page_up(len).ok_or(EINVAL)?;
@@ -327,7 +327,7 @@ impl Space {
     }
 
     pub fn mprotect(&self, addr: u64, len: u64, prot: u32) -> Result<(), Errno> {
-        if addr % PAGE != 0 {
+        if !addr.is_multiple_of(PAGE) {
             return Err(EINVAL);
         }
         let len = page_up(len).ok_or(ENOMEM)?;
@@ -364,7 +364,7 @@ impl Space {
         may_move: bool,
         fixed: Option<u64>,
     ) -> Result<u64, Errno> {
-        if old % PAGE != 0 || new_len == 0 {
+        if !old.is_multiple_of(PAGE) || new_len == 0 {
             return Err(EINVAL);
         }
         let old_len = page_up(old_len).ok_or(EINVAL)?;
@@ -398,7 +398,9 @@ impl Space {
             };
             old
         } else if let Some(f) = fixed {
-            if f % PAGE != 0 || f.checked_add(new_len).is_none_or(|e| e > GUEST_ADDR_LIMIT) {
+            if !f.is_multiple_of(PAGE)
+                || f.checked_add(new_len).is_none_or(|e| e > GUEST_ADDR_LIMIT)
+            {
                 return Err(EINVAL);
             }
             f

@@ -8,6 +8,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 
 const SYSROOT: &str = "/usr/riscv64-linux-gnu";
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem-riscv64");
@@ -29,8 +30,23 @@ fn need(tool: &str, package: &str) {
     );
 }
 
-/// Compiles tests/riscv-programs/NAME.c (cached per test binary run directory).
+/// Compiles tests/riscv-programs/NAME.c once per test run (tests run in parallel and share
+/// programs, so compilation is serialised and cached).
 fn compile(name: &str, static_link: bool) -> PathBuf {
+    static CACHE: Mutex<Vec<(String, bool, PathBuf)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, p)) = cache
+        .iter()
+        .find(|(n, s, _)| n == name && *s == static_link)
+    {
+        return p.clone();
+    }
+    let p = compile_uncached(name, static_link);
+    cache.push((name.to_string(), static_link, p.clone()));
+    p
+}
+
+fn compile_uncached(name: &str, static_link: bool) -> PathBuf {
     need("riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu");
     let src = repo()
         .join("tests/riscv-programs")

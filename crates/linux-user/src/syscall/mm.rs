@@ -14,7 +14,7 @@ const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 pub fn mmap(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2] as u32, a[3], a[4] as i32, a[5]);
-    if off % PAGE != 0 || prot & !7 != 0 {
+    if !off.is_multiple_of(PAGE) || prot & !7 != 0 {
         return Err(EINVAL);
     }
     let ty = flags & MAP_TYPE;
@@ -80,7 +80,7 @@ pub fn mremap(t: &mut Thread, a: &[u64; 6]) -> SysResult {
 }
 
 pub fn madvise(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    if a[0] % PAGE != 0 {
+    if !a[0].is_multiple_of(PAGE) {
         return Err(EINVAL);
     }
     let p = t.proc.space.g2h(a[0], a[1])?;
