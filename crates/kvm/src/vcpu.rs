@@ -112,7 +112,10 @@ impl Vcpu {
 
     /// Registers for the first instruction of the boot vCPU.
     pub fn set_boot_state(&self, rip: u64, mode: EntryMode) -> Result<(), VcpuError> {
-        let sregs = self.fd.get_sregs().map_err(self.err("get special registers"))?;
+        let sregs = self
+            .fd
+            .get_sregs()
+            .map_err(self.err("get special registers"))?;
         self.fd
             .set_sregs(&regs::sregs_for(mode, sregs))
             .map_err(self.err("set special registers"))?;

@@ -12,7 +12,9 @@ use crate::vcpu::Vcpu;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
-    #[error("/dev/kvm does not exist: KVM is not available on this host (is the kvm module loaded?)")]
+    #[error(
+        "/dev/kvm does not exist: KVM is not available on this host (is the kvm module loaded?)"
+    )]
     NoKvm,
     #[error("permission denied opening /dev/kvm (run as root or join the kvm group)")]
     KvmPermission,
@@ -113,9 +115,7 @@ impl Vm {
     /// Creates the in-kernel PIC, IOAPIC, LAPICs and PIT, so timer interrupts, `hlt` and
     /// EOIs never leave the kernel.
     pub fn create_irqchip(&self) -> Result<(), VmError> {
-        self.fd
-            .set_tss_address(TSS_ADDRESS)
-            .map_err(VmError::Tss)?;
+        self.fd.set_tss_address(TSS_ADDRESS).map_err(VmError::Tss)?;
         self.fd.create_irq_chip().map_err(VmError::Irqchip)?;
         let pit = kvm_pit_config {
             // Port 0x61 (PC speaker) reads come back from the kernel, not us.
@@ -128,7 +128,8 @@ impl Vm {
     /// An interrupt line into the in-kernel irqchip at `gsi` (an ISA IRQ number for the
     /// legacy devices), driven through an irqfd so raising it costs one `write(2)`.
     pub fn irq_line(&self, gsi: u32) -> Result<Arc<IrqLine>, VmError> {
-        let evt = EventFd::new(libc::EFD_NONBLOCK).map_err(|source| VmError::Irqfd { gsi, source })?;
+        let evt =
+            EventFd::new(libc::EFD_NONBLOCK).map_err(|source| VmError::Irqfd { gsi, source })?;
         self.fd
             .register_irqfd(&evt, gsi)
             .map_err(|e| VmError::Irqfd {
@@ -169,4 +170,3 @@ impl Irq for IrqLine {
         self.evt.write(1).map_err(IrqError)
     }
 }
-

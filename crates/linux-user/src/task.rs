@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::engine::{Backend, Cpu, Engine, Exit};
 use crate::errno::Errno;
 use crate::signal::{self, SigAction, ThreadSignals};
-use crate::space::Space;
+use crate::space::{Space, PROT_EXEC};
 use crate::syscall;
 
 /// Options that also apply to programs started by the guest with execve.
@@ -96,8 +96,17 @@ impl Thread {
                 Exit::Interrupted => {}
                 Exit::Ebreak => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
                 Exit::IllegalInstruction { .. } => {
-                    // ILL_ILLOPC
-                    signal::raise_sync(self, libc::SIGILL, 1, self.cpu.pc)
+                    let pc = self.cpu.pc;
+                    let exec = self.proc.space.prot_at(pc).map(|p| p & PROT_EXEC != 0);
+                    if exec == Some(true) {
+                        // ILL_ILLOPC
+                        signal::raise_sync(self, libc::SIGILL, 1, pc)
+                    } else {
+                        // Garbage fetched from a non-executable page: Linux faults on the
+                        // fetch (SEGV_ACCERR, or SEGV_MAPERR if unmapped) before decoding.
+                        let code = if exec.is_some() { 2 } else { 1 };
+                        signal::raise_sync(self, libc::SIGSEGV, code, pc)
+                    }
                 }
                 Exit::MemoryFault { addr, .. } => {
                     // SEGV_MAPERR for unmapped pages, SEGV_ACCERR for protection violations.
@@ -159,6 +168,10 @@ impl Thread {
         t.translate_ns += s.translate_ns;
         t.chain_hits += s.chain_hits;
         t.indirect_lookups += s.indirect_lookups;
+        t.native_blocks += s.native_blocks;
+        t.chains_made += s.chains_made;
+        t.invalidated_blocks += s.invalidated_blocks;
+        t.smc_faults += s.smc_faults;
     }
 }
 
@@ -187,12 +200,18 @@ pub fn print_stats(proc: &Process) {
         0.0
     };
     eprintln!(
-        "tandem-stats: blocks={} guest_insns_translated={} translate_ms={:.2} \
-         chain_hit_rate={:.1}% translated_insns_per_sec={:.0}",
+        "tandem-stats: blocks={} native_blocks={} guest_insns_translated={} translate_ms={:.2} \
+         translated_insns_per_sec={:.0} dispatch_chain_hit_rate={:.1}% chains_patched={} \
+         indirect_lookups={} invalidated_blocks={} smc_faults={}",
         s.blocks_translated,
+        s.native_blocks,
         s.guest_insns_translated,
         secs * 1e3,
+        rate,
         hit,
-        rate
+        s.chains_made,
+        s.indirect_lookups,
+        s.invalidated_blocks,
+        s.smc_faults
     );
 }

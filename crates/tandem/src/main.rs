@@ -19,7 +19,11 @@ Exit status:
   128+N    Tandem was stopped by signal N (130 SIGINT, 143 SIGTERM; Ctrl-A x at the console counts as SIGINT)";
 
 #[derive(Parser)]
-#[command(name = "tandem", version, about = "Tandem: a virtual machine monitor on KVM")]
+#[command(
+    name = "tandem",
+    version,
+    about = "Tandem: a virtual machine monitor on KVM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +45,11 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     initrd: Option<PathBuf>,
     /// Kernel command line.
-    #[arg(long, value_name = "STR", default_value = "console=ttyS0 reboot=k panic=1")]
+    #[arg(
+        long,
+        value_name = "STR",
+        default_value = "console=ttyS0 reboot=k panic=1"
+    )]
     cmdline: String,
     /// Guest RAM, in MiB or with a K/M/G suffix.
     #[arg(long, short = 'm', value_name = "SIZE", default_value = "256M", value_parser = vmm::parse_size)]

@@ -33,7 +33,10 @@ struct Boot {
 /// Tandem with SIGTERM) or Tandem exits by itself.
 fn boot(kernel: &Path, initrd: Option<&Path>, cmdline: &str, markers: &[&str]) -> Boot {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.arg("run").arg("--kernel").arg(kernel).args(["--cmdline", cmdline, "--memory", "256M"]);
+    cmd.arg("run")
+        .arg("--kernel")
+        .arg(kernel)
+        .args(["--cmdline", cmdline, "--memory", "256M"]);
     if let Some(initrd) = initrd {
         cmd.arg("--initrd").arg(initrd);
     }
@@ -76,7 +79,12 @@ fn boot(kernel: &Path, initrd: Option<&Path>, cmdline: &str, markers: &[&str]) -
     }
     reader.join().unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     Boot {
         output: String::from_utf8_lossy(&output).into_owned(),
@@ -87,7 +95,10 @@ fn boot(kernel: &Path, initrd: Option<&Path>, cmdline: &str, markers: &[&str]) -
 }
 
 fn early_markers() -> Vec<&'static str> {
-    let mut m = vec!["Linux version", "Command line: console=ttyS0 earlyprintk=serial tandem.test=cmdline-marker"];
+    let mut m = vec![
+        "Linux version",
+        "Command line: console=ttyS0 earlyprintk=serial tandem.test=cmdline-marker",
+    ];
     m.extend(E820_LINES);
     m
 }
@@ -101,13 +112,21 @@ fn assert_starts(name: &str, kernel: &Path) {
     );
     // Stopped by our SIGTERM (143), or it reached this host's emulation limit first (5).
     let code = boot.status.code();
-    assert!(matches!(code, Some(143) | Some(5)), "{name}: exit {code:?}, stderr {}", boot.stderr);
+    assert!(
+        matches!(code, Some(143) | Some(5)),
+        "{name}: exit {code:?}, stderr {}",
+        boot.stderr
+    );
     assert!(!boot.stderr.contains("panicked"), "{}", boot.stderr);
 }
 
 fn shared(name: &str) -> PathBuf {
     let path = x86_guests::shared_guest_dir().join(name);
-    assert!(path.exists(), "{} is missing (../shared/guest or TANDEM_GUEST_DIR)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing (../shared/guest or TANDEM_GUEST_DIR)",
+        path.display()
+    );
     path
 }
 
@@ -153,11 +172,24 @@ fn emulation_limit_is_reported_with_the_guest_rip() {
         return;
     }
     // No markers: run until Tandem ends by itself.
-    let boot = boot(&shared("linux-x86_64.vmlinux"), None, CMDLINE, &["marker that never appears"]);
+    let boot = boot(
+        &shared("linux-x86_64.vmlinux"),
+        None,
+        CMDLINE,
+        &["marker that never appears"],
+    );
     assert_eq!(boot.status.code(), Some(5), "stderr: {}", boot.stderr);
-    let lines: Vec<&str> = boot.stderr.lines().filter(|l| l.starts_with("tandem:")).collect();
+    let lines: Vec<&str> = boot
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tandem:"))
+        .collect();
     assert_eq!(lines.len(), 1, "{}", boot.stderr);
-    assert!(lines[0].contains("cannot emulate") && lines[0].contains("rip 0x"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("cannot emulate") && lines[0].contains("rip 0x"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
@@ -175,5 +207,9 @@ fn boots_to_the_initramfs_with_hardware_virtualization() {
         "console=ttyS0 panic=-1",
         &["BOOT-OK"],
     );
-    assert!(boot.all_markers_seen, "no BOOT-OK.\nconsole:\n{}\nstderr:\n{}", boot.output, boot.stderr);
+    assert!(
+        boot.all_markers_seen,
+        "no BOOT-OK.\nconsole:\n{}\nstderr:\n{}",
+        boot.output, boot.stderr
+    );
 }

@@ -40,7 +40,10 @@ fn guest_console_reaches_stdout_and_boot_timer_logs() {
         return;
     }
     let out = run_guest("serial", &[]);
-    assert_eq!(text(&out.stdout), "Hello from ring 3 of a Tandem test guest\n");
+    assert_eq!(
+        text(&out.stdout),
+        "Hello from ring 3 of a Tandem test guest\n"
+    );
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("boot timer: marker 1 reached") && stderr.contains("ms after start"),
@@ -64,7 +67,10 @@ fn serial_can_go_to_a_file_or_nowhere() {
         "Hello from ring 3 of a Tandem test guest\n"
     );
     let out = run_guest("serial", &["--serial", "none"]);
-    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), String::new()));
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), String::new())
+    );
 }
 
 #[test]
@@ -74,7 +80,11 @@ fn debug_port_value_becomes_the_exit_status() {
     }
     let out = run_guest("exit_code", &[]);
     assert_eq!(out.status.code(), Some(42));
-    assert_eq!(text(&out.stderr), "", "a guest-chosen exit needs no explanation");
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "a guest-chosen exit needs no explanation"
+    );
 }
 
 #[test]
@@ -84,7 +94,11 @@ fn triple_fault_ends_the_vm_with_status_4() {
     }
     let out = run_guest("triple_fault", &[]);
     assert_eq!(out.status.code(), Some(4));
-    assert!(text(&out.stderr).contains("triple-faulted"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("triple-faulted"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -131,7 +145,10 @@ fn expect_error(args: &[&str], needle: &str) {
 #[test]
 fn bad_kernels_and_initrds_give_one_clear_line() {
     let missing = "/nonexistent/kernel";
-    expect_error(&["--kernel", missing], "cannot open kernel /nonexistent/kernel");
+    expect_error(
+        &["--kernel", missing],
+        "cannot open kernel /nonexistent/kernel",
+    );
 
     let garbage = scratch("garbage.bin");
     std::fs::write(&garbage, vec![0x5au8; 4096]).unwrap();
@@ -143,13 +160,19 @@ fn bad_kernels_and_initrds_give_one_clear_line() {
 
     let empty = scratch("empty.bin");
     std::fs::write(&empty, b"").unwrap();
-    expect_error(&["--kernel", empty.to_str().unwrap()], "is not a Linux kernel");
+    expect_error(
+        &["--kernel", empty.to_str().unwrap()],
+        "is not a Linux kernel",
+    );
 
     // A real ELF guest cut short: the header promises segments that are not there.
     let elf = std::fs::read(x86_guests::build("serial")).unwrap();
     let truncated = scratch("truncated.elf");
     std::fs::write(&truncated, &elf[..200]).unwrap();
-    expect_error(&["--kernel", truncated.to_str().unwrap()], "cannot load kernel");
+    expect_error(
+        &["--kernel", truncated.to_str().unwrap()],
+        "cannot load kernel",
+    );
 
     // A bzImage header with nothing behind it.
     let mut fake_bz = vec![0u8; 0x1000];
@@ -168,9 +191,19 @@ fn bad_kernels_and_initrds_give_one_clear_line() {
     );
     // An initrd larger than the guest's RAM.
     let big = scratch("big.initrd");
-    std::fs::File::create(&big).unwrap().set_len(40 << 20).unwrap();
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(40 << 20)
+        .unwrap();
     expect_error(
-        &["--kernel", kernel, "--memory", "32M", "--initrd", big.to_str().unwrap()],
+        &[
+            "--kernel",
+            kernel,
+            "--memory",
+            "32M",
+            "--initrd",
+            big.to_str().unwrap(),
+        ],
         "does not fit in guest memory",
     );
 }
@@ -180,12 +213,21 @@ fn bad_memory_and_cpu_counts_give_one_clear_line() {
     let kernel = x86_guests::build("serial");
     let kernel = kernel.to_str().unwrap();
     expect_error(&["--kernel", kernel, "--memory", "1M"], "too small");
-    expect_error(&["--kernel", kernel, "--memory", "64T"], "more than this host has");
-    expect_error(&["--kernel", kernel, "--cpus", "0"], "--cpus must be at least 1");
+    expect_error(
+        &["--kernel", kernel, "--memory", "64T"],
+        "more than this host has",
+    );
+    expect_error(
+        &["--kernel", kernel, "--cpus", "0"],
+        "--cpus must be at least 1",
+    );
     if !x86_guests::kvm_usable("bad_memory_and_cpu_counts_give_one_clear_line") {
         return;
     }
-    expect_error(&["--kernel", kernel, "--cpus", "255"], "more than this host's KVM allows");
+    expect_error(
+        &["--kernel", kernel, "--cpus", "255"],
+        "more than this host's KVM allows",
+    );
 }
 
 #[test]
@@ -212,10 +254,16 @@ fn missing_kvm_is_reported_clearly() {
         env!("CARGO_BIN_EXE_tandem"),
         kernel.display()
     );
-    let out = match Command::new("unshare").args(["-m", "sh", "-c", &script]).stdin(Stdio::null()).output() {
+    let out = match Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+    {
         Ok(out) if !text(&out.stderr).contains("unshare failed") => out,
         _ => {
-            eprintln!("skipping missing_kvm_is_reported_clearly: cannot create a mount namespace here");
+            eprintln!(
+                "skipping missing_kvm_is_reported_clearly: cannot create a mount namespace here"
+            );
             return;
         }
     };

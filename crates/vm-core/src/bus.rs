@@ -106,12 +106,16 @@ impl Bus {
 /// Locks a device, recovering from a poisoned lock: a device whose earlier access
 /// panicked on one thread must not take every other vCPU down with it.
 pub fn lock(device: &SharedDevice) -> std::sync::MutexGuard<'_, dyn BusDevice + 'static> {
-    device.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    device
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Locks a concrete device the same way [`lock`] does.
 pub fn lock_mutex<T: ?Sized>(device: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    device.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    device
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -153,11 +157,17 @@ mod tests {
         bus.insert(dev(), 0x1000, 0x100).unwrap();
         assert_eq!(
             bus.insert(dev(), 0x10ff, 1),
-            Err(BusError::Overlap { base: 0x10ff, len: 1 })
+            Err(BusError::Overlap {
+                base: 0x10ff,
+                len: 1
+            })
         );
         assert_eq!(
             bus.insert(dev(), 0xf00, 0x101),
-            Err(BusError::Overlap { base: 0xf00, len: 0x101 })
+            Err(BusError::Overlap {
+                base: 0xf00,
+                len: 0x101
+            })
         );
         assert!(bus.insert(dev(), 0x1100, 0x10).is_ok());
         assert!(bus.insert(dev(), u64::MAX, 2).is_err());

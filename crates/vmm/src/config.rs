@@ -81,7 +81,10 @@ mod tests {
     fn parses_serial_backends() {
         assert_eq!("stdio".parse(), Ok(SerialConfig::Stdio));
         assert_eq!("none".parse(), Ok(SerialConfig::None));
-        assert_eq!("file:/tmp/x".parse(), Ok(SerialConfig::File("/tmp/x".into())));
+        assert_eq!(
+            "file:/tmp/x".parse(),
+            Ok(SerialConfig::File("/tmp/x".into()))
+        );
         assert!("file:".parse::<SerialConfig>().is_err());
         assert!("tcp:1".parse::<SerialConfig>().is_err());
     }

@@ -47,9 +47,9 @@ impl ExitReason {
         match self {
             Self::GuestExit(_) | Self::PowerOff => None,
             Self::Reset => Some("guest requested a reset; VM stopped".into()),
-            Self::TripleFault { vcpu } => {
-                Some(format!("guest crashed: vCPU {vcpu} triple-faulted (KVM shutdown)"))
-            }
+            Self::TripleFault { vcpu } => Some(format!(
+                "guest crashed: vCPU {vcpu} triple-faulted (KVM shutdown)"
+            )),
             Self::KvmFailure { vcpu, detail } => Some(format!("vCPU {vcpu}: {detail}")),
             Self::Error(e) => Some(e.clone()),
             Self::Signal(sig) => Some(format!("stopped by signal {sig}")),

@@ -126,8 +126,14 @@ mod tests {
         let mut f = EscapeFilter::default();
         assert_eq!(f.feed(b"ab"), ConsoleInput::Bytes(b"ab".to_vec()));
         assert_eq!(f.feed(&[CTRL_A]), ConsoleInput::Bytes(vec![]));
-        assert_eq!(f.feed(&[CTRL_A, b'c']), ConsoleInput::Bytes(vec![CTRL_A, b'c']));
-        assert_eq!(f.feed(&[CTRL_A, b'z']), ConsoleInput::Bytes(vec![CTRL_A, b'z']));
+        assert_eq!(
+            f.feed(&[CTRL_A, b'c']),
+            ConsoleInput::Bytes(vec![CTRL_A, b'c'])
+        );
+        assert_eq!(
+            f.feed(&[CTRL_A, b'z']),
+            ConsoleInput::Bytes(vec![CTRL_A, b'z'])
+        );
         assert_eq!(f.feed(&[b'q', CTRL_A, b'x']), ConsoleInput::Quit);
     }
 }

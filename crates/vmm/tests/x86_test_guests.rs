@@ -30,11 +30,20 @@ impl BusDevice for Recorder {
         for (i, b) in data.iter_mut().enumerate() {
             *b = 0xa0u8.wrapping_add(offset as u8).wrapping_add(i as u8);
         }
-        self.log.push((Access::Read { offset, len: data.len() }, thread_name()));
+        self.log.push((
+            Access::Read {
+                offset,
+                len: data.len(),
+            },
+            thread_name(),
+        ));
     }
     fn write(&mut self, offset: u64, data: &[u8]) {
         self.log.push((
-            Access::Write { offset, data: data.to_vec() },
+            Access::Write {
+                offset,
+                data: data.to_vec(),
+            },
             thread_name(),
         ));
     }
@@ -56,7 +65,13 @@ fn config(guest: &str, cpus: u8, serial: SerialConfig) -> VmConfig {
 }
 
 fn accesses(recorder: &Mutex<Recorder>) -> Vec<Access> {
-    recorder.lock().unwrap().log.iter().map(|(a, _)| a.clone()).collect()
+    recorder
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .map(|(a, _)| a.clone())
+        .collect()
 }
 
 #[test]
@@ -64,14 +79,20 @@ fn port_and_mmio_exits_reach_the_right_device() {
     if !x86_guests::kvm_usable("port_and_mmio_exits_reach_the_right_device") {
         return;
     }
-    let mut machine = X86Machine::new(&config("io", 1, SerialConfig::None), Instant::now()).unwrap();
+    let mut machine =
+        X86Machine::new(&config("io", 1, SerialConfig::None), Instant::now()).unwrap();
     let ports = Arc::new(Mutex::new(Recorder::default()));
     let mmio = Arc::new(Mutex::new(Recorder::default()));
     machine.add_pio_device(ports.clone(), 0x510, 0x10).unwrap();
-    machine.add_mmio_device(mmio.clone(), 0xd000_0000, 0x1000).unwrap();
+    machine
+        .add_mmio_device(mmio.clone(), 0xd000_0000, 0x1000)
+        .unwrap();
     assert_eq!(run(machine), ExitReason::GuestExit(0));
 
-    let w = |offset, data: &[u8]| Access::Write { offset, data: data.to_vec() };
+    let w = |offset, data: &[u8]| Access::Write {
+        offset,
+        data: data.to_vec(),
+    };
     let r = |offset, len| Access::Read { offset, len };
     assert_eq!(
         accesses(&ports),
@@ -104,7 +125,8 @@ fn guest_and_vmm_share_memory_both_ways() {
         return;
     }
     const SHARED: u64 = 0x30_0000;
-    let machine = X86Machine::new(&config("memory", 1, SerialConfig::None), Instant::now()).unwrap();
+    let machine =
+        X86Machine::new(&config("memory", 1, SerialConfig::None), Instant::now()).unwrap();
     let memory = machine.memory().clone();
     let magic: u64 = 0x0123_4567_89ab_cdef;
     memory.write_obj(magic, GuestAddress(SHARED)).unwrap();
@@ -112,7 +134,9 @@ fn guest_and_vmm_share_memory_both_ways() {
     let complement: u64 = memory.read_obj(GuestAddress(SHARED + 8)).unwrap();
     assert_eq!(complement, !magic);
     let mut text = [0u8; 21];
-    memory.read_slice(&mut text, GuestAddress(SHARED + 16)).unwrap();
+    memory
+        .read_slice(&mut text, GuestAddress(SHARED + 16))
+        .unwrap();
     assert_eq!(&text, b"written by the guest\0");
 }
 
@@ -123,8 +147,11 @@ fn every_vcpu_runs_on_its_own_thread_and_reports() {
     }
     let dir = tempdir();
     let console = dir.join("console");
-    let mut machine =
-        X86Machine::new(&config("smp", 4, SerialConfig::File(console.clone())), Instant::now()).unwrap();
+    let mut machine = X86Machine::new(
+        &config("smp", 4, SerialConfig::File(console.clone())),
+        Instant::now(),
+    )
+    .unwrap();
     let reports = Arc::new(Mutex::new(Recorder::default()));
     machine.add_pio_device(reports.clone(), 0x520, 4).unwrap();
     assert_eq!(run(machine), ExitReason::GuestExit(0));
@@ -139,8 +166,14 @@ fn every_vcpu_runs_on_its_own_thread_and_reports() {
         .collect();
     seen.sort();
     let expected: Vec<(u32, String)> = (0..4).map(|i| (i, format!("vcpu{i}"))).collect();
-    assert_eq!(seen, expected, "each vCPU reports its APIC ID from its own thread");
-    assert_eq!(std::fs::read_to_string(console).unwrap(), "all vCPUs reported\n");
+    assert_eq!(
+        seen, expected,
+        "each vCPU reports its APIC ID from its own thread"
+    );
+    assert_eq!(
+        std::fs::read_to_string(console).unwrap(),
+        "all vCPUs reported\n"
+    );
 }
 
 #[test]
@@ -150,8 +183,11 @@ fn timer_interrupt_reaches_the_guest_handler() {
     }
     let dir = tempdir();
     let console = dir.join("console");
-    let machine =
-        X86Machine::new(&config("timer_irq", 1, SerialConfig::File(console.clone())), Instant::now()).unwrap();
+    let machine = X86Machine::new(
+        &config("timer_irq", 1, SerialConfig::File(console.clone())),
+        Instant::now(),
+    )
+    .unwrap();
     assert_eq!(run(machine), ExitReason::GuestExit(0));
     assert_eq!(
         std::fs::read_to_string(console).unwrap(),

@@ -10,7 +10,9 @@ use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header
 use linux_loader::loader::elf::start_info::{
     hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info,
 };
-use linux_loader::loader::{self, BzImage, Elf, KernelLoader, KernelLoaderResult, PvhBootCapability};
+use linux_loader::loader::{
+    self, BzImage, Elf, KernelLoader, KernelLoaderResult, PvhBootCapability,
+};
 use vm_core::memory::{Bytes, GuestMemoryApi, GuestMemoryRegion};
 use vm_core::GuestMemory;
 use vm_memory::{GuestAddress, GuestMemoryError};
@@ -48,7 +50,9 @@ pub enum BootError {
         #[source]
         source: loader::Error,
     },
-    #[error("kernel {path} has no 64-bit entry point (boot protocol 2.12+ with XLF_KERNEL_64 required)")]
+    #[error(
+        "kernel {path} has no 64-bit entry point (boot protocol 2.12+ with XLF_KERNEL_64 required)"
+    )]
     No64BitEntry { path: PathBuf },
     #[error("cannot read initrd {path}: {source}")]
     ReadInitrd {
@@ -96,7 +100,10 @@ fn detect_format(path: &Path, file: &mut File) -> Result<KernelFormat, BootError
     if n >= 4 && head[..4] == *b"\x7fELF" {
         return Ok(KernelFormat::Elf);
     }
-    if n >= 0x206 && u32::from_le_bytes([head[0x202], head[0x203], head[0x204], head[0x205]]) == SETUP_HEADER_MAGIC {
+    if n >= 0x206
+        && u32::from_le_bytes([head[0x202], head[0x203], head[0x204], head[0x205]])
+            == SETUP_HEADER_MAGIC
+    {
         return Ok(KernelFormat::BzImage);
     }
     Err(BootError::UnknownKernelFormat {
@@ -133,11 +140,7 @@ fn e820_map(memory: &GuestMemory) -> Vec<(u64, u64, u32)> {
 
 /// The end of the RAM region that starts at 0 (the region the boot structures live in).
 fn low_ram_end(memory: &GuestMemory) -> u64 {
-    memory
-        .find_region(GuestAddress(0))
-        .map_or(0, |r| {
-                r.len()
-        })
+    memory.find_region(GuestAddress(0)).map_or(0, |r| r.len())
 }
 
 /// Loads the kernel and writes all boot structures. Returns where the boot vCPU starts.

@@ -70,7 +70,10 @@ mod tests {
         let d = descriptor(0xa09b, 0, 0xfffff);
         assert_eq!(d, 0x00af_9b00_0000_ffff);
         let s = segment(d, CODE64_SELECTOR);
-        assert_eq!((s.base, s.limit, s.l, s.db, s.type_, s.present), (0, 0xffff_ffff, 1, 0, 0xb, 1));
+        assert_eq!(
+            (s.base, s.limit, s.l, s.db, s.type_, s.present),
+            (0, 0xffff_ffff, 1, 0, 0xb, 1)
+        );
     }
 
     #[test]

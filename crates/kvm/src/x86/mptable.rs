@@ -62,19 +62,46 @@ fn entries(cpus: u8) -> (Vec<u8>, u16) {
     count += 1;
     for irq in 0..ISA_IRQS {
         // Conforming polarity/trigger (flags 0): ISA defaults, edge and active-high.
-        out.extend_from_slice(&[ENTRY_IO_INTERRUPT, INT_TYPE_INT, 0, 0, ISA_BUS_ID, irq, ioapic_id, irq]);
+        out.extend_from_slice(&[
+            ENTRY_IO_INTERRUPT,
+            INT_TYPE_INT,
+            0,
+            0,
+            ISA_BUS_ID,
+            irq,
+            ioapic_id,
+            irq,
+        ]);
         count += 1;
     }
     // LINT0 carries the PIC (ExtINT), LINT1 NMIs, on every local APIC.
-    out.extend_from_slice(&[ENTRY_LOCAL_INTERRUPT, INT_TYPE_EXTINT, 0, 0, ISA_BUS_ID, 0, 0xff, 0]);
-    out.extend_from_slice(&[ENTRY_LOCAL_INTERRUPT, INT_TYPE_NMI, 0, 0, ISA_BUS_ID, 0, 0xff, 1]);
+    out.extend_from_slice(&[
+        ENTRY_LOCAL_INTERRUPT,
+        INT_TYPE_EXTINT,
+        0,
+        0,
+        ISA_BUS_ID,
+        0,
+        0xff,
+        0,
+    ]);
+    out.extend_from_slice(&[
+        ENTRY_LOCAL_INTERRUPT,
+        INT_TYPE_NMI,
+        0,
+        0,
+        ISA_BUS_ID,
+        0,
+        0xff,
+        1,
+    ]);
     count += 2;
     (out, count)
 }
 
 /// Builds the floating pointer and configuration table as bytes for address `at`.
 pub fn build(at: u64, cpus: u8) -> Result<Vec<u8>, MpTableError> {
-    if cpus == 0 || cpus >= 0xff {
+    if cpus == 0 || cpus == u8::MAX {
         return Err(MpTableError::TooManyCpus(cpus));
     }
     const POINTER_LEN: usize = 16;
@@ -134,7 +161,6 @@ mod tests {
         assert_eq!(count, 3 + 1 + 1 + 16 + 2);
         let processors: Vec<u8> = (0..3).map(|i| table[44 + i * 20 + 1]).collect();
         assert_eq!(processors, vec![0, 1, 2]);
-
     }
 
     #[test]

@@ -77,15 +77,17 @@ fn host_memory() -> u64 {
     if unsafe { libc::sysinfo(&mut info) } != 0 {
         return u64::MAX;
     }
-    u64::from(info.totalram).saturating_mul(u64::from(info.mem_unit))
+    info.totalram.saturating_mul(u64::from(info.mem_unit))
 }
 
 fn check_readable(what: &'static str, path: &std::path::Path) -> Result<(), MachineError> {
-    File::open(path).map(drop).map_err(|source| MachineError::Open {
-        what,
-        path: path.to_owned(),
-        source,
-    })
+    File::open(path)
+        .map(drop)
+        .map_err(|source| MachineError::Open {
+            what,
+            path: path.to_owned(),
+            source,
+        })
 }
 
 pub struct X86Machine {
@@ -215,12 +217,22 @@ impl X86Machine {
     }
 
     /// Adds a device on the port bus (before `run`).
-    pub fn add_pio_device(&mut self, device: SharedDevice, base: u16, len: u16) -> Result<(), MachineError> {
+    pub fn add_pio_device(
+        &mut self,
+        device: SharedDevice,
+        base: u16,
+        len: u16,
+    ) -> Result<(), MachineError> {
         Ok(self.pio.insert(device, u64::from(base), u64::from(len))?)
     }
 
     /// Adds a device on the MMIO bus (before `run`).
-    pub fn add_mmio_device(&mut self, device: SharedDevice, base: u64, len: u64) -> Result<(), MachineError> {
+    pub fn add_mmio_device(
+        &mut self,
+        device: SharedDevice,
+        base: u64,
+        len: u64,
+    ) -> Result<(), MachineError> {
         Ok(self.mmio.insert(device, base, len)?)
     }
 
@@ -248,7 +260,12 @@ impl X86Machine {
             threads.push((handle, done));
         }
 
-        let result = serve_events(&self.control, signal_evt, &self.serial, self.console_on_stdio);
+        let result = serve_events(
+            &self.control,
+            signal_evt,
+            &self.serial,
+            self.console_on_stdio,
+        );
         if let Err(e) = &result {
             self.control.stop(ExitReason::Error(e.to_string()));
         }
@@ -274,7 +291,13 @@ fn serve_events(
 ) -> Result<(), MachineError> {
     use std::os::fd::AsRawFd;
     let epoll = Epoll::new().map_err(host("cannot create epoll"))?;
-    let add = |fd: i32, data: u64| epoll.ctl(ControlOperation::Add, fd, EpollEvent::new(EventSet::IN, data));
+    let add = |fd: i32, data: u64| {
+        epoll.ctl(
+            ControlOperation::Add,
+            fd,
+            EpollEvent::new(EventSet::IN, data),
+        )
+    };
     add(control.wake_fd().as_raw_fd(), EVENT_STOP).map_err(host("epoll"))?;
     add(signal_evt.as_raw_fd(), EVENT_SIGNAL).map_err(host("epoll"))?;
     // Regular files and /dev/null cannot be polled; the guest then simply gets no input.
