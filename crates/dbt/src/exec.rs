@@ -339,6 +339,15 @@ impl Exec {
     /// Runs guest code from the env's pc until an exit code, a fault or an exit request.
     pub fn run(&mut self, fe: &dyn Frontend, env: EnvPtr) -> RunExit {
         let pc_off = fe.pc_offset();
+        if self.native.as_ref().is_some_and(|n| n.is_inherited()) {
+            // We are a fork()ed child: get a code buffer of our own.
+            self.flush_all();
+            self.native = None;
+            match Native::new(self.cfg.code_size, self.cfg.mem, self.exit_req.0.clone()) {
+                Ok(n) => self.native = Some(n),
+                Err(e) => log::warn!("native backend unavailable after fork ({e}); interpreting"),
+            }
+        }
         let mut next: Option<usize> = None;
         loop {
             // Bit 0: exit requested by user mode; KICK: invalidations were published.

@@ -150,6 +150,9 @@ pub struct Native {
     /// (entry offset, tb index), in increasing offset order, for mapping a faulting rip.
     starts: Vec<(usize, usize)>,
     mem: GuestMem,
+    /// Process that created the code buffer: after fork() the child must not use it, since
+    /// the memfd views are shared with the parent (both would emit into the same pages).
+    pid: u32,
 }
 
 // SAFETY: the raw pointers (code buffer views, the exit flag) point at memory this struct
@@ -214,7 +217,13 @@ impl Native {
             tbs: Vec::new(),
             starts: Vec::new(),
             mem,
+            pid: std::process::id(),
         })
+    }
+
+    /// True in a child process created by fork() after this backend was set up.
+    pub fn is_inherited(&self) -> bool {
+        self.pid != std::process::id()
     }
 
     pub fn has(&self, idx: usize) -> bool {
