@@ -102,6 +102,16 @@ fn triple_fault_ends_the_vm_with_status_4() {
 }
 
 #[test]
+fn i8042_reset_ends_the_vm_with_status_3() {
+    if !x86_guests::kvm_usable("i8042_reset_ends_the_vm_with_status_3") {
+        return;
+    }
+    let out = run_guest("reset", &["--cpus", "2"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("guest requested a reset"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn sigterm_and_sigint_stop_a_running_guest_cleanly() {
     if !x86_guests::kvm_usable("sigterm_and_sigint_stop_a_running_guest_cleanly") {
         return;
