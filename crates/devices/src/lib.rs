@@ -1,10 +1,12 @@
 //! Device models. Each implements `vm_core::BusDevice` and raises interrupts through
 //! `vm_core::Irq`, so the same model serves the KVM machine and the translator's.
 
+pub mod acpi_power;
 pub mod debug;
 pub mod i8042;
 pub mod serial;
 
+pub use acpi_power::AcpiPower;
 pub use debug::DebugPort;
 pub use i8042::I8042;
 pub use serial::Serial;

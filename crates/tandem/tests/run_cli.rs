@@ -102,6 +102,16 @@ fn triple_fault_ends_the_vm_with_status_4() {
 }
 
 #[test]
+fn acpi_poweroff_ends_the_vm_with_status_0() {
+    if !x86_guests::kvm_usable("acpi_poweroff_ends_the_vm_with_status_0") {
+        return;
+    }
+    let out = run_guest("poweroff", &["--cpus", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
 fn i8042_reset_ends_the_vm_with_status_3() {
     if !x86_guests::kvm_usable("i8042_reset_ends_the_vm_with_status_3") {
         return;

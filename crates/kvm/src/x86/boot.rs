@@ -19,7 +19,7 @@ use vm_memory::{GuestAddress, GuestMemoryError};
 
 use super::layout::*;
 use super::regs::EntryMode;
-use super::{mptable, paging, regs};
+use super::{acpi, mptable, paging, regs};
 
 /// `boot_params.hdr.header`: "HdrS".
 const SETUP_HEADER_MAGIC: u32 = 0x5372_6448;
@@ -68,6 +68,8 @@ pub enum BootError {
     Memory(#[from] GuestMemoryError),
     #[error(transparent)]
     MpTable(#[from] mptable::MpTableError),
+    #[error(transparent)]
+    Acpi(#[from] acpi::AcpiError),
 }
 
 /// What to boot.
@@ -182,11 +184,12 @@ pub fn load(memory: &GuestMemory, config: &BootConfig) -> Result<BootEntry, Boot
 
     regs::write_gdt(memory)?;
     mptable::write(memory, MPTABLE_START, config.cpus)?;
+    let rsdp = acpi::write(memory, ACPI_START, config.cpus)?;
     let e820 = e820_map(memory);
 
     let entry = match (format, loaded.pvh_boot_cap) {
         (KernelFormat::Elf, PvhBootCapability::PvhEntryPresent(pvh_entry)) => {
-            write_pvh_info(memory, &e820, initrd)?;
+            write_pvh_info(memory, &e820, initrd, rsdp)?;
             BootEntry {
                 rip: pvh_entry.0,
                 mode: EntryMode::Pvh {
@@ -289,6 +292,7 @@ fn write_pvh_info(
     memory: &GuestMemory,
     e820: &[(u64, u64, u32)],
     initrd: Option<(u64, u64)>,
+    rsdp: u64,
 ) -> Result<(), BootError> {
     for (i, &(addr, size, type_)) in e820.iter().enumerate() {
         let entry = hvm_memmap_table_entry {
@@ -306,6 +310,7 @@ fn write_pvh_info(
         cmdline_paddr: CMDLINE_START,
         memmap_paddr: PVH_MEMMAP_START,
         memmap_entries: e820.len() as u32,
+        rsdp_paddr: rsdp,
         ..Default::default()
     };
     if let Some((paddr, size)) = initrd {

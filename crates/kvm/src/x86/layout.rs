@@ -22,6 +22,8 @@ pub const BOOT_STACK_TOP: u64 = 0xfff0;
 /// Kernel command line, NUL-terminated.
 pub const CMDLINE_START: u64 = 0x20000;
 pub const CMDLINE_MAX: usize = 0x10000;
+/// ACPI tables (RSDP first): in the BIOS area Linux scans for the RSDP.
+pub const ACPI_START: u64 = 0xe_0000;
 /// The MP table lives in the BIOS area, where Linux scans for it (64 KiB: room for
 /// hundreds of processor entries).
 pub const MPTABLE_START: u64 = 0xf_0000;

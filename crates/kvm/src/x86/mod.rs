@@ -1,6 +1,7 @@
 //! x86-64 specifics: where things live in guest memory, and the state a vCPU needs
 //! before it runs its first instruction.
 
+pub mod acpi;
 pub mod boot;
 pub mod cpuid;
 pub mod gdt;

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use devices::{DebugPort, Serial, I8042};
+use devices::{AcpiPower, DebugPort, Serial, I8042};
 use kvm::x86::boot::{self, BootConfig, BootError};
-use kvm::x86::{cpuid, layout};
+use kvm::x86::{acpi, cpuid, layout};
 use kvm::{Vcpu, Vm, VmError};
 use vm_core::bus::SharedDevice;
 use vm_core::{Bus, BusError, GuestMemory};
@@ -180,6 +180,18 @@ impl X86Machine {
             }))),
             devices::debug::PORT_BASE,
             devices::debug::PORT_LEN,
+        )?;
+
+        let (off_control, reset_control) = (control.clone(), control.clone());
+        pio.insert(
+            Arc::new(Mutex::new(AcpiPower::new(
+                acpi::S5_SLEEP_TYPE,
+                acpi::RESET_VALUE,
+                move || off_control.stop(ExitReason::PowerOff),
+                move || reset_control.stop(ExitReason::Reset),
+            ))),
+            u64::from(acpi::SLEEP_CONTROL_PORT),
+            devices::acpi_power::PORT_LEN,
         )?;
 
         let supported = vm.supported_cpuid()?;
