@@ -118,7 +118,11 @@ fn i8042_reset_ends_the_vm_with_status_3() {
     }
     let out = run_guest("reset", &["--cpus", "2"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("guest requested a reset"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("guest requested a reset"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
