@@ -53,6 +53,30 @@ fn guest_console_reaches_stdout_and_boot_timer_logs() {
 }
 
 #[test]
+fn stdin_reaches_the_guest_through_the_uart() {
+    if !x86_guests::kvm_usable("stdin_reaches_the_guest_through_the_uart") {
+        return;
+    }
+    let kernel = x86_guests::build("echo");
+    let mut child = tandem()
+        .arg("run")
+        .arg("--kernel")
+        .arg(kernel)
+        .args(["--memory", "64M"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // More than the UART's 64-byte receive FIFO, so Tandem must hold input back.
+    let line = format!("{}\n", "tandem ".repeat(20));
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), line.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("echo: {line}"));
+}
+
+#[test]
 fn serial_can_go_to_a_file_or_nowhere() {
     if !x86_guests::kvm_usable("serial_can_go_to_a_file_or_nowhere") {
         return;
