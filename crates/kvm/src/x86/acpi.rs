@@ -9,6 +9,7 @@ use vm_core::memory::Bytes;
 use vm_core::GuestMemory;
 use vm_memory::GuestAddress;
 
+use super::checksum;
 use super::layout::{IOAPIC_START, LAPIC_START};
 
 /// I/O port of the sleep control register: a guest writes SLP_EN | SLP_TYP(5) to power off.
@@ -40,10 +41,6 @@ const GAS_ACCESS_BYTE: u8 = 1;
 pub enum AcpiError {
     #[error("cannot write the ACPI tables to guest memory: {0}")]
     Write(#[source] vm_memory::GuestMemoryError),
-}
-
-fn checksum(bytes: &[u8]) -> u8 {
-    0u8.wrapping_sub(bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)))
 }
 
 /// An ACPI table: the 36-byte header, then `body`; length and checksum filled in.

@@ -5,6 +5,7 @@ use vm_core::memory::Bytes;
 use vm_core::GuestMemory;
 use vm_memory::GuestAddress;
 
+use super::checksum;
 use super::layout::{IOAPIC_START, LAPIC_START};
 
 const SPEC_REVISION: u8 = 4;
@@ -33,11 +34,6 @@ pub enum MpTableError {
     TooManyCpus(u8),
     #[error("cannot write the MP table to guest memory: {0}")]
     Write(#[source] vm_memory::GuestMemoryError),
-}
-
-/// Sums bytes the way the spec's checksums do: the whole structure must add up to 0.
-fn checksum(bytes: &[u8]) -> u8 {
-    0u8.wrapping_sub(bytes.iter().fold(0u8, |acc, b| acc.wrapping_add(*b)))
 }
 
 /// Builds the configuration table's entries.
