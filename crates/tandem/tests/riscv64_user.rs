@@ -143,7 +143,9 @@ same_as_qemu!(
     malloc,
     floats,
     jit,
-    jit_nofence
+    jit_nofence,
+    jump_garbage,
+    jump_illegal
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
