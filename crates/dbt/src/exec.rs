@@ -72,7 +72,10 @@ pub trait Frontend {
     ) -> Result<Block, HostFault>;
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Says whether the guest page at an address may be executed.
+pub type ExecCheck = Arc<dyn Fn(u64) -> bool + Send + Sync>;
+
+#[derive(Clone)]
 pub struct ExecConfig {
     pub backend: Backend,
     pub mem: GuestMem,
@@ -81,6 +84,43 @@ pub struct ExecConfig {
     pub smc: bool,
     /// Size of the code buffer for the native backend.
     pub code_size: usize,
+    /// Execute permission of guest pages (None: everything readable is executable).
+    pub exec_check: Option<ExecCheck>,
+}
+
+impl std::fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecConfig")
+            .field("backend", &self.backend)
+            .field("mem", &self.mem)
+            .field("max_insns", &self.max_insns)
+            .field("smc", &self.smc)
+            .field("code_size", &self.code_size)
+            .field("exec_check", &self.exec_check.is_some())
+            .finish()
+    }
+}
+
+/// Reads a 16-bit code parcel, honouring the execute-permission check once per page.
+fn fetch_parcel(
+    mem: &GuestMem,
+    check: &Option<ExecCheck>,
+    checked: &mut Option<u64>,
+    a: u64,
+) -> Result<u16, HostFault> {
+    if let Some(c) = check {
+        let page = a & !(smc::PAGE - 1);
+        if *checked != Some(page) {
+            if !c(page) {
+                return Err(HostFault {
+                    addr: a,
+                    write: false,
+                });
+            }
+            *checked = Some(page);
+        }
+    }
+    mem.load(a, 2).map(|v| v as u16)
 }
 
 /// How `run` stopped.
@@ -267,8 +307,10 @@ impl Exec {
         let mut hot = watch && self.cfg.smc && spans_hot(pc, 1);
         let (mut block, fetched) = loop {
             let mut fetched = Vec::new();
+            let check = self.cfg.exec_check.clone();
+            let mut checked = None;
             let mut fetch = |a: u64| {
-                let v = mem.load(a, 2).map(|v| v as u16)?;
+                let v = fetch_parcel(&mem, &check, &mut checked, a)?;
                 fetched.push((a, v));
                 Ok(v)
             };
@@ -480,7 +522,9 @@ impl Exec {
         let pc_off = fe.pc_offset();
         let pc = env.read(pc_off);
         let mem = self.cfg.mem;
-        let mut fetch = |a: u64| mem.load(a, 2).map(|v| v as u16);
+        let check = self.cfg.exec_check.clone();
+        let mut checked = None;
+        let mut fetch = |a: u64| fetch_parcel(&mem, &check, &mut checked, a);
         let mut block = match fe.translate(pc, 1, &mut fetch) {
             Ok(b) => b,
             Err(f) => {

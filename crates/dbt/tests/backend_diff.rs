@@ -325,6 +325,7 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
         max_insns: 100,
         smc: false,
         code_size: 1 << 20,
+        exec_check: None,
     })
     .unwrap();
     let mut env = env0.clone();

@@ -28,7 +28,7 @@ pub enum Exit {
     Interrupted,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct EngineConfig {
     pub backend: Backend,
     /// Host address of guest address 0.
@@ -41,6 +41,25 @@ pub struct EngineConfig {
     pub detect_smc: bool,
     /// Bytes of executable memory for the native backend.
     pub code_size: usize,
+    /// Execute permission of guest pages: called with the address of each page a new block
+    /// is fetched from; `false` makes the fetch fail with
+    /// `Exit::MemoryFault { exec: true }` at the first instruction on that page.
+    /// `None`: every readable page is executable.
+    pub exec_check: Option<dbt::exec::ExecCheck>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("backend", &self.backend)
+            .field("guest_base", &format_args!("{:#x}", self.guest_base))
+            .field("guest_limit", &format_args!("{:#x}", self.guest_limit))
+            .field("max_block_insns", &self.max_block_insns)
+            .field("detect_smc", &self.detect_smc)
+            .field("code_size", &self.code_size)
+            .field("exec_check", &self.exec_check.is_some())
+            .finish()
+    }
 }
 
 impl EngineConfig {
@@ -52,6 +71,7 @@ impl EngineConfig {
             max_block_insns: 128,
             detect_smc: true,
             code_size: 64 << 20,
+            exec_check: None,
         }
     }
 }
@@ -92,6 +112,7 @@ impl Engine {
             max_insns: config.max_block_insns.max(1),
             smc: config.detect_smc,
             code_size: config.code_size,
+            exec_check: config.exec_check.clone(),
         })
         .map_err(EngineError::CodeBuffer)?;
         Ok(Engine {

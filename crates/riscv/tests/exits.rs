@@ -360,7 +360,40 @@ fn fork_gives_the_child_its_own_code_buffer() {
         let mut status = 0;
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{b:?} child status {status:#x}");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{b:?} child status {status:#x}"
+        );
+        e.invalidate(0, MEM);
+    }
+}
+
+#[test]
+fn exec_check_refuses_non_executable_pages() {
+    // Code on the first page jumps into a second page the check declares non-executable.
+    let body = format!(
+        "    li a0, 5\n    la t0, far\n    jr t0\n    .balign 4096\nfar:\n    li a0, 9\n{EXIT}"
+    );
+    let img = build_prog("nx", &body);
+    for b in BACKENDS {
+        let sp = Space::new(&img);
+        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
+        cfg.backend = b;
+        cfg.exec_check = Some(std::sync::Arc::new(|page: u64| page == LOAD));
+        let mut e = riscv::Engine::new(cfg).unwrap();
+        let mut cpu = riscv::Cpu::new();
+        cpu.pc = LOAD;
+        let far = LOAD + 0x1000;
+        assert_eq!(
+            e.run(&mut cpu),
+            Exit::MemoryFault {
+                addr: far,
+                write: false,
+                exec: true
+            },
+            "{b:?}"
+        );
+        assert_eq!((cpu.pc, cpu.x[10]), (far, 5), "{b:?}");
         e.invalidate(0, MEM);
     }
 }
