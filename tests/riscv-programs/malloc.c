@@ -21,7 +21,7 @@ int main(void) {
         int i = next() % SLOTS;
         if (slot[i]) {
             for (size_t k = 0; k < len[i]; k += 61) sum += slot[i][k];
-            if (next() % 4 == 0) {
+            if (next() % 4 == 0 && len[i] < 65536) {
                 size_t nl = len[i] * 2 + 1;
                 slot[i] = realloc(slot[i], nl);
                 memset(slot[i] + len[i], (int)(nl & 0xff), nl - len[i]);
@@ -32,7 +32,7 @@ int main(void) {
             }
         } else {
             size_t l = next() % 4096 + 1;
-            if (next() % 500 == 0) l = (next() % 8 + 1) << 20;
+            if (next() % 2000 == 0) l = (next() % 4 + 1) << 20;
             slot[i] = malloc(l);
             memset(slot[i], (int)(i & 0xff), l);
             len[i] = l;
