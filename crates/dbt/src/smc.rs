@@ -175,3 +175,24 @@ pub fn invalidations_since(since: u64) -> Option<Vec<(usize, u64)>> {
         ),
     }
 }
+
+/// Holds every process-wide translator lock across a `fork()`, so the child does not inherit
+/// a lock some other thread held at that instant (it would deadlock on it). Take it just
+/// before fork() and drop it right after, in both parent and child.
+pub struct ForkGuard {
+    _g: (
+        std::sync::MutexGuard<'static, Option<HashMap<usize, State>>>,
+        std::sync::MutexGuard<'static, Option<HashMap<usize, u32>>>,
+        std::sync::MutexGuard<'static, Vec<(u64, usize, u64)>>,
+        std::sync::MutexGuard<'static, Vec<Weak<AtomicU32>>>,
+    ),
+}
+
+/// See [`ForkGuard`]. Locks are taken in the order the rest of this module uses.
+pub fn fork_lock() -> ForkGuard {
+    let p = PAGES.lock().unwrap_or_else(|e| e.into_inner());
+    let f = FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    let l = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    let e = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    ForkGuard { _g: (p, f, l, e) }
+}

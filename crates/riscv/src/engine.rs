@@ -164,6 +164,12 @@ impl Engine {
     }
 }
 
+/// Take before `fork()` and drop right after it in parent and child: keeps the child from
+/// inheriting translator-wide locks held by other threads at the moment of the fork.
+pub fn fork_lock() -> dbt::smc::ForkGuard {
+    dbt::smc::fork_lock()
+}
+
 /// Makes `Engine::run` return `Exit::Interrupted` at the next block boundary.
 pub fn request_exit(handle: &ExitRequest) {
     handle.request();

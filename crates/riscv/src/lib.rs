@@ -14,4 +14,4 @@ pub mod trans_int;
 
 pub use cpu::Cpu;
 pub use dbt::{Backend, ExitRequest, Stats};
-pub use engine::{request_exit, Engine, EngineConfig, EngineError, Exit};
+pub use engine::{fork_lock, request_exit, Engine, EngineConfig, EngineError, Exit};
