@@ -1,5 +1,7 @@
 // Threads with mutexes, condition variables and atomics (LR/SC, AMOs) across host threads.
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 
@@ -65,6 +67,18 @@ static void *tls_worker(void *arg) {
     return (void *)(long)tls_value;
 }
 
+static volatile sig_atomic_t usr1_seen;
+static pthread_t target;
+static void on_usr1(int sig) {
+    (void)sig;
+    usr1_seen = pthread_equal(pthread_self(), target) ? 1 : 2;
+}
+static void *spinner(void *arg) {
+    (void)arg;
+    while (!usr1_seen) sched_yield();
+    return NULL;
+}
+
 int main(void) {
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, (void *)i);
@@ -95,5 +109,12 @@ int main(void) {
         tv += (long)r;
     }
     printf("tls: main=%d threads=%ld\n", tls_value, tv);
+
+    // A signal aimed at one thread runs its handler on that thread.
+    signal(SIGUSR1, on_usr1);
+    pthread_create(&target, NULL, spinner, NULL);
+    pthread_kill(target, SIGUSR1);
+    pthread_join(target, NULL);
+    printf("pthread_kill handled on target: %d\n", (int)usr1_seen);
     return 0;
 }

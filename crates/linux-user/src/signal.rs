@@ -110,6 +110,13 @@ pub fn register_thread(sig: &Arc<ThreadSignals>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(sig)));
 }
 
+/// Stops routing host signals to this thread's state (before it is dropped), and blocks
+/// them so the kernel picks another thread for process-directed ones.
+pub fn unregister_thread() {
+    set_host_mask(!0);
+    CURRENT.with(|c| c.set(std::ptr::null()));
+}
+
 extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     let cur = CURRENT.with(|c| c.get());
     if cur.is_null() || !(1..=NSIG as i32).contains(&sig) {

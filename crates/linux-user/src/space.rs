@@ -226,9 +226,11 @@ impl Space {
         noreplace: bool,
         backing: Backing,
     ) -> Result<u64, Errno> {
-        if len == 0 || !addr.is_multiple_of(PAGE) {
+        if len == 0 || ((fixed || noreplace) && !addr.is_multiple_of(PAGE)) {
             return Err(EINVAL);
         }
+        // A plain hint need not be aligned; Linux rounds it down.
+        let addr = page_down(addr);
         let len = page_up(len).ok_or(ENOMEM)?;
         let mut map = self.lock();
         let start = if fixed || noreplace {

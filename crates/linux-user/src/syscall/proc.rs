@@ -221,6 +221,7 @@ fn spawn_thread(
             if let ThreadEnd::Group(code) = th.run() {
                 task::exit_process(&th.proc, code);
             }
+            signal::unregister_thread();
         });
     let fail = || {
         proc.live_threads.fetch_sub(1, Ordering::SeqCst);
