@@ -180,13 +180,13 @@ pub fn invalidations_since(since: u64) -> Option<Vec<(usize, u64)>> {
 /// a lock some other thread held at that instant (it would deadlock on it). Take it just
 /// before fork() and drop it right after, in both parent and child.
 pub struct ForkGuard {
-    _g: (
-        std::sync::MutexGuard<'static, Option<HashMap<usize, State>>>,
-        std::sync::MutexGuard<'static, Option<HashMap<usize, u32>>>,
-        std::sync::MutexGuard<'static, Vec<(u64, usize, u64)>>,
-        std::sync::MutexGuard<'static, Vec<Weak<AtomicU32>>>,
-    ),
+    _pages: Guard<Option<HashMap<usize, State>>>,
+    _faults: Guard<Option<HashMap<usize, u32>>>,
+    _log: Guard<Vec<(u64, usize, u64)>>,
+    _engines: Guard<Vec<Weak<AtomicU32>>>,
 }
+
+type Guard<T> = std::sync::MutexGuard<'static, T>;
 
 /// See [`ForkGuard`]. Locks are taken in the order the rest of this module uses.
 pub fn fork_lock() -> ForkGuard {
@@ -194,5 +194,10 @@ pub fn fork_lock() -> ForkGuard {
     let f = FAULTS.lock().unwrap_or_else(|e| e.into_inner());
     let l = LOG.lock().unwrap_or_else(|e| e.into_inner());
     let e = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
-    ForkGuard { _g: (p, f, l, e) }
+    ForkGuard {
+        _pages: p,
+        _faults: f,
+        _log: l,
+        _engines: e,
+    }
 }
