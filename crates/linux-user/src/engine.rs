@@ -4,9 +4,16 @@
 pub use riscv::{Backend, Cpu, Engine, EngineConfig, Exit, ExitRequest, Stats};
 
 /// One engine per guest thread; they share SMC tracking and invalidations process-wide.
-pub fn new_engine(backend: Backend, guest_base: u64, limit: u64) -> Result<Engine, String> {
+/// `exec_ok` tells whether a guest page is executable (the host cannot: see space.rs).
+pub fn new_engine(
+    backend: Backend,
+    guest_base: u64,
+    limit: u64,
+    exec_ok: std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>,
+) -> Result<Engine, String> {
     let mut cfg = EngineConfig::new(guest_base as usize, limit);
     cfg.backend = backend;
+    cfg.exec_check = Some(exec_ok);
     Engine::new(cfg).map_err(|e| e.to_string())
 }
 

@@ -186,6 +186,11 @@ impl Space {
         })
     }
 
+    /// Holds the mapping lock (across fork, so the child never inherits it locked).
+    pub fn fork_guard(&self) -> std::sync::MutexGuard<'_, impl Sized> {
+        self.lock()
+    }
+
     pub fn guest_base(&self) -> u64 {
         self.base as u64
     }

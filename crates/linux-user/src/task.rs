@@ -57,6 +57,18 @@ pub struct Thread {
     pub regs_replaced: bool,
 }
 
+/// A translator engine for a new thread of `proc`, checking execute permission against the
+/// guest's mappings.
+pub fn new_engine(proc: &Arc<Process>) -> Result<Engine, String> {
+    let p = proc.clone();
+    crate::engine::new_engine(
+        proc.opts.backend,
+        proc.space.guest_base(),
+        crate::space::GUEST_ADDR_LIMIT,
+        Arc::new(move |addr| p.space.prot_at(addr).is_some_and(|pr| pr & PROT_EXEC != 0)),
+    )
+}
+
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
@@ -64,11 +76,7 @@ pub fn gettid() -> i32 {
 
 impl Thread {
     pub fn new(proc: Arc<Process>, cpu: Cpu, mask: u64) -> Result<Thread, String> {
-        let engine = crate::engine::new_engine(
-            proc.opts.backend,
-            proc.space.guest_base(),
-            crate::space::GUEST_ADDR_LIMIT,
-        )?;
+        let engine = new_engine(&proc)?;
         let exit_req = engine.exit_request();
         Ok(Thread {
             proc,

@@ -242,6 +242,11 @@ fn spawn_thread(
 
 fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) -> SysResult {
     let exit_signal = flags & 0xff;
+    // Hold the translator's and our own process-wide locks across fork so the child cannot
+    // inherit one that another thread held at that moment.
+    let translator_guard = riscv::fork_lock();
+    let space_guard = t.proc.space.fork_guard();
+    let actions_guard = t.proc.actions.lock().unwrap_or_else(|e| e.into_inner());
     let pid = if exit_signal == libc::SIGCHLD as u64 {
         // SAFETY: fork runs glibc's atfork handlers, keeping malloc usable in the child. Only
         // this thread survives in the child, which is what the guest asked for.
@@ -250,12 +255,15 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
         // SAFETY: a plain fork with a different exit signal (no CLONE_VM, no new stack).
         unsafe { libc::syscall(libc::SYS_clone, exit_signal, 0, 0, 0, 0) }
     };
+    let fork_errno = Errno::last();
+    drop(actions_guard);
+    drop(space_guard);
+    drop(translator_guard);
     if pid < 0 {
-        return Err(Errno::last());
+        return Err(fork_errno);
     }
     if pid == 0 {
         t.tid = task::gettid();
-        fresh_engine_after_fork(t);
         t.proc.live_threads.store(1, Ordering::SeqCst);
         if newsp != 0 {
             t.cpu.x[2] = newsp;
@@ -275,32 +283,6 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
         t.proc.space.write_u32(ptid, pid as u32)?;
     }
     Ok(pid as u64)
-}
-
-/// The native backend's code buffer is a shared memfd mapping, which a forked child would
-/// share with its parent: both would then emit code into the same pages. The child gets a
-/// fresh engine (and with it its own code buffer and exit-request flag).
-fn fresh_engine_after_fork(t: &mut Thread) {
-    let o = &t.proc.opts;
-    match crate::engine::new_engine(
-        o.backend,
-        t.proc.space.guest_base(),
-        crate::space::GUEST_ADDR_LIMIT,
-    ) {
-        Ok(e) => {
-            let req = e.exit_request();
-            t.engine = e;
-            let sig = std::sync::Arc::new(signal::ThreadSignals::new(t.sig.mask.get(), req));
-            sig.altstack.set(t.sig.altstack.get());
-            signal::register_thread(&sig);
-            t.sig = sig;
-        }
-        Err(e) => {
-            eprintln!("tandem-riscv64: cannot start the translator in a forked child: {e}");
-            // SAFETY: ending the child process; nothing to clean up.
-            unsafe { libc::_exit(127) };
-        }
-    }
 }
 
 /// Reads a NULL-terminated guest array of string pointers.
