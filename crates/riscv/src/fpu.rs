@@ -6,6 +6,7 @@
 
 use crate::cpu::Cpu;
 use crate::csr::cpu;
+use crate::hostfp;
 use crate::softfloat::{self as sf, Fmt, F32, F64};
 fn rm_of(c: &Cpu, rm: u64) -> u32 {
     if rm == 7 {
@@ -75,15 +76,33 @@ macro_rules! helpers {
     };
 }
 
-fn arith(
-    c: &mut Cpu,
+type Soft2 = fn(Fmt, u64, u64, u32, &mut u32) -> u64;
+
+/// Host fast path when it applies (see `hostfp`), else the exact software implementation.
+#[allow(clippy::too_many_arguments)]
+fn fast_or(
     f: Fmt,
-    r: &Regs,
+    op: hostfp::Op,
+    a: u64,
+    b: u64,
+    c: u64,
     rm: u32,
-    op: fn(Fmt, u64, u64, u32, &mut u32) -> u64,
+    fl: &mut u32,
+    slow: impl FnOnce(&mut u32) -> u64,
 ) -> u64 {
+    match hostfp::compute(f, op, a, b, c, rm) {
+        Some((v, flags)) => {
+            *fl |= flags;
+            v
+        }
+        None => slow(fl),
+    }
+}
+
+fn arith(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, hop: hostfp::Op, op: Soft2) -> u64 {
     let mut fl = 0;
-    let v = op(f, get(c, f, r.rs1), get(c, f, r.rs2), rm, &mut fl);
+    let (a, b) = (get(c, f, r.rs1), get(c, f, r.rs2));
+    let v = fast_or(f, hop, a, b, 0, rm, &mut fl, |fl| op(f, a, b, rm, fl));
     set(c, f, r.rd, v);
     c.fcsr |= fl;
     0
@@ -96,7 +115,9 @@ fn fused(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, neg_prod: bool, neg_add: bool) 
     let b = get(c, f, r.rs2);
     let d = get(c, f, r.rs3) ^ if neg_add { sign } else { 0 };
     let mut fl = 0;
-    let v = sf::fma(f, a, b, d, rm, &mut fl);
+    let v = fast_or(f, hostfp::Op::Fma, a, b, d, rm, &mut fl, |fl| {
+        sf::fma(f, a, b, d, rm, fl)
+    });
     set(c, f, r.rd, v);
     c.fcsr |= fl;
     0
@@ -169,24 +190,26 @@ fn from_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, x: u64, signed: bool, bits: 
 // set_f/get_f move raw bits for FP loads and stores (the value is already NaN-boxed);
 // get_frm returns frm so translated code can reject the reserved values 5..7.
 helpers! {
-    fadd_s(c, r, rm, x) { arith(c, F32, &r, rm, sf::add) }
-    fsub_s(c, r, rm, x) { arith(c, F32, &r, rm, sf::sub) }
-    fmul_s(c, r, rm, x) { arith(c, F32, &r, rm, sf::mul) }
-    fdiv_s(c, r, rm, x) { arith(c, F32, &r, rm, sf::div) }
-    fadd_d(c, r, rm, x) { arith(c, F64, &r, rm, sf::add) }
-    fsub_d(c, r, rm, x) { arith(c, F64, &r, rm, sf::sub) }
-    fmul_d(c, r, rm, x) { arith(c, F64, &r, rm, sf::mul) }
-    fdiv_d(c, r, rm, x) { arith(c, F64, &r, rm, sf::div) }
+    fadd_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Add, sf::add) }
+    fsub_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Sub, sf::sub) }
+    fmul_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Mul, sf::mul) }
+    fdiv_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Div, sf::div) }
+    fadd_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Add, sf::add) }
+    fsub_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Sub, sf::sub) }
+    fmul_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Mul, sf::mul) }
+    fdiv_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Div, sf::div) }
     fsqrt_s(c, r, rm, x) {
         let mut fl = 0;
-        let v = sf::sqrt(F32, get(c, F32, r.rs1), rm, &mut fl);
+        let a = get(c, F32, r.rs1);
+        let v = fast_or(F32, hostfp::Op::Sqrt, a, 0, 0, rm, &mut fl, |fl| sf::sqrt(F32, a, rm, fl));
         set(c, F32, r.rd, v);
         c.fcsr |= fl;
         0
     }
     fsqrt_d(c, r, rm, x) {
         let mut fl = 0;
-        let v = sf::sqrt(F64, get(c, F64, r.rs1), rm, &mut fl);
+        let a = get(c, F64, r.rs1);
+        let v = fast_or(F64, hostfp::Op::Sqrt, a, 0, 0, rm, &mut fl, |fl| sf::sqrt(F64, a, rm, fl));
         set(c, F64, r.rd, v);
         c.fcsr |= fl;
         0

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod engine;
 pub mod fpu;
 pub mod frontend;
+pub mod hostfp;
 pub mod softfloat;
 pub mod trans_fp;
 pub mod trans_int;
