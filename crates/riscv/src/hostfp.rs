@@ -145,7 +145,7 @@ mod tests {
             let mask = if i % 2 == 0 { u64::MAX } else { 0xffff_ffff };
             // Bias exponents towards the middle so most cases are ordinary numbers.
             let pick = |v: u64| {
-                if v % 4 == 0 {
+                if v.is_multiple_of(4) {
                     v & mask
                 } else if f == sf::F64 {
                     (v & 0x800f_ffff_ffff_ffff) | ((0x3f0 + (v >> 52) % 32) << 52)
