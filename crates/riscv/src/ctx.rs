@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     pub ended: bool,
     /// Out-of-line exits placed after the block's terminator: (label, pc, exit code).
     pub tails: &'a mut Vec<(Label, u64, u32)>,
+    /// Block-wide: frm was already checked valid by an earlier instruction of this block
+    /// (and no CSR instruction since could have changed it).
+    pub frm_checked: &'a mut bool,
 }
 
 impl Ctx<'_> {

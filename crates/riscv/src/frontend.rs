@@ -37,6 +37,7 @@ impl dbt::Frontend for RiscvFrontend {
         let mut b = Block::new(pc, &self.globals);
         let mut cur = pc;
         let mut tails = Vec::new();
+        let mut frm_checked = false;
         loop {
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
@@ -56,6 +57,7 @@ impl dbt::Frontend for RiscvFrontend {
                 len,
                 ended: false,
                 tails: &mut tails,
+                frm_checked: &mut frm_checked,
             };
             let ok = if len == 4 {
                 decode::decode32(insn).map(|(r, a)| (r.trans)(&mut c, &a))

@@ -15,7 +15,9 @@ fn packed(a: &Args) -> Val {
 fn check_rm(c: &mut Ctx, rm: u32) -> bool {
     match rm {
         0..=4 => true,
+        7 if *c.frm_checked => true,
         7 => {
+            *c.frm_checked = true;
             let frm = c.call(h::get_frm, &[Val::C(0)]);
             let bad = c.label();
             c.emit(Op::BrCond {

@@ -357,3 +357,23 @@ fn exec_check_refuses_non_executable_pages() {
         e.invalidate(0, MEM);
     }
 }
+
+#[test]
+fn invalid_frm_is_checked_after_csr_writes() {
+    // Same block: a dyn-rm add with frm valid, then frm := 5 (reserved), then another dyn-rm
+    // add, which must be an illegal instruction.
+    let body = format!("    fsrmi 0\n    fadd.d fa0, fa1, fa2\n    fsrmi 5\n    la s1, 1f\n1:  fadd.d fa0, fa1, fa2\n    li a0, 3\n{EXIT}");
+    let img = build_prog("frm", &body);
+    for b in BACKENDS {
+        let mut n = 0;
+        let o = run_with(&img, b, |cpu, e| {
+            assert!(matches!(e, Exit::IllegalInstruction { .. }), "{b:?}: {e:?}");
+            assert_eq!(cpu.pc, cpu.x[9]);
+            n += 1;
+            cpu.fcsr = 0;
+            cpu.pc += 4;
+            Some(())
+        });
+        assert_eq!((o.code, n), (3, 1), "{b:?}");
+    }
+}
