@@ -19,7 +19,11 @@ pub fn shared_guest_dir() -> PathBuf {
 
 /// True when /dev/kvm can be opened read-write. Otherwise prints why the caller skips.
 pub fn kvm_usable(test: &str) -> bool {
-    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
         Ok(_) => true,
         Err(e) => {
             eprintln!("skipping {test}: /dev/kvm is not usable here ({e}); this test needs KVM");
@@ -43,7 +47,13 @@ pub fn build(name: &str) -> PathBuf {
     // Tests run in parallel: link to a private name, then rename into place atomically.
     let tmp = out_dir.join(format!("{name}.{}.tmp", std::process::id()));
     let status = Command::new("gcc")
-        .args(["-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-T"])
+        .args([
+            "-nostdlib",
+            "-static",
+            "-no-pie",
+            "-Wl,--build-id=none",
+            "-Wl,-T",
+        ])
         .arg(src_dir.join("guest.ld"))
         .arg("-o")
         .arg(&tmp)
