@@ -191,14 +191,24 @@ pub enum RmwOp {
 }
 
 /// Signature of every helper: `f(env, a0, a1, a2, a3) -> result`. Helpers may read the env
-/// (dirty globals are written back before a call) and write env fields that are *not*
-/// globals (e.g. FP registers); they never touch guest memory and never fault.
+/// (dirty globals are written back before a call), write env fields that are not globals,
+/// and write the globals listed in [`Helper::writes`]; they never touch guest memory and
+/// never fault.
 pub type HelperFn = extern "C" fn(*mut u8, u64, u64, u64, u64) -> u64;
 
 #[derive(Clone, Copy)]
 pub struct Helper {
     pub name: &'static str,
     pub f: HelperFn,
+    /// Globals with an index in `[writes.0, writes.1)` may be changed by the helper in the
+    /// env; backends and the optimiser forget what they knew about them across the call.
+    pub writes: (u32, u32),
+}
+
+impl Helper {
+    pub fn may_write(&self, t: Temp) -> bool {
+        t.0 >= self.writes.0 && t.0 < self.writes.1
+    }
 }
 
 impl fmt::Debug for Helper {

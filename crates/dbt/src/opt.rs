@@ -34,6 +34,11 @@ fn propagate(b: &mut Block) {
             }
         });
         let op = fold(b, op);
+        if let Op::Call { helper, .. } = &op {
+            known.retain(|k, v| {
+                !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))
+            });
+        }
         if let Some(d) = op.def() {
             known.remove(&d);
             known.retain(|_, v| *v != Val::T(d));

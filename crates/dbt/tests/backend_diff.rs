@@ -280,9 +280,18 @@ impl GenB {
                 self.l32.clear();
             }
             _ => {
-                let helper = Helper {
-                    name: "mix",
-                    f: mix,
+                let helper = if self.r.below(2) == 0 {
+                    Helper {
+                        name: "mix",
+                        f: mix,
+                        writes: (0, 0),
+                    }
+                } else {
+                    Helper {
+                        name: "poke",
+                        f: poke,
+                        writes: (1, 2),
+                    }
                 };
                 let args: Vec<Val> = (0..self.r.below(5)).map(|_| self.val(Ty::I64)).collect();
                 let dst = Some(self.dst(Ty::I64));
@@ -302,6 +311,16 @@ impl GenB {
             b,
         });
     }
+}
+
+/// A helper that also writes global 1 in the env (declared in `Helper::writes`).
+extern "C" fn poke(env: *mut u8, a: u64, b: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: env points at the test's `Env` (NG+1 u64s); global 1 is at byte offset 8.
+    unsafe {
+        let g1 = (env as *mut u64).add(1);
+        g1.write(g1.read().rotate_left(13) ^ a);
+    }
+    b.wrapping_mul(0x9e37_79b9)
 }
 
 /// A helper that reads the env (globals must be synced) and mixes its arguments.
@@ -420,6 +439,7 @@ fn register_pressure_spills_match() {
                     helper: Helper {
                         name: "mix",
                         f: mix,
+                        writes: (0, 0),
                     },
                     dst: Some(t),
                     args: vec![g, Val::C(i as u64)],

@@ -32,8 +32,11 @@ impl Cpu {
 pub const PC_OFFSET: u32 = offset_of!(Cpu, pc) as u32;
 pub const RES_ADDR: u32 = 32;
 pub const RES_VAL: u32 = 33;
+/// Global index of f0 (f0..f31 follow the integer registers and the reservation).
+pub const F_BASE: u32 = 34;
 
-/// Globals: x0..x31 (x0 is never read or written through its global), then the reservation.
+/// Globals: x0..x31 (x0 is never read or written through its global), the reservation, then
+/// f0..f31 (raw bits; FP helpers read and write them in the env).
 pub fn globals() -> Vec<GlobalDef> {
     const NAMES: [&str; 32] = [
         "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4",
@@ -59,5 +62,12 @@ pub fn globals() -> Vec<GlobalDef> {
         offset: offset_of!(Cpu, res_val) as u32,
         ty: Ty::I64,
     });
+    for i in 0..32 {
+        g.push(GlobalDef {
+            name: "f",
+            offset: (offset_of!(Cpu, f) + 8 * i) as u32,
+            ty: Ty::I64,
+        });
+    }
     g
 }

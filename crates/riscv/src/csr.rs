@@ -70,8 +70,10 @@ extern "C" fn fence(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
 pub const ACCESS: Helper = Helper {
     name: "csr_access",
     f: access,
+    writes: (0, 0),
 };
 pub const FENCE: Helper = Helper {
     name: "fence",
     f: fence,
+    writes: (0, 0),
 };

@@ -71,7 +71,11 @@ macro_rules! helpers {
         #[allow(non_upper_case_globals)] // named after the instructions they implement
         pub mod h {
             use dbt::ir::Helper;
-            $(pub const $name: Helper = Helper { name: stringify!($name), f: super::$name };)*
+            $(pub const $name: Helper = Helper {
+                name: stringify!($name),
+                f: super::$name,
+                writes: (crate::cpu::F_BASE, crate::cpu::F_BASE + 32),
+            };)*
         }
     };
 }
@@ -187,7 +191,6 @@ fn from_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, x: u64, signed: bool, bits: 
     0
 }
 
-// set_f/get_f move raw bits for FP loads and stores (the value is already NaN-boxed);
 // get_frm returns frm so translated code can reject the reserved values 5..7.
 helpers! {
     fadd_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Add, sf::add) }
@@ -270,11 +273,5 @@ helpers! {
     fcvt_d_wu(c, r, rm, x) { from_int(c, F64, &r, rm, x, false, 32) }
     fcvt_d_l(c, r, rm, x) { from_int(c, F64, &r, rm, x, true, 64) }
     fcvt_d_lu(c, r, rm, x) { from_int(c, F64, &r, rm, x, false, 64) }
-    fmv_x_w(c, r, rm, x) { c.f[r.rs1 as usize] as u32 as i32 as i64 as u64 }
-    fmv_x_d(c, r, rm, x) { c.f[r.rs1 as usize] }
-    fmv_w_x(c, r, rm, x) { set(c, F32, r.rd, x & 0xffff_ffff); 0 }
-    fmv_d_x(c, r, rm, x) { set(c, F64, r.rd, x); 0 }
-    set_f(c, r, rm, x) { c.f[r.rd as usize] = x; 0 }
-    get_f(c, r, rm, x) { c.f[r.rs2 as usize] }
     get_frm(c, r, rm, x) { ((c.fcsr >> 5) & 7) as u64 }
 }

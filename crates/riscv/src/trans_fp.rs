@@ -1,10 +1,11 @@
 //! Translate functions and decode rows for F and D. Arithmetic goes through exact software
 //! helpers (see `fpu` and `softfloat`); loads and stores are ordinary IR memory ops.
 
+use crate::cpu::F_BASE;
 use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
 use crate::decode::{Imm, Row};
 use crate::fpu::h;
-use dbt::ir::{BinOp, Cond, Helper, MemSize, Op, Ty, Val};
+use dbt::ir::{BinOp, Cond, Helper, MemSize, Op, Temp, Ty, Val};
 
 fn packed(a: &Args) -> Val {
     Val::C((a.rd | a.rs1 << 5 | a.rs2 << 10 | a.rs3 << 15) as u64)
@@ -51,6 +52,11 @@ fn fp(c: &mut Ctx, a: &Args, helper: Helper, rm: bool, xsrc: bool, xdst: bool) -
     true
 }
 
+/// FP register `r` as an IR global.
+fn freg(r: usize) -> Temp {
+    Temp(F_BASE + r as u32)
+}
+
 fn load(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let addr = c.addr(a.rs1, a.imm);
     let v = c.load(addr, size, false);
@@ -59,14 +65,50 @@ fn load(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     } else {
         v
     };
-    c.call_void(h::set_f, &[packed(a), Val::C(0), v]);
+    c.emit(Op::Mov {
+        dst: freg(a.rd),
+        src: v,
+    });
     true
 }
 
 fn store(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let addr = c.addr(a.rs1, a.imm);
-    let v = c.call(h::get_f, &[packed(a), Val::C(0), Val::C(0)]);
-    c.emit(Op::Store { src: v, addr, size });
+    c.emit(Op::Store {
+        src: Val::T(freg(a.rs2)),
+        addr,
+        size,
+    });
+    true
+}
+
+/// Moves between integer and FP registers are plain IR (no helper).
+pub fn fmv_x_d(c: &mut Ctx, a: &Args) -> bool {
+    c.set_x(a.rd, Val::T(freg(a.rs1)));
+    true
+}
+pub fn fmv_d_x(c: &mut Ctx, a: &Args) -> bool {
+    let x = c.x(a.rs1);
+    c.emit(Op::Mov {
+        dst: freg(a.rd),
+        src: x,
+    });
+    true
+}
+pub fn fmv_x_w(c: &mut Ctx, a: &Args) -> bool {
+    let lo = c.trunc(Val::T(freg(a.rs1)));
+    let v = c.sext32(lo);
+    c.set_x(a.rd, v);
+    true
+}
+pub fn fmv_w_x(c: &mut Ctx, a: &Args) -> bool {
+    let x = c.x(a.rs1);
+    let z = c.zext32(x);
+    let v = c.bin(BinOp::Or, z, Val::C(0xffff_ffff_0000_0000));
+    c.emit(Op::Mov {
+        dst: freg(a.rd),
+        src: v,
+    });
     true
 }
 
@@ -115,8 +157,6 @@ fp_fns! {
     fcvt_s_l: true, true, false; fcvt_s_lu: true, true, false;
     fcvt_d_w: true, true, false; fcvt_d_wu: true, true, false;
     fcvt_d_l: true, true, false; fcvt_d_lu: true, true, false;
-    fmv_x_w: false, false, true; fmv_x_d: false, false, true;
-    fmv_w_x: false, true, false; fmv_d_x: false, true, false;
 }
 
 const fn r(name: &'static str, p: &str, imm: Imm, trans: crate::decode::Trans) -> Row {

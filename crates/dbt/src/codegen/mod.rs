@@ -461,6 +461,15 @@ impl Gen<'_> {
                 let mut v = Vec::with_capacity(args.len() + 1);
                 v.extend_from_slice(args);
                 self.call(helper.f as usize as u64, true, &v, dst)?;
+                // Cached copies of globals the helper may have written are stale (they were
+                // clean: the call wrote every dirty global back first).
+                for r in ALLOC {
+                    if let Some(t) = self.holds[r.0 as usize] {
+                        if self.is_global(t) && helper.may_write(t) && Some(t) != dst {
+                            self.unbind(r);
+                        }
+                    }
+                }
             }
             Op::Label(l) => {
                 self.sync_globals();
