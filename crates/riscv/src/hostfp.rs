@@ -58,6 +58,11 @@ pub fn compute(f: Fmt, op: Op, a: u64, b: u64, c: u64, rm: u32) -> Option<(u64, 
     if op == Op::Fma && !has_fma() {
         return None;
     }
+    if rm == 0 {
+        if let Some(r) = rne_exact_check(f, op, a, b) {
+            return r;
+        }
+    }
     let csr: u32 = MXCSR_DEFAULT | (rc(rm) << 13);
     let mut out_csr: u32 = 0;
     let r: u64;
@@ -66,27 +71,49 @@ pub fn compute(f: Fmt, op: Op, a: u64, b: u64, c: u64, rm: u32) -> Option<(u64, 
     // restored to the default before the block ends, so surrounding code never observes the
     // changed rounding mode. The FMA form is only used after checking the CPU supports it.
     unsafe {
+        // In RNE the rounding control is already the default, so MXCSR is only loaded to clear
+        // the sticky flags and is not restored afterwards (leftover flags are harmless: Rust
+        // code never reads them). Other modes set and then restore the rounding control.
         macro_rules! run {
             ($insn:literal) => {{
                 let mut x: u64 = a;
-                std::arch::asm!(
-                    "ldmxcsr dword ptr [{csr}]",
-                    "movq xmm0, {x}",
-                    "movq xmm1, {y}",
-                    "movq xmm2, {z}",
-                    $insn,
-                    "movq {x}, xmm0",
-                    "stmxcsr dword ptr [{out}]",
-                    "ldmxcsr dword ptr [{def}]",
-                    x = inout(reg) x,
-                    y = in(reg) b,
-                    z = in(reg) c,
-                    csr = in(reg) &csr,
-                    out = in(reg) &mut out_csr,
-                    def = in(reg) &MXCSR_DEFAULT,
-                    out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                    options(nostack),
-                );
+                if rm == 0 {
+                    std::arch::asm!(
+                        "ldmxcsr dword ptr [{def}]",
+                        "movq xmm0, {x}",
+                        "movq xmm1, {y}",
+                        "movq xmm2, {z}",
+                        $insn,
+                        "movq {x}, xmm0",
+                        "stmxcsr dword ptr [{out}]",
+                        x = inout(reg) x,
+                        y = in(reg) b,
+                        z = in(reg) c,
+                        out = in(reg) &mut out_csr,
+                        def = in(reg) &MXCSR_DEFAULT,
+                        out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                        options(nostack),
+                    );
+                } else {
+                    std::arch::asm!(
+                        "ldmxcsr dword ptr [{csr}]",
+                        "movq xmm0, {x}",
+                        "movq xmm1, {y}",
+                        "movq xmm2, {z}",
+                        $insn,
+                        "movq {x}, xmm0",
+                        "stmxcsr dword ptr [{out}]",
+                        "ldmxcsr dword ptr [{def}]",
+                        x = inout(reg) x,
+                        y = in(reg) b,
+                        z = in(reg) c,
+                        csr = in(reg) &csr,
+                        out = in(reg) &mut out_csr,
+                        def = in(reg) &MXCSR_DEFAULT,
+                        out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                        options(nostack),
+                    );
+                }
                 x
             }};
         }
@@ -112,6 +139,60 @@ pub fn compute(f: Fmt, op: Op, a: u64, b: u64, c: u64, rm: u32) -> Option<(u64, 
         return None;
     }
     Some((r, if out_csr & PE != 0 { NX } else { 0 }))
+}
+
+/// RNE add/sub/mul with inexactness found by error-free transformations (no MXCSR access):
+/// `Some(answer)` when this path decides, `None` to use the MXCSR path.
+fn rne_exact_check(f: Fmt, op: Op, a: u64, b: u64) -> Option<Option<(u64, u32)>> {
+    let finish = |r: u64, inexact: bool| {
+        if needs_slow_result(f, r) {
+            None
+        } else {
+            Some((r, if inexact { NX } else { 0 }))
+        }
+    };
+    if f.exp_bits == 11 {
+        let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+        let y = if op == Op::Sub { -y } else { y };
+        match op {
+            Op::Add | Op::Sub => {
+                // TwoSum: the rounding error of a sum is exact (no overflow: result checked).
+                let r = x + y;
+                let bb = r - x;
+                let err = (x - (r - bb)) + (y - bb);
+                Some(finish(r.to_bits(), err != 0.0))
+            }
+            Op::Mul if has_fma() => {
+                let r = x * y;
+                // The product's error is representable only well above the subnormal range.
+                let e = (r.to_bits() >> 52) & 0x7ff;
+                if !(2 * 53 + 1..0x7ff).contains(&e) {
+                    return None;
+                }
+                let err = x.mul_add(y, -r);
+                Some(finish(r.to_bits(), err != 0.0))
+            }
+            _ => None,
+        }
+    } else {
+        let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
+        let y = if op == Op::Sub { -y } else { y };
+        match op {
+            Op::Add | Op::Sub => {
+                let r = x + y;
+                let bb = r - x;
+                let err = (x - (r - bb)) + (y - bb);
+                Some(finish(r.to_bits() as u64, err != 0.0))
+            }
+            Op::Mul => {
+                // A binary32 product is exact in binary64; rounding it once gives the result.
+                let p = x as f64 * y as f64;
+                let r = p as f32;
+                Some(finish(r.to_bits() as u64, r as f64 != p))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// MXCSR rounding-control encoding of a RISC-V rounding mode (RNE, RTZ, RDN, RUP).
