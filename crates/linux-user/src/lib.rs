@@ -9,6 +9,7 @@ pub mod elf;
 pub mod engine;
 pub mod errno;
 mod frame;
+mod host;
 pub mod signal;
 pub mod space;
 mod stack;

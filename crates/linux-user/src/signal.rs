@@ -425,8 +425,7 @@ pub fn self_send(t: &mut Thread, sig: i32, code: i32) -> SysResult {
     if !(1..=NSIG as i32).contains(&sig) {
         return Err(EINVAL);
     }
-    // SAFETY: getpid/getuid have no preconditions.
-    let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+    let (pid, uid) = (crate::host::getpid(), crate::host::getuid());
     t.sig.post(sig, make_info(sig, code, pid as u64, uid));
     Ok(0)
 }

@@ -69,10 +69,7 @@ pub fn new_engine(proc: &Arc<Process>) -> Result<Engine, String> {
     )
 }
 
-pub fn gettid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
-}
+pub use crate::host::gettid;
 
 impl Thread {
     pub fn new(proc: Arc<Process>, cpu: Cpu, mask: u64) -> Result<Thread, String> {
@@ -153,8 +150,8 @@ impl Thread {
         if self.clear_child_tid != 0 {
             let _ = self.proc.space.write_u32(self.clear_child_tid, 0);
             if let Ok(p) = self.proc.space.g2h(self.clear_child_tid, 4) {
-                // SAFETY: `p` is inside the guest reservation; FUTEX_WAKE only reads the address.
-                unsafe { libc::syscall(libc::SYS_futex, p, libc::FUTEX_WAKE, 1, 0, 0, 0) };
+                let wake = libc::FUTEX_WAKE as u64;
+                let _ = crate::host::syscall6(libc::SYS_futex, [p as u64, wake, 1, 0, 0, 0]);
             }
         }
         self.merge_stats();
@@ -186,8 +183,7 @@ impl Thread {
 /// Prints translation statistics (if asked for) and ends the host process.
 pub fn exit_process(proc: &Process, code: i32) -> ! {
     print_stats(proc);
-    // SAFETY: _exit ends every host thread at once, exactly like the guest's exit_group.
-    unsafe { libc::_exit(code) }
+    crate::host::exit_group(code)
 }
 
 pub fn print_stats(proc: &Process) {

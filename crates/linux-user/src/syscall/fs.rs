@@ -6,7 +6,7 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::errno::{host_ret, Errno, SysResult, EFAULT, EINVAL};
+use crate::errno::{Errno, SysResult, EFAULT, EINVAL};
 use crate::signal;
 use crate::task::{Process, Thread};
 
@@ -14,8 +14,7 @@ use crate::task::{Process, Thread};
 /// absolute paths that exist under the sysroot (-L) resolve there first, like QEMU.
 pub fn remap(proc: &Process, p: &CStr) -> CString {
     let b = p.to_bytes();
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = crate::host::getpid();
     if b == b"/proc/self/exe" || b == format!("/proc/{pid}/exe").as_bytes() {
         return CString::new(proc.exe_path.as_os_str().as_bytes()).unwrap_or_default();
     }
@@ -39,11 +38,7 @@ pub fn guest_path(t: &Thread, addr: u64) -> Result<CString, Errno> {
     Ok(remap(&t.proc, &p))
 }
 
-fn call(nr: i64, a: [u64; 6]) -> SysResult {
-    // SAFETY: callers pass host pointers they validated (guest memory inside the reservation or
-    // their own buffers) and plain integers.
-    host_ret(unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) })
-}
+use crate::host::syscall6 as call;
 
 pub fn openat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let p = guest_path(t, a[1])?;

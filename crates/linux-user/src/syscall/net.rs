@@ -1,12 +1,9 @@
 //! Socket calls that carry pointers inside structures (msghdr) or lengths behind pointers.
 
-use crate::errno::{host_ret, SysResult};
+use crate::errno::SysResult;
 use crate::task::Thread;
 
-fn call(nr: i64, a: [u64; 6]) -> SysResult {
-    // SAFETY: callers pass relocated, bounds-checked guest pointers or their own buffers.
-    host_ret(unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) })
-}
+use crate::host::syscall6 as call;
 
 pub fn getsockopt(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let sp = &t.proc.space;

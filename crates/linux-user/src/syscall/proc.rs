@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
-use crate::errno::{host_ret, Errno, SysResult, EAGAIN, EFAULT, EINVAL};
+use crate::errno::{Errno, SysResult, EAGAIN, EFAULT, EINVAL};
 use crate::signal::{self, SYNC_SIGS};
 use crate::task::{self, Thread, ThreadEnd};
 
@@ -17,10 +17,7 @@ const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_CLEARTID: u64 = 0x200000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
 
-fn call(nr: i64, a: [u64; 6]) -> SysResult {
-    // SAFETY: callers pass relocated, bounds-checked guest pointers or their own buffers.
-    host_ret(unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) })
-}
+use crate::host::syscall6 as call;
 
 pub fn exit(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     t.exit_thread(a[0] as i32 & 0xff);
@@ -67,8 +64,7 @@ fn send(
 }
 
 pub fn kill(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() } as i64;
+    let me = crate::host::getpid() as i64;
     let pid = a[0] as i64 as i32 as i64;
     send(t, a[1] as i32, pid == me || pid == 0, 0, || {
         call(libc::SYS_kill, [a[0], a[1], 0, 0, 0, 0])
@@ -113,24 +109,13 @@ pub fn rt_sigtimedwait(t: &mut Thread, a: &[u64; 6]) -> SysResult {
 }
 
 pub fn uname(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    // SAFETY: utsname is plain data; uname fills it.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to our local.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return Err(Errno::last());
-    }
-    u.machine = [0; 65];
-    for (d, s) in u.machine.iter_mut().zip(b"riscv64") {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: utsname is 6 arrays of 65 bytes, no padding.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(
-            &u as *const libc::utsname as *const u8,
-            std::mem::size_of::<libc::utsname>(),
-        )
-    };
-    t.write_guest(a[0], bytes)?;
+    // struct utsname: six 65-byte fields; `machine` is the fifth.
+    let mut u = [0u8; 6 * 65];
+    call(libc::SYS_uname, [u.as_mut_ptr() as u64, 0, 0, 0, 0, 0])?;
+    let machine = &mut u[4 * 65..5 * 65];
+    machine.fill(0);
+    machine[..7].copy_from_slice(b"riscv64");
+    t.write_guest(a[0], &u)?;
     Ok(0)
 }
 
