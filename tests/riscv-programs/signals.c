@@ -116,6 +116,26 @@ int main(void) {
     sigsuspend(&empty);
     waitpid(pid, &status, 0);
     printf("sigsuspend: got=%d\n", (int)got);
+    // A read blocked on a pipe is interrupted by a handled SA_RESTART signal and restarted:
+    // it still returns the data written after the signal.
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    int p[2];
+    pipe(p);
+    got = 0;
+    pid = fork();
+    if (pid == 0) {
+        kill(getppid(), SIGUSR1);
+        write(p[1], "r", 1);
+        _exit(0);
+    }
+    char c = 0;
+    ssize_t n = read(p[0], &c, 1);
+    waitpid(pid, &status, 0);
+    printf("restarted read: n=%zd c=%c got=%d\n", n, c, (int)got);
     fflush(stdout);
     // Dies of SIGSEGV with the default action: exit status must show it.
     signal(SIGSEGV, SIG_DFL);
