@@ -247,7 +247,9 @@ impl Native {
             code[*s..s + 4].copy_from_slice(&(rel as i32).to_le_bytes());
         }
         let Some(off) = self.buf.append(&code) else {
-            return false;
+            // Full. If it is full although empty, this block alone is too big: leave it to
+            // the interpreter instead of flushing forever.
+            return self.buf.used() == self.base_used;
         };
         debug_assert_eq!(off, base);
         self.starts.push((off, idx));
