@@ -449,6 +449,32 @@ impl Space {
         Ok(dest)
     }
 
+    /// The guest's view of /proc/self/maps (glibc reads it to find the main thread's stack).
+    /// File names are not tracked, so file mappings show as anonymous.
+    pub fn maps_text(&self) -> String {
+        let map = self.lock();
+        let mut out = String::new();
+        for (start, r) in &map.regions {
+            let perm = |bit, c| if r.prot & bit != 0 { c } else { '-' };
+            let name = if *start < STACK_TOP && r.end >= STACK_TOP - PAGE {
+                "[stack]"
+            } else if *start >= map.brk_start && r.end <= page_up(map.brk_cur).unwrap_or(0) {
+                "[heap]"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "{:08x}-{:08x} {}{}{}p 00000000 00:00 0 {name}\n",
+                start,
+                r.end,
+                perm(PROT_READ, 'r'),
+                perm(PROT_WRITE, 'w'),
+                perm(PROT_EXEC, 'x'),
+            ));
+        }
+        out
+    }
+
     /// Guest protection of the page holding `addr`, if mapped.
     pub fn prot_at(&self, addr: u64) -> Option<u32> {
         self.lock().prot_at(addr)

@@ -145,7 +145,8 @@ same_as_qemu!(
     jit,
     jit_nofence,
     jump_garbage,
-    jump_illegal
+    jump_illegal,
+    procmaps
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

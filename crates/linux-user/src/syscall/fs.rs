@@ -40,8 +40,42 @@ pub fn guest_path(t: &Thread, addr: u64) -> Result<CString, Errno> {
 
 use crate::host::syscall6 as call;
 
+/// Serves /proc/self/maps from the guest's mappings (the host's would show Tandem's own
+/// address space): an in-memory file with the text, positioned at its start.
+fn open_maps(t: &Thread, flags: u64) -> SysResult {
+    let text = t.proc.space.maps_text();
+    let cloexec = if flags & libc::O_CLOEXEC as u64 != 0 {
+        libc::MFD_CLOEXEC as u64
+    } else {
+        0
+    };
+    let fd = call(
+        libc::SYS_memfd_create,
+        [c"maps".as_ptr() as u64, cloexec, 0, 0, 0, 0],
+    )?;
+    let r = call(
+        libc::SYS_write,
+        [fd, text.as_ptr() as u64, text.len() as u64, 0, 0, 0],
+    )
+    .and_then(|_| call(libc::SYS_lseek, [fd, 0, libc::SEEK_SET as u64, 0, 0, 0]));
+    if let Err(e) = r {
+        let _ = call(libc::SYS_close, [fd, 0, 0, 0, 0, 0]);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
 pub fn openat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    let p = guest_path(t, a[1])?;
+    let raw = t.proc.space.read_cstring(a[1], 4096)?;
+    let pid = crate::host::getpid();
+    let rb = raw.as_bytes();
+    if rb == b"/proc/self/maps"
+        || rb == b"/proc/thread-self/maps"
+        || rb == format!("/proc/{pid}/maps").as_bytes()
+    {
+        return open_maps(t, a[2]);
+    }
+    let p = remap(&t.proc, &raw);
     call(
         libc::SYS_openat,
         [a[0], p.as_ptr() as u64, a[2], a[3], 0, 0],
