@@ -146,7 +146,9 @@ same_as_qemu!(
     jit_nofence,
     jump_garbage,
     jump_illegal,
-    procmaps
+    procmaps,
+    misc,
+    mainexit
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
