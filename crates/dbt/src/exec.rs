@@ -217,6 +217,9 @@ impl Exec {
     }
 
     fn drop_range(&mut self, addr: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
         let end = addr.saturating_add(len);
         let first = addr / smc::PAGE;
         let last = end.saturating_sub(1) / smc::PAGE;

@@ -47,6 +47,9 @@ fn mprotect(host: usize, prot: i32) {
 
 /// True if blocks from the page containing `addr` must check their own code (see `Hot`).
 pub fn is_hot(mem: &GuestMem, addr: u64) -> bool {
+    if addr >= mem.limit {
+        return false;
+    }
     let host = mem.base + (addr & !(PAGE - 1)) as usize;
     let g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
     g.as_ref().and_then(|m| m.get(&host)) == Some(&State::Hot)
@@ -54,6 +57,9 @@ pub fn is_hot(mem: &GuestMem, addr: u64) -> bool {
 
 /// Makes sure stores to the guest page containing `addr` will be noticed.
 pub fn watch_page(mem: &GuestMem, addr: u64) {
+    if addr >= mem.limit {
+        return;
+    }
     let page = addr & !(PAGE - 1);
     let host = mem.base + page as usize;
     let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
@@ -72,6 +78,9 @@ pub fn watch_page(mem: &GuestMem, addr: u64) {
 /// Called for a guest write fault at `addr`. Returns true if the fault was caused by SMC
 /// protection (the page is writable again and must be invalidated by the caller).
 pub fn take_write_fault(mem: &GuestMem, addr: u64) -> bool {
+    if addr >= mem.limit {
+        return false;
+    }
     let page = addr & !(PAGE - 1);
     let host = mem.base + page as usize;
     let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,8 +103,14 @@ pub fn take_write_fault(mem: &GuestMem, addr: u64) -> bool {
 
 /// Forgets (and un-protects) every watched page overlapping `[addr, addr+len)`.
 pub fn release(mem: &GuestMem, addr: u64, len: u64) {
-    let start = addr & !(PAGE - 1);
-    let end = addr.saturating_add(len).saturating_add(PAGE - 1) & !(PAGE - 1);
+    // Only the guest address space can hold watched pages.
+    let lo = addr.min(mem.limit);
+    let hi = addr.saturating_add(len).min(mem.limit);
+    if lo >= hi {
+        return;
+    }
+    let start = lo & !(PAGE - 1);
+    let end = hi.saturating_add(PAGE - 1) & !(PAGE - 1);
     let mut g = PAGES.lock().unwrap_or_else(|e| e.into_inner());
     let map = g.get_or_insert_with(HashMap::new);
     let hs = mem.base + start as usize;

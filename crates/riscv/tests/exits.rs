@@ -123,6 +123,8 @@ fn precise(addr: u64, write: bool, protect: bool) {
 fn precise_fault_out_of_range() {
     precise(0x4000000, false, false);
     precise(0x4000000, true, false);
+    // Far outside the guest space (and near the top of the 64-bit range).
+    precise(0xffff_ffff_ffff_fff0, true, false);
 }
 
 #[test]
@@ -375,5 +377,26 @@ fn invalid_frm_is_checked_after_csr_writes() {
             Some(())
         });
         assert_eq!((o.code, n), (3, 1), "{b:?}");
+    }
+}
+
+#[test]
+fn odd_invalidations_are_harmless() {
+    let img = build_prog("inv", &format!("    li a0, 1\n{EXIT}"));
+    for b in BACKENDS {
+        let sp = Space::new(&img);
+        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
+        cfg.backend = b;
+        let mut e = riscv::Engine::new(cfg).unwrap();
+        let mut cpu = riscv::Cpu::new();
+        cpu.pc = LOAD;
+        assert_eq!(e.run(&mut cpu), Exit::Ecall);
+        e.invalidate(LOAD, 0);
+        e.invalidate(u64::MAX - 10, 100);
+        e.invalidate(MEM * 4, 1 << 40);
+        e.invalidate(0, u64::MAX);
+        cpu.pc = LOAD;
+        assert_eq!(e.run(&mut cpu), Exit::Ecall);
+        e.invalidate(0, MEM);
     }
 }
