@@ -205,7 +205,9 @@ pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> 
     let loads: Vec<&Phdr> = phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
     let lo = page_down(loads.iter().map(|p| p.vaddr).min().unwrap_or(0));
     let hi = loads.iter().map(|p| p.vaddr + p.memsz).max().unwrap_or(0);
-    let span = page_up(hi - lo).ok_or(malformed("segment too large"))?;
+    let span = page_up(hi.saturating_sub(lo))
+        .filter(|s| *s < crate::space::GUEST_ADDR_LIMIT)
+        .ok_or(malformed("segments span more than the address space"))?;
     let align = loads
         .iter()
         .map(|p| p.align)
@@ -247,8 +249,9 @@ pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> 
         let prot = seg_prot(p.flags);
         let start = bias.wrapping_add(p.vaddr);
         let map_start = page_down(start);
-        let file_end = start + p.filesz;
-        let mem_end = start + p.memsz;
+        let too_big = || LoadError::Map(path.to_string(), libc::ENOMEM);
+        let file_end = start.checked_add(p.filesz).ok_or_else(too_big)?;
+        let mem_end = start.checked_add(p.memsz).ok_or_else(too_big)?;
         let file_map_end = page_up(file_end).ok_or(malformed("segment too large"))?;
         if p.filesz > 0 {
             space

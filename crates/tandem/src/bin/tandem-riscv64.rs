@@ -89,7 +89,9 @@ fn main() {
                 .sysroot
                 .clone()
                 .or_else(|| std::env::var_os("QEMU_LD_PREFIX").map(PathBuf::from))
-                .filter(|p| !p.as_os_str().is_empty()),
+                .filter(|p| !p.as_os_str().is_empty())
+                // Absolute, so guest chdir does not change where paths resolve.
+                .map(|p| std::fs::canonicalize(&p).unwrap_or(p)),
             strace: args.strace,
             backend: match args.backend {
                 BackendArg::Native => Backend::Native,
