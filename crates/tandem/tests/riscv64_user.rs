@@ -226,3 +226,56 @@ fn bad_inputs() {
     let (code, _) = bad(&[&dir]);
     assert_eq!(code, 126);
 }
+
+/// -E, -U, -0 and QEMU_LD_PREFIX (instead of -L) behave as with qemu-riscv64.
+#[test]
+fn options_like_qemu() {
+    need("qemu-riscv64-static", "qemu-user-static");
+    let prog = compile("envargs", false);
+    let opts = [
+        "-E",
+        "TANDEM_A=1",
+        "-E",
+        "TANDEM_B=x=y",
+        "-U",
+        "TANDEM_GONE",
+        "-0",
+        "name0",
+    ];
+    let with = |tool: &str| {
+        run(Command::new(tool)
+            .args(opts)
+            .arg(&prog)
+            .args(["one", "-two"])
+            .env("QEMU_LD_PREFIX", SYSROOT)
+            .env("TANDEM_GONE", "still here"))
+    };
+    let want = with("qemu-riscv64-static");
+    let got = with(TANDEM);
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        String::from_utf8_lossy(&want.stdout),
+        "stderr: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(status_str(&got), status_str(&want));
+    assert!(String::from_utf8_lossy(&got.stdout).contains("argv[0]=name0"));
+}
+
+/// --strace prints one line per syscall on stderr, with the result.
+#[test]
+fn strace_lines() {
+    let prog = compile("hello", true);
+    let o = run(Command::new(TANDEM).arg("--strace").arg(&prog));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.contains(" write(1,") && l.ends_with(" = 25")),
+        "{err}"
+    );
+    assert!(err.lines().any(|l| l.contains(" exit_group(3)")), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hello from riscv: argc=1\n"
+    );
+}
