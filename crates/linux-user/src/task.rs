@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::engine::{Backend, Cpu, Engine, Exit};
 use crate::errno::Errno;
 use crate::signal::{self, SigAction, ThreadSignals};
-use crate::space::{Space, PROT_EXEC};
+use crate::space::{Space, PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::syscall;
 
 /// Options that also apply to programs started by the guest with execve.
@@ -113,14 +113,25 @@ impl Thread {
                         signal::raise_sync(self, libc::SIGSEGV, code, pc)
                     }
                 }
-                Exit::MemoryFault { addr, .. } => {
-                    // SEGV_MAPERR for unmapped pages, SEGV_ACCERR for protection violations.
-                    let code = if self.proc.space.prot_at(addr).is_some() {
-                        2
+                Exit::MemoryFault { addr, write, exec } => {
+                    let need = if write {
+                        PROT_WRITE
+                    } else if exec {
+                        PROT_EXEC
                     } else {
-                        1
+                        PROT_READ
                     };
-                    signal::raise_sync(self, libc::SIGSEGV, code, addr)
+                    match self.proc.space.prot_at(addr) {
+                        // SEGV_MAPERR: nothing mapped there.
+                        None => signal::raise_sync(self, libc::SIGSEGV, 1, addr),
+                        // Permitted access that still faulted: a file mapping past the end
+                        // of its file (BUS_ADRERR), as the kernel reports it.
+                        Some(p) if p & need == need => {
+                            signal::raise_sync(self, libc::SIGBUS, 2, addr)
+                        }
+                        // SEGV_ACCERR: protection violation.
+                        Some(_) => signal::raise_sync(self, libc::SIGSEGV, 2, addr),
+                    }
                 }
                 Exit::Misaligned { addr } => {
                     // BUS_ADRALN

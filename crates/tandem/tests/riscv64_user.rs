@@ -148,7 +148,8 @@ same_as_qemu!(
     jump_illegal,
     procmaps,
     misc,
-    mainexit
+    mainexit,
+    sigbus
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
