@@ -9,9 +9,11 @@
 //! SIGTRAP) belong to the translator on the host and are never blocked there; guest faults reach
 //! us as run-loop exits instead.
 //!
-//! Known limitation: a signal that arrives after the run loop checked for pending signals but
-//! before a blocking host syscall starts is only delivered when that syscall returns (QEMU closes
-//! this window with hand-written assembly; we accept it).
+//! Blocking syscalls: the syscall layer delivers signals that are already pending before it
+//! runs a syscall, and host handlers are installed without SA_RESTART so a signal arriving
+//! during a blocking host syscall interrupts it. Known limitation: a signal arriving in the few
+//! instructions between that check and the host syscall's entry is only delivered when the
+//! syscall returns (QEMU closes this window with hand-written assembly; we accept it).
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -112,6 +112,13 @@ fn should_restart(t: &Thread) -> bool {
 /// Handles the ecall at `t.cpu.pc`.
 pub fn dispatch(t: &mut Thread) {
     let nr = t.cpu.x[17];
+    // A signal that arrived while the block leading to this ecall ran is delivered first, as
+    // if it had arrived just before the ecall (which runs again after the handler): otherwise a
+    // blocking syscall could sleep with the signal pending. rt_sigreturn must run to restore
+    // the mask.
+    if nr != 139 && t.sig.pending.load(Ordering::Acquire) & !t.sig.mask.get() != 0 {
+        return;
+    }
     let a = [
         t.cpu.x[10],
         t.cpu.x[11],
