@@ -149,7 +149,8 @@ same_as_qemu!(
     procmaps,
     misc,
     mainexit,
-    sigbus
+    sigbus,
+    spawn
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
