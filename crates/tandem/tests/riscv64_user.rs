@@ -150,7 +150,8 @@ same_as_qemu!(
     misc,
     mainexit,
     sigbus,
-    spawn
+    spawn,
+    auxv
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
@@ -280,4 +281,48 @@ fn strace_lines() {
         String::from_utf8_lossy(&o.stdout),
         "hello from riscv: argc=1\n"
     );
+}
+
+/// A non-PIE dynamic executable, and the dynamic loader run as the program itself (a static
+/// position-independent executable; Debian's cross libc has no rcrt1.o for -static-pie).
+#[test]
+fn pie_variants() {
+    need("riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu");
+    let src = repo().join("tests/riscv-programs/hello.c");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pie-variants");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("no-pie");
+    let o = Command::new("riscv64-linux-gnu-gcc")
+        .args(["-O2", "-no-pie", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("run riscv64-linux-gnu-gcc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ldso = PathBuf::from(SYSROOT).join("lib/ld-linux-riscv64-lp64d.so.1");
+    let lib = format!("{SYSROOT}/lib");
+    let pie = compile("hello", false);
+    let cases: [(&Path, Vec<&str>); 2] = [
+        (&out, vec!["a"]),
+        (
+            &ldso,
+            vec!["--library-path", &lib, pie.to_str().unwrap(), "a"],
+        ),
+    ];
+    for (prog, args) in cases {
+        let want = qemu(prog, &args);
+        let got = tandem(prog, &args);
+        assert_eq!(
+            got.stdout,
+            want.stdout,
+            "{}: {}",
+            prog.display(),
+            String::from_utf8_lossy(&got.stderr)
+        );
+        assert_eq!(status_str(&got), status_str(&want), "{}", prog.display());
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            "hello from riscv: argc=2\n"
+        );
+    }
 }
