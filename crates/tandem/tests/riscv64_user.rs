@@ -151,7 +151,8 @@ same_as_qemu!(
     mainexit,
     sigbus,
     spawn,
-    auxv
+    auxv,
+    net
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
