@@ -152,7 +152,8 @@ same_as_qemu!(
     sigbus,
     spawn,
     auxv,
-    net
+    net,
+    ucontext
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
