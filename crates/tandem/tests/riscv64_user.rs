@@ -153,7 +153,8 @@ same_as_qemu!(
     spawn,
     auxv,
     net,
-    ucontext
+    ucontext,
+    altstack
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
