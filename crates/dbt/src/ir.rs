@@ -492,15 +492,24 @@ impl Block {
     pub fn verify(&self) -> Result<(), String> {
         let mut defined = vec![false; self.nlabels as usize];
         let mut referenced = vec![false; self.nlabels as usize];
+        // Locals must be written before they are read (ops are in a topological order).
+        let mut written = vec![false; self.temps.len()];
         for (i, op) in self.ops.iter().enumerate() {
             let mut bad = None;
             op.for_each_use(|v| {
                 if let Val::T(t) = v {
                     if t.0 as usize >= self.temps.len() {
                         bad = Some(format!("op {i}: unknown temp {t:?}"));
+                    } else if !self.is_global(*t) && !written[t.0 as usize] {
+                        bad = Some(format!("op {i}: local {t:?} read before it is written"));
                     }
                 }
             });
+            if let Some(d) = op.def() {
+                if let Some(w) = written.get_mut(d.0 as usize) {
+                    *w = true;
+                }
+            }
             if let Some(b) = bad {
                 return Err(b);
             }

@@ -240,9 +240,9 @@ impl GenB {
                 };
                 let addr = self.addr();
                 let val = self.val(Ty::I64);
+                let expect = self.val(Ty::I64);
                 let dst = self.dst(Ty::I64);
                 if self.r.below(3) == 0 {
-                    let expect = self.val(Ty::I64);
                     self.b.push(Op::Cmpxchg {
                         dst,
                         addr,
@@ -368,7 +368,12 @@ fn native_matches_interpreter_on_random_blocks() {
         })
         .collect();
     let mut r = Rng(0x1234_5678_9abc_def1);
-    for case in 0..1500 {
+    // TANDEM_BACKEND_DIFF_CASES=N for soak testing; CI uses the default.
+    let cases = std::env::var("TANDEM_BACKEND_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    for case in 0..cases {
         let mut g = GenB {
             r: Rng(r.next() | 1),
             b: Block::new(0x1000, &globals),

@@ -408,7 +408,12 @@ fn describe(a: &[u8], b: &[u8]) -> String {
 #[test]
 fn random_sequences_match_qemu() {
     // 24 programs x 90 sequences x 24 instructions: 2160 sequences.
-    let (programs, seqs, len) = (24u64, 90, 24);
+    // TANDEM_DIFF_PROGRAMS=N runs more programs (for soak testing; CI uses the default).
+    let programs = std::env::var("TANDEM_DIFF_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24u64);
+    let (seqs, len) = (90, 24);
     let d = scratch("diff");
     for p in 0..programs {
         let src = program(p + 1, seqs, len);
