@@ -124,18 +124,6 @@ impl Vcpu {
             .map_err(self.err("set registers"))
     }
 
-    /// Raw register access, for tests and for guests that start in a custom state.
-    pub fn fd(&self) -> &VcpuFd {
-        &self.fd
-    }
-
-    /// Asks a `run` in progress (or the next one) to return `Interrupted` promptly.
-    /// Call from the vCPU's own thread (e.g. its signal handler path); other threads use
-    /// a signal to kick it.
-    pub fn set_immediate_exit(&mut self, on: bool) {
-        self.fd.set_kvm_immediate_exit(u8::from(on));
-    }
-
     fn rip(&self) -> u64 {
         self.fd.get_regs().map_or(u64::MAX, |r| r.rip)
     }

@@ -56,7 +56,7 @@ const TSS_ADDRESS: usize = 0xfffb_d000;
 
 pub struct Vm {
     kvm: Kvm,
-    fd: Arc<VmFd>,
+    fd: VmFd,
 }
 
 impl Vm {
@@ -84,10 +84,7 @@ impl Vm {
             }
         }
         let fd = kvm.create_vm().map_err(VmError::CreateVm)?;
-        Ok(Self {
-            kvm,
-            fd: Arc::new(fd),
-        })
+        Ok(Self { kvm, fd })
     }
 
     /// The most vCPUs this host's KVM allows in one VM.
@@ -152,11 +149,6 @@ impl Vm {
             .create_vcpu(u64::from(id))
             .map_err(|source| VmError::CreateVcpu { id, source })?;
         Ok(Vcpu::new(id, fd))
-    }
-
-    /// The KVM handle, for ioctls only the VMM layer needs (e.g. the MSR index list).
-    pub fn kvm(&self) -> &Kvm {
-        &self.kvm
     }
 }
 
