@@ -90,6 +90,8 @@ impl Thread {
     /// Runs guest code until the thread or process ends.
     pub fn run(&mut self) -> ThreadEnd {
         signal::register_thread(&self.sig);
+        // New threads start with every signal blocked (see spawn_thread) until registered.
+        signal::set_host_mask(self.sig.mask.get());
         loop {
             signal::deliver_pending(self);
             if let Some(end) = self.end {

@@ -179,6 +179,9 @@ fn spawn_thread(
     let (tx, rx) = mpsc::channel::<Result<i32, String>>();
     proc.live_threads.fetch_add(1, Ordering::SeqCst);
     let p2 = proc.clone();
+    // The new host thread inherits this mask: it must not take a signal before its run loop
+    // has registered where to record it.
+    signal::set_host_mask(!0);
     let spawned = std::thread::Builder::new()
         .name("guest".into())
         .stack_size(8 << 20)
@@ -208,6 +211,7 @@ fn spawn_thread(
             }
             signal::unregister_thread();
         });
+    signal::set_host_mask(mask);
     let fail = || {
         proc.live_threads.fetch_sub(1, Ordering::SeqCst);
         Err(EAGAIN)
