@@ -246,6 +246,13 @@ impl Native {
             let rel = self.exit_off as i64 - (base + s + 4) as i64;
             code[*s..s + 4].copy_from_slice(&(rel as i32).to_le_bytes());
         }
+        if let Some(dir) = std::env::var_os("TANDEM_DUMP_CODE") {
+            // Debugging aid: one raw x86-64 file per block, for `objdump -D -b binary -mi386:x86-64`.
+            let path = std::path::Path::new(&dir).join(format!("tb-{:x}.bin", b.guest_pc));
+            if let Err(e) = std::fs::write(&path, &code) {
+                log::warn!("cannot dump code to {}: {e}", path.display());
+            }
+        }
         let Some(off) = self.buf.append(&code) else {
             // Full. If it is full although empty, this block alone is too big: leave it to
             // the interpreter instead of flushing forever.
