@@ -49,8 +49,14 @@ impl Gen<'_> {
             (None, _) if op == BinOp::Mul => (self.get(b, Some(RCX), &[ra])?, None),
             _ => self.operand(b, w, RCX, &[ra])?,
         };
-        let d = self.alloc(&[ra, rb])?;
-        self.a.mov_rr(w, d, ra);
+        // Compute in place when `a` dies here (x86 is two-address).
+        let d = match self.dying_local_reg(a) {
+            Some(r) => r,
+            None => self.alloc(&[ra, rb])?,
+        };
+        if d != ra {
+            self.a.mov_rr(w, d, ra);
+        }
         match (alu, shift, imm) {
             (Some(o), _, Some(i)) => self.a.alu_ri(w, o, d, i),
             (Some(o), _, None) => self.a.alu_rr(w, o, d, rb),

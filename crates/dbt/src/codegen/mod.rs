@@ -253,6 +253,18 @@ impl Gen<'_> {
         }
     }
 
+    /// If `v` is a local whose last use is the current op and it sits in an allocatable
+    /// register, frees that register for the op's result (saves a copy).
+    fn dying_local_reg(&mut self, v: Val) -> Option<R> {
+        let Val::T(t) = v else { return None };
+        if self.is_global(t) || self.last_use[t.0 as usize] != self.cur {
+            return None;
+        }
+        let r = self.reg_of[t.0 as usize]?;
+        self.unbind(r);
+        Some(r)
+    }
+
     fn free_dead(&mut self) {
         for r in ALLOC {
             if let Some(t) = self.holds[r.0 as usize] {
@@ -307,6 +319,11 @@ impl Gen<'_> {
                         self.unbind(r);
                         r
                     }
+                    Val::C(c) => {
+                        let d = self.alloc(&[])?;
+                        self.a.mov_ri(d, c);
+                        d
+                    }
                     _ => {
                         let r0 = self.get(src, Some(RAX), &[])?;
                         let d = self.alloc(&[r0])?;
@@ -350,7 +367,10 @@ impl Gen<'_> {
             }
             Op::Ext { op, dst, a } => {
                 let ra = self.get(a, Some(RAX), &[])?;
-                let d = self.alloc(&[ra])?;
+                let d = match self.dying_local_reg(a) {
+                    Some(r) => r,
+                    None => self.alloc(&[ra])?,
+                };
                 match op {
                     ExtOp::Sext32 => self.a.movsxd(d, ra),
                     ExtOp::Trunc | ExtOp::Zext32 => self.a.mov_rr(false, d, ra),
