@@ -104,7 +104,7 @@ printf "hello-world start-up (ms, mean of %d): native %.2f tandem %.2f qemu %.2f
     echo
     echo "## Translation statistics (tandem, TANDEM_STATS=1, last run)"
     echo
-    echo "Printed by tandem-riscv64 at exit (\\`--stats\\` or \\`TANDEM_STATS=1\\`): blocks translated (all"
+    echo "Printed by tandem-riscv64 at exit (\`--stats\` or \`TANDEM_STATS=1\`): blocks translated (all"
     echo "compiled to x86-64 here), guest instructions translated, time spent translating and the"
     echo "resulting translation speed; dispatch_chain_hit_rate counts only block transitions that go"
     echo "through the run loop (directly chained native jumps bypass it), chains_patched the direct"
