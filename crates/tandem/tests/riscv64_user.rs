@@ -154,7 +154,8 @@ same_as_qemu!(
     auxv,
     net,
     ucontext,
-    altstack
+    altstack,
+    jit_read
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

@@ -215,7 +215,19 @@ fn iovecs(t: &Thread, addr: u64, cnt: u64) -> Result<Vec<libc::iovec>, Errno> {
 fn vec_io(t: &mut Thread, nr: i64, a: &[u64; 6], with_offset: bool) -> SysResult {
     let v = iovecs(t, a[1], a[2])?;
     let off = if with_offset { a[3] } else { 0 };
-    call(nr, [a[0], v.as_ptr() as u64, a[2], off, 0, 0])
+    let r = call(nr, [a[0], v.as_ptr() as u64, a[2], off, 0, 0]);
+    if r == Err(EFAULT) {
+        // A buffer page may be write-protected by the translator (it holds translated code):
+        // release those pages and retry once, as `pass` does.
+        let base = t.proc.space.guest_base() as usize;
+        for io in &v {
+            if !io.iov_base.is_null() && io.iov_len > 0 {
+                t.invalidate((io.iov_base as usize - base) as u64, io.iov_len as u64);
+            }
+        }
+        return call(nr, [a[0], v.as_ptr() as u64, a[2], off, 0, 0]);
+    }
+    r
 }
 
 pub fn readv(t: &mut Thread, a: &[u64; 6]) -> SysResult {
