@@ -143,6 +143,7 @@ pub fn run(cfg: Config) -> Result<std::convert::Infallible, RunError> {
         actions: Mutex::new(actions),
         live_threads: AtomicUsize::new(1),
         stats_total: Mutex::new(Default::default()),
+        live_stats: Mutex::new(Vec::new()),
     });
     let mut cpu = Cpu::new();
     cpu.pc = interp.as_ref().map_or(exe.entry, |i| i.entry);

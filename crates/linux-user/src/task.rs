@@ -31,6 +31,8 @@ pub struct Process {
     pub live_threads: AtomicUsize,
     /// Engines of all live threads, for invalidations that must reach every thread.
     pub stats_total: Mutex<crate::engine::Stats>,
+    /// Latest statistics of running threads (only kept with --stats), by tid.
+    pub live_stats: Mutex<Vec<(i32, crate::engine::Stats)>>,
 }
 
 /// How a thread's run loop ended.
@@ -174,23 +176,42 @@ impl Thread {
         self.end = Some(ThreadEnd::Thread(code));
     }
 
+    /// Moves this thread's statistics into the process total (it is ending, or the process is).
     pub fn merge_stats(&self) {
         let s = self.engine.stats();
-        let mut t = self
-            .proc
-            .stats_total
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        t.blocks_translated += s.blocks_translated;
-        t.guest_insns_translated += s.guest_insns_translated;
-        t.translate_ns += s.translate_ns;
-        t.chain_hits += s.chain_hits;
-        t.indirect_lookups += s.indirect_lookups;
-        t.native_blocks += s.native_blocks;
-        t.chains_made += s.chains_made;
-        t.invalidated_blocks += s.invalidated_blocks;
-        t.smc_faults += s.smc_faults;
+        lock(&self.proc.live_stats).retain(|(tid, _)| *tid != self.tid);
+        add_stats(&mut lock(&self.proc.stats_total), &s);
     }
+
+    /// With --stats, keeps a snapshot of this thread's statistics where the thread that ends
+    /// the process can sum them (engines are per thread and cannot be read from another).
+    pub fn publish_stats(&self) {
+        if !self.proc.opts.stats {
+            return;
+        }
+        let s = self.engine.stats();
+        let mut live = lock(&self.proc.live_stats);
+        match live.iter_mut().find(|(tid, _)| *tid == self.tid) {
+            Some(e) => e.1 = s,
+            None => live.push((self.tid, s)),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn add_stats(t: &mut crate::engine::Stats, s: &crate::engine::Stats) {
+    t.blocks_translated += s.blocks_translated;
+    t.guest_insns_translated += s.guest_insns_translated;
+    t.translate_ns += s.translate_ns;
+    t.chain_hits += s.chain_hits;
+    t.indirect_lookups += s.indirect_lookups;
+    t.native_blocks += s.native_blocks;
+    t.chains_made += s.chains_made;
+    t.invalidated_blocks += s.invalidated_blocks;
+    t.smc_faults += s.smc_faults;
 }
 
 /// Prints translation statistics (if asked for) and ends the host process.
@@ -203,7 +224,10 @@ pub fn print_stats(proc: &Process) {
     if !proc.opts.stats {
         return;
     }
-    let s = *proc.stats_total.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = *lock(&proc.stats_total);
+    for (_, l) in lock(&proc.live_stats).iter() {
+        add_stats(&mut s, l);
+    }
     let secs = s.translate_ns as f64 / 1e9;
     let rate = if secs > 0.0 {
         s.guest_insns_translated as f64 / secs

@@ -119,6 +119,7 @@ pub fn dispatch(t: &mut Thread) {
     if nr != 139 && t.sig.pending.load(Ordering::Acquire) & !t.sig.mask.get() != 0 {
         return;
     }
+    t.publish_stats();
     let a = [
         t.cpu.x[10],
         t.cpu.x[11],

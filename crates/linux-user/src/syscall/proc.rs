@@ -236,6 +236,7 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     let translator_guard = riscv::fork_lock();
     let space_guard = t.proc.space.fork_guard();
     let actions_guard = t.proc.actions.lock().unwrap_or_else(|e| e.into_inner());
+    let mut stats_guard = t.proc.live_stats.lock().unwrap_or_else(|e| e.into_inner());
     let pid = if exit_signal == libc::SIGCHLD as u64 {
         // SAFETY: fork runs glibc's atfork handlers, keeping malloc usable in the child. Only
         // this thread survives in the child, which is what the guest asked for.
@@ -245,6 +246,11 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
         unsafe { libc::syscall(libc::SYS_clone, exit_signal, 0, 0, 0, 0) }
     };
     let fork_errno = Errno::last();
+    if pid == 0 {
+        // The child's statistics start from its engine's; the parent's other threads are gone.
+        stats_guard.clear();
+    }
+    drop(stats_guard);
     drop(actions_guard);
     drop(space_guard);
     drop(translator_guard);
