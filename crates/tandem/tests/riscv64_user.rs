@@ -101,14 +101,28 @@ fn qemu(prog: &Path, args: &[&str]) -> Output {
         .args(args))
 }
 
+fn tandem_interp(prog: &Path) -> Output {
+    run(Command::new(TANDEM)
+        .args(["--backend", "interp", "-L", SYSROOT])
+        .arg(prog)
+        .env_remove("QEMU_LD_PREFIX"))
+}
+
+/// Static and dynamic builds on the default (native) backend, and the static build on the IR
+/// interpreter: user mode must behave the same whichever backend runs the code.
 fn compare(name: &str) {
-    for static_link in [true, false] {
+    for (static_link, interp) in [(true, false), (false, false), (true, true)] {
         let prog = compile(name, static_link);
         let want = qemu(&prog, &[]);
-        let got = tandem(&prog, &[]);
+        let got = if interp {
+            tandem_interp(&prog)
+        } else {
+            tandem(&prog, &[])
+        };
         let label = format!(
-            "{name} ({})",
-            if static_link { "static" } else { "dynamic" }
+            "{name} ({}{})",
+            if static_link { "static" } else { "dynamic" },
+            if interp { ", --backend interp" } else { "" }
         );
         assert_eq!(
             String::from_utf8_lossy(&got.stdout),
