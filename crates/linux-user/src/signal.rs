@@ -5,9 +5,9 @@
 //! handler becomes `host_handler`, which records the signal for the current thread and asks the
 //! engine to return to the run loop. The host signal mask of each thread mirrors the guest's,
 //! so blocked signals stay pending in the host kernel and sigsuspend/ppoll/sigtimedwait work by
-//! passing the mask straight through. The synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
-//! SIGTRAP) belong to the translator on the host and are never blocked there; guest faults reach
-//! us as run-loop exits instead.
+//! passing the mask straight through. SIGSEGV and SIGBUS belong to the translator on the host
+//! and are never blocked or mirrored there; guest faults of every kind reach us as run-loop
+//! exits instead.
 //!
 //! Blocking syscalls: the syscall layer delivers signals that are already pending before it
 //! runs a syscall, and host handlers are installed without SA_RESTART so a signal arriving
@@ -34,12 +34,15 @@ pub const SA_RESETHAND: u64 = 0x8000_0000;
 const SS_ONSTACK: u64 = 1;
 const SS_DISABLE: u64 = 2;
 
-/// Signals the translator owns on the host.
+/// Synchronous signals: delivered before others when several are pending.
 pub const SYNC_SIGS: u64 = bit(libc::SIGSEGV)
     | bit(libc::SIGBUS)
     | bit(libc::SIGILL)
     | bit(libc::SIGFPE)
     | bit(libc::SIGTRAP);
+/// Signals the translator owns on the host (its fault handler): never mirrored or blocked
+/// there; guest-directed ones are posted to the guest thread directly.
+pub const HOST_OWNED: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS);
 const UNBLOCKABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
 
 pub const fn bit(sig: i32) -> u64 {
@@ -137,7 +140,7 @@ extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *
 
 /// Installs the host disposition that mirrors a guest action.
 pub fn mirror_action(sig: i32, act: &SigAction) {
-    if bit(sig) & (SYNC_SIGS | UNBLOCKABLE) != 0 {
+    if bit(sig) & (HOST_OWNED | UNBLOCKABLE) != 0 {
         return;
     }
     // SAFETY: plain sigaction installation for a signal number in range; the handler only
@@ -164,7 +167,7 @@ pub fn mirror_action(sig: i32, act: &SigAction) {
 
 /// Sets the host mask of the calling thread to mirror guest mask `mask`.
 pub fn set_host_mask(mask: u64) {
-    let host = mask & !SYNC_SIGS & !UNBLOCKABLE;
+    let host = mask & !HOST_OWNED & !UNBLOCKABLE;
     // SAFETY: the kernel sigset is 8 bytes; rt_sigprocmask with a valid pointer and size 8.
     unsafe {
         libc::syscall(
@@ -374,7 +377,7 @@ pub fn sys_rt_sigsuspend(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     if a[1] != 8 {
         return Err(EINVAL);
     }
-    let mask = t.proc.space.read_u64(a[0])? & !SYNC_SIGS & !UNBLOCKABLE;
+    let mask = t.proc.space.read_u64(a[0])? & !HOST_OWNED & !UNBLOCKABLE;
     let old = t.sig.mask.get();
     // SAFETY: an 8-byte kernel sigset on our stack.
     unsafe { libc::syscall(libc::SYS_rt_sigsuspend, &mask as *const u64, 8) };
@@ -439,5 +442,5 @@ pub fn guest_sigset(t: &Thread, addr: u64) -> Result<Option<u64>, Errno> {
         return Ok(None);
     }
     let m = t.proc.space.read_u64(addr).map_err(|_| EFAULT)?;
-    Ok(Some(m & !SYNC_SIGS & !UNBLOCKABLE))
+    Ok(Some(m & !HOST_OWNED & !UNBLOCKABLE))
 }

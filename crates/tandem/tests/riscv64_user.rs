@@ -169,7 +169,8 @@ same_as_qemu!(
     net,
     ucontext,
     altstack,
-    jit_read
+    jit_read,
+    raise
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

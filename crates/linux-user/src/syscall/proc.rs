@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use crate::errno::{Errno, SysResult, EAGAIN, EFAULT, EINVAL};
-use crate::signal::{self, SYNC_SIGS};
+use crate::signal::{self, HOST_OWNED};
 use crate::task::{self, Thread, ThreadEnd};
 
 const CLONE_VM: u64 = 0x100;
@@ -57,7 +57,7 @@ fn send(
     code: i32,
     host: impl FnOnce() -> SysResult,
 ) -> SysResult {
-    if to_self && sig > 0 && signal::bit(sig) & SYNC_SIGS != 0 {
+    if to_self && (1..=64).contains(&sig) && signal::bit(sig) & HOST_OWNED != 0 {
         return signal::self_send(t, sig, code);
     }
     host()
@@ -101,7 +101,7 @@ pub fn rt_sigtimedwait(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let set = sp.read_u64(a[0])?;
     let info = sp.g2h_opt(a[1], 128)? as u64;
     let ts = sp.g2h_opt(a[2], 16)? as u64;
-    let host_set = set & !SYNC_SIGS;
+    let host_set = set & !HOST_OWNED;
     call(
         libc::SYS_rt_sigtimedwait,
         [&host_set as *const u64 as u64, info, ts, 8, 0, 0],
