@@ -60,7 +60,7 @@ fn compile_uncached(name: &str, static_link: bool) -> PathBuf {
     if static_link {
         cmd.arg("-static");
     }
-    cmd.args(["-lm", "-pthread"]);
+    cmd.args(["-lm", "-pthread", "-lrt"]);
     let o = cmd.output().expect("run riscv64-linux-gnu-gcc");
     assert!(
         o.status.success(),
@@ -170,7 +170,8 @@ same_as_qemu!(
     ucontext,
     altstack,
     jit_read,
-    raise
+    raise,
+    timers
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

@@ -214,8 +214,16 @@ fn iovecs(t: &Thread, addr: u64, cnt: u64) -> Result<Vec<libc::iovec>, Errno> {
 
 fn vec_io(t: &mut Thread, nr: i64, a: &[u64; 6], with_offset: bool) -> SysResult {
     let v = iovecs(t, a[1], a[2])?;
-    let off = if with_offset { a[3] } else { 0 };
-    let r = call(nr, [a[0], v.as_ptr() as u64, a[2], off, 0, 0]);
+    // pread/pwritev: offset (low, high) in a[3], a[4]; the *v2 variants add flags in a[5].
+    let rest = if with_offset {
+        [a[3], a[4], a[5]]
+    } else {
+        [0; 3]
+    };
+    let r = call(
+        nr,
+        [a[0], v.as_ptr() as u64, a[2], rest[0], rest[1], rest[2]],
+    );
     if r == Err(EFAULT) {
         // A buffer page may be write-protected by the translator (it holds translated code):
         // release those pages and retry once, as `pass` does.
@@ -225,7 +233,10 @@ fn vec_io(t: &mut Thread, nr: i64, a: &[u64; 6], with_offset: bool) -> SysResult
                 t.invalidate((io.iov_base as usize - base) as u64, io.iov_len as u64);
             }
         }
-        return call(nr, [a[0], v.as_ptr() as u64, a[2], off, 0, 0]);
+        return call(
+            nr,
+            [a[0], v.as_ptr() as u64, a[2], rest[0], rest[1], rest[2]],
+        );
     }
     r
 }
@@ -237,10 +248,20 @@ pub fn writev(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     vec_io(t, libc::SYS_writev, a, false)
 }
 pub fn preadv(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    vec_io(t, libc::SYS_preadv, a, true)
+    let nr = if t.cpu.x[17] == 286 {
+        libc::SYS_preadv2
+    } else {
+        libc::SYS_preadv
+    };
+    vec_io(t, nr, a, true)
 }
 pub fn pwritev(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    vec_io(t, libc::SYS_pwritev, a, true)
+    let nr = if t.cpu.x[17] == 287 {
+        libc::SYS_pwritev2
+    } else {
+        libc::SYS_pwritev
+    };
+    vec_io(t, nr, a, true)
 }
 
 /// After a call that waited with a temporary signal mask was interrupted, the signal must be

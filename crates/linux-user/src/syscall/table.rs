@@ -132,6 +132,16 @@ pub static TABLE: &[Entry] = &[
     pass!(101, "nanosleep", SYS_nanosleep, [TS, TS]),
     pass!(102, "getitimer", SYS_getitimer, [I, P(32)]),
     pass!(103, "setitimer", SYS_setitimer, [I, P(32), P(32)]),
+    pass!(107, "timer_create", SYS_timer_create, [I, P(64), P(4)]),
+    pass!(108, "timer_gettime", SYS_timer_gettime, [I, P(32)]),
+    pass!(109, "timer_getoverrun", SYS_timer_getoverrun, [I]),
+    pass!(
+        110,
+        "timer_settime",
+        SYS_timer_settime,
+        [I, X, P(32), P(32)]
+    ),
+    pass!(111, "timer_delete", SYS_timer_delete, [I]),
     pass!(112, "clock_settime", SYS_clock_settime, [I, TS]),
     pass!(113, "clock_gettime", SYS_clock_gettime, [I, TS]),
     pass!(114, "clock_getres", SYS_clock_getres, [I, TS]),
@@ -292,6 +302,8 @@ pub static TABLE: &[Entry] = &[
         SYS_copy_file_range,
         [I, P(8), I, P(8), I, X]
     ),
+    func!(286, "preadv2", fs::preadv, [I, X, I, I, I, X]),
+    func!(287, "pwritev2", fs::pwritev, [I, X, I, I, I, X]),
     pass!(291, "statx", SYS_statx, [I, PathOpt, X, X, P(256)]),
     nosys!(293, "rseq"),
     pass!(
