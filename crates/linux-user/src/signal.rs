@@ -122,7 +122,7 @@ pub fn unregister_thread() {
     CURRENT.with(|c| c.set(std::ptr::null()));
 }
 
-extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let cur = CURRENT.with(|c| c.get());
     if cur.is_null() || !(1..=NSIG as i32).contains(&sig) {
         return;
@@ -135,6 +135,13 @@ extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *
         std::ptr::copy_nonoverlapping(info as *const u8, dst, 128);
         ts.pending.fetch_or(bit(sig), Ordering::Release);
         ts.exit_req.request();
+        // Keep `sig` blocked on the host when this handler returns: further instances stay
+        // queued in the kernel (real-time signals queue) until the run loop has delivered this
+        // one and set the host mask from the guest's again.
+        let uc = ctx as *mut libc::ucontext_t;
+        if !uc.is_null() {
+            libc::sigaddset(&mut (*uc).uc_sigmask, sig);
+        }
     }
 }
 
@@ -263,15 +270,20 @@ fn default_ignored(sig: i32) -> bool {
 /// Delivers every pending, unblocked signal: builds the guest frame for handlers, applies
 /// default actions otherwise.
 pub fn deliver_pending(t: &mut Thread) {
+    let mut took = false;
     loop {
         let pending = t.sig.pending.load(Ordering::Acquire);
         let ready = pending & !t.sig.mask.get();
         if ready == 0 {
             if let Some(old) = t.sig.suspend_restore.take() {
                 set_mask(t, old);
+            } else if took {
+                // The host handler left the taken signals blocked on the host (see there).
+                sync_host_mask(t);
             }
             return;
         }
+        took = true;
         // Synchronous faults first, then the lowest number, as Linux does.
         let pick = if ready & SYNC_SIGS != 0 {
             ready & SYNC_SIGS
@@ -346,7 +358,13 @@ pub fn sys_rt_sigaction(t: &mut Thread, a: &[u64; 6]) -> SysResult {
 pub fn set_mask(t: &Thread, mask: u64) {
     let mask = mask & !UNBLOCKABLE;
     t.sig.mask.set(mask);
-    set_host_mask(mask);
+    sync_host_mask(t);
+}
+
+/// Host mask = guest mask plus the signals recorded but not yet delivered: each has one
+/// siginfo slot, so further instances must wait in the kernel's queue.
+pub fn sync_host_mask(t: &Thread) {
+    set_host_mask(t.sig.mask.get() | t.sig.pending.load(Ordering::Acquire));
 }
 
 /// rt_sigprocmask(how, set, oldset, sigsetsize)

@@ -171,7 +171,8 @@ same_as_qemu!(
     altstack,
     jit_read,
     raise,
-    timers
+    timers,
+    rtqueue
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
