@@ -9,6 +9,9 @@
 //! and are never blocked or mirrored there; guest faults of every kind reach us as run-loop
 //! exits instead.
 //!
+//! Each thread has one siginfo slot per signal; a recorded signal stays blocked on the host
+//! until delivered, so further instances (queued real-time signals) wait in the kernel.
+//!
 //! Blocking syscalls: the syscall layer delivers signals that are already pending before it
 //! runs a syscall, and host handlers are installed without SA_RESTART so a signal arriving
 //! during a blocking host syscall interrupts it. Known limitation: a signal arriving in the few
