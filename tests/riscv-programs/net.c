@@ -1,5 +1,6 @@
 // Sockets: a TCP connection over loopback, epoll, socketpair with sendmsg/recvmsg passing a
 // file descriptor (SCM_RIGHTS), getsockopt.
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -71,5 +72,20 @@ int main(void) {
     write(got, "via passed fd", 13);
     memset(buf, 0, sizeof buf);
     printf("pipe through passed fd: %zd '%s'\n", read(p[0], buf, sizeof buf), buf);
+
+    int dg[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, dg);
+    struct iovec siov[2] = {{"first", 5}, {"second!", 7}};
+    struct mmsghdr sm[2];
+    memset(sm, 0, sizeof sm);
+    for (int i = 0; i < 2; i++) sm[i].msg_hdr.msg_iov = &siov[i], sm[i].msg_hdr.msg_iovlen = 1;
+    printf("sendmmsg: %d lens %u %u\n", sendmmsg(dg[0], sm, 2, 0), sm[0].msg_len, sm[1].msg_len);
+    char r1[16] = {0}, r2[16] = {0};
+    struct iovec riov2[2] = {{r1, sizeof r1}, {r2, sizeof r2}};
+    struct mmsghdr rmm[2];
+    memset(rmm, 0, sizeof rmm);
+    for (int i = 0; i < 2; i++) rmm[i].msg_hdr.msg_iov = &riov2[i], rmm[i].msg_hdr.msg_iovlen = 1;
+    printf("recvmmsg: %d lens %u %u '%s' '%s'\n", recvmmsg(dg[1], rmm, 2, 0, NULL), rmm[0].msg_len,
+           rmm[1].msg_len, r1, r2);
     return 0;
 }

@@ -68,11 +68,61 @@ pub fn recvmsg(t: &mut Thread, a: &[u64; 6]) -> SysResult {
         libc::SYS_recvmsg,
         [a[0], &mut m.hdr as *mut _ as u64, a[2], 0, 0, 0],
     )?;
-    // The kernel updated the lengths and flags: copy them back.
-    let sp = &t.proc.space;
-    t.write_guest(a[1] + 8, &m.hdr.msg_namelen.to_le_bytes())?;
-    t.write_guest(a[1] + 40, &(m.hdr.msg_controllen as u64).to_le_bytes())?;
-    t.write_guest(a[1] + 48, &m.hdr.msg_flags.to_le_bytes())?;
-    let _ = sp;
+    write_back(t, a[1], &m.hdr)?;
     Ok(n)
+}
+
+/// The kernel updated a received msghdr's lengths and flags: copy them to the guest's.
+fn write_back(t: &Thread, addr: u64, h: &libc::msghdr) -> Result<(), crate::errno::Errno> {
+    t.write_guest(addr + 8, &h.msg_namelen.to_le_bytes())?;
+    t.write_guest(addr + 40, &(h.msg_controllen as u64).to_le_bytes())?;
+    t.write_guest(addr + 48, &h.msg_flags.to_le_bytes())
+}
+
+/// struct mmsghdr: a msghdr (56 bytes) then `unsigned int msg_len`, 64 bytes per entry on
+/// both ABIs.
+const MMSG: u64 = 64;
+
+/// sendmmsg/recvmmsg(fd, msgvec, vlen, flags[, timeout]): glibc's DNS resolver uses them.
+fn mmsg(t: &mut Thread, a: &[u64; 6], recv: bool) -> SysResult {
+    let vlen = a[2].min(1024);
+    let mut msgs = Vec::with_capacity(vlen as usize);
+    for i in 0..vlen {
+        msgs.push(msghdr(t, a[1] + i * MMSG)?);
+    }
+    let mut host: Vec<libc::mmsghdr> = msgs
+        .iter()
+        .map(|m| libc::mmsghdr {
+            msg_hdr: m.hdr,
+            msg_len: 0,
+        })
+        .collect();
+    let n = if recv {
+        let ts = t.proc.space.g2h_opt(a[4], 16)? as u64;
+        call(
+            libc::SYS_recvmmsg,
+            [a[0], host.as_mut_ptr() as u64, vlen, a[3], ts, 0],
+        )?
+    } else {
+        call(
+            libc::SYS_sendmmsg,
+            [a[0], host.as_mut_ptr() as u64, vlen, a[3], 0, 0],
+        )?
+    };
+    for (i, h) in host.iter().enumerate().take(n as usize) {
+        let at = a[1] + i as u64 * MMSG;
+        if recv {
+            write_back(t, at, &h.msg_hdr)?;
+        }
+        t.write_guest(at + 56, &h.msg_len.to_le_bytes())?;
+    }
+    Ok(n)
+}
+
+pub fn sendmmsg(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    mmsg(t, a, false)
+}
+
+pub fn recvmmsg(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    mmsg(t, a, true)
 }

@@ -286,11 +286,13 @@ pub static TABLE: &[Entry] = &[
         [I, I, I, P(128)]
     ),
     pass!(242, "accept4", SYS_accept4, [I, SOCKADDR, P(4), X]),
+    func!(243, "recvmmsg", net::recvmmsg, [I, X, I, X, X]),
     nosys!(258, "riscv_hwprobe"),
     func!(259, "riscv_flush_icache", mm::flush_icache, [X, X, X]),
     pass!(260, "wait4", SYS_wait4, [I, P(4), X, RUSAGE]),
     pass!(261, "prlimit64", SYS_prlimit64, [I, I, P(16), P(16)]),
     pass!(267, "syncfs", SYS_syncfs, [I]),
+    func!(269, "sendmmsg", net::sendmmsg, [I, X, I, X]),
     pass!(276, "renameat2", SYS_renameat2, [I, Path, I, Path, X]),
     pass!(278, "getrandom", SYS_getrandom, [Buf(1), I, X]),
     pass!(279, "memfd_create", SYS_memfd_create, [Str, X]),
