@@ -7,8 +7,8 @@
 //!
 //! Known gaps (each returns an error or degrades gracefully, never aborts): set_robust_list,
 //! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); vfork is emulated with fork,
-//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC, io_uring,
-//! recvmmsg/sendmmsg and execveat return ENOSYS; /proc/self/maps lists file mappings without
+//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC, io_uring
+//! and execveat return ENOSYS; /proc/self/maps lists file mappings without
 //! their names; other /proc files show the host's view.
 
 pub mod elf;
