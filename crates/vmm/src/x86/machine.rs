@@ -265,11 +265,18 @@ impl X86Machine {
         for vcpu in self.vcpus {
             let done = Arc::new(AtomicBool::new(false));
             let (io, control, flag) = (io.clone(), self.control.clone(), done.clone());
-            let handle = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("vcpu{}", vcpu.id()))
-                .spawn(move || vcpu_thread::run(vcpu, io, control, flag))
-                .map_err(host("cannot start a vCPU thread"))?;
-            threads.push((handle, done));
+                .spawn(move || vcpu_thread::run(vcpu, io, control, flag));
+            match spawned {
+                Ok(handle) => threads.push((handle, done)),
+                Err(e) => {
+                    // Do not leave the vCPUs already started running on their own.
+                    self.control.stop(ExitReason::Error(e.to_string()));
+                    stop_vcpus(threads);
+                    return Err(host("cannot start a vCPU thread")(e));
+                }
+            }
         }
 
         let result = serve_events(
