@@ -34,9 +34,12 @@ pub const RES_ADDR: u32 = 32;
 pub const RES_VAL: u32 = 33;
 /// Global index of f0 (f0..f31 follow the integer registers and the reservation).
 pub const F_BASE: u32 = 34;
+/// Global index of `fcsr`, read as 64 bits (with `_pad` above it). Translated code only reads
+/// it (to check frm); helpers that change `fcsr` list it in their `writes`.
+pub const FCSR_G: u32 = F_BASE + 32;
 
 /// Globals: x0..x31 (x0 is never read or written through its global), the reservation, then
-/// f0..f31 (raw bits; FP helpers read and write them in the env).
+/// f0..f31 (raw bits; FP helpers read and write them in the env), then fcsr (see [`FCSR_G`]).
 pub fn globals() -> Vec<GlobalDef> {
     const NAMES: [&str; 32] = [
         "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4",
@@ -69,5 +72,10 @@ pub fn globals() -> Vec<GlobalDef> {
             ty: Ty::I64,
         });
     }
+    g.push(GlobalDef {
+        name: "fcsr",
+        offset: offset_of!(Cpu, fcsr) as u32,
+        ty: Ty::I64,
+    });
     g
 }

@@ -70,7 +70,7 @@ extern "C" fn fence(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
 pub const ACCESS: Helper = Helper {
     name: "csr_access",
     f: access,
-    writes: (0, 0),
+    writes: (crate::cpu::FCSR_G, crate::cpu::FCSR_G + 1),
 };
 pub const FENCE: Helper = Helper {
     name: "fence",

@@ -1,6 +1,8 @@
-//! FP helpers called from translated code. They read and write `Cpu::f` and `fcsr` directly
-//! (FP registers are not IR globals), take their register numbers packed in `a0`
-//! (`rd | rs1 << 5 | rs2 << 10 | rs3 << 15`), the instruction's rm in `a1` (7 = dynamic, already
+//! FP helpers called from translated code. Arithmetic (add, sub, mul, div, sqrt, fused
+//! multiply-add; module [`hv`]) takes the operands' raw register values and returns the result's,
+//! so the FP registers stay cached in host registers across the call. The other helpers read
+//! and write `Cpu::f` and `fcsr` directly, take their register numbers packed in `a0`
+//! (`rd | rs1 << 5 | rs2 << 10`), the instruction's rm in `a1` (7 = dynamic, already
 //! checked valid by the translated code), an integer operand in `a2`, and return the integer
 //! result if the instruction has one.
 
@@ -43,7 +45,6 @@ struct Regs {
     rd: u64,
     rs1: u64,
     rs2: u64,
-    rs3: u64,
 }
 
 fn regs(a0: u64) -> Regs {
@@ -51,7 +52,6 @@ fn regs(a0: u64) -> Regs {
         rd: a0 & 31,
         rs1: (a0 >> 5) & 31,
         rs2: (a0 >> 10) & 31,
-        rs3: (a0 >> 15) & 31,
     }
 }
 
@@ -74,13 +74,11 @@ macro_rules! helpers {
             $(pub const $name: Helper = Helper {
                 name: stringify!($name),
                 f: super::$name,
-                writes: (crate::cpu::F_BASE, crate::cpu::F_BASE + 32),
+                writes: (crate::cpu::F_BASE, crate::cpu::FCSR_G + 1),
             };)*
         }
     };
 }
-
-type Soft2 = fn(Fmt, u64, u64, u32, &mut u32) -> u64;
 
 /// Host fast path when it applies (see `hostfp`), else the exact software implementation.
 #[allow(clippy::too_many_arguments)]
@@ -94,37 +92,13 @@ fn fast_or(
     fl: &mut u32,
     slow: impl FnOnce(&mut u32) -> u64,
 ) -> u64 {
-    match hostfp::compute(f, op, a, b, c, rm) {
+    match hostfp::compute(f, op, a, b, c, rm, *fl & sf::NX != 0) {
         Some((v, flags)) => {
             *fl |= flags;
             v
         }
         None => slow(fl),
     }
-}
-
-fn arith(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, hop: hostfp::Op, op: Soft2) -> u64 {
-    let mut fl = 0;
-    let (a, b) = (get(c, f, r.rs1), get(c, f, r.rs2));
-    let v = fast_or(f, hop, a, b, 0, rm, &mut fl, |fl| op(f, a, b, rm, fl));
-    set(c, f, r.rd, v);
-    c.fcsr |= fl;
-    0
-}
-
-/// `neg_prod` negates a*b, `neg_add` negates c.
-fn fused(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, neg_prod: bool, neg_add: bool) -> u64 {
-    let sign = if f == F32 { 1u64 << 31 } else { 1u64 << 63 };
-    let a = get(c, f, r.rs1) ^ if neg_prod { sign } else { 0 };
-    let b = get(c, f, r.rs2);
-    let d = get(c, f, r.rs3) ^ if neg_add { sign } else { 0 };
-    let mut fl = 0;
-    let v = fast_or(f, hostfp::Op::Fma, a, b, d, rm, &mut fl, |fl| {
-        sf::fma(f, a, b, d, rm, fl)
-    });
-    set(c, f, r.rd, v);
-    c.fcsr |= fl;
-    0
 }
 
 fn sgnj(c: &mut Cpu, f: Fmt, r: &Regs, kind: u32) -> u64 {
@@ -191,40 +165,111 @@ fn from_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, x: u64, signed: bool, bits: 
     0
 }
 
-// get_frm returns frm so translated code can reject the reserved values 5..7.
+/// Unboxes a value of format `f` (an improperly NaN-boxed single is the canonical NaN).
+fn unbox(f: Fmt, v: u64) -> u64 {
+    if f == F32 && v >> 32 != 0xffff_ffff {
+        F32.canonical_nan()
+    } else if f == F32 {
+        v & 0xffff_ffff
+    } else {
+        v
+    }
+}
+
+fn boxed(f: Fmt, v: u64) -> u64 {
+    if f == F32 {
+        v | 0xffff_ffff_0000_0000
+    } else {
+        v
+    }
+}
+
+/// Arithmetic helpers that take their operands' raw register values (`a0`..`a2`) and the rm
+/// field (`a3`) and return the result's raw register value, so translated code keeps the FP
+/// registers cached across the call; they only write `fcsr`.
+fn varith(env: *mut u8, f: Fmt, op: hostfp::Op, a: u64, b: u64, d: u64, rm: u64) -> u64 {
+    let c = cpu(env);
+    let rm = rm_of(c, rm);
+    let (a, b, d) = (unbox(f, a), unbox(f, b), unbox(f, d));
+    // Starting from the accrued inexact flag lets the fast path skip deciding it.
+    let mut fl = c.fcsr & sf::NX;
+    let v = fast_or(f, op, a, b, d, rm, &mut fl, |fl| match op {
+        hostfp::Op::Add => sf::add(f, a, b, rm, fl),
+        hostfp::Op::Sub => sf::sub(f, a, b, rm, fl),
+        hostfp::Op::Mul => sf::mul(f, a, b, rm, fl),
+        hostfp::Op::Div => sf::div(f, a, b, rm, fl),
+        hostfp::Op::Sqrt => sf::sqrt(f, a, rm, fl),
+        hostfp::Op::Fma => sf::fma(f, a, b, d, rm, fl),
+    });
+    c.fcsr |= fl;
+    boxed(f, v)
+}
+
+/// Fused forms: `neg_prod` negates a*b, `neg_add` negates c (after unboxing).
+#[allow(clippy::too_many_arguments)]
+fn vfused(
+    env: *mut u8,
+    f: Fmt,
+    a: u64,
+    b: u64,
+    d: u64,
+    rm: u64,
+    neg_prod: bool,
+    neg_add: bool,
+) -> u64 {
+    let sign = if f == F32 { 1u64 << 31 } else { 1u64 << 63 };
+    let a = unbox(f, a) ^ if neg_prod { sign } else { 0 };
+    let d = unbox(f, d) ^ if neg_add { sign } else { 0 };
+    // Boxed again for `varith`, which unboxes.
+    varith(env, f, hostfp::Op::Fma, boxed(f, a), b, boxed(f, d), rm)
+}
+
+macro_rules! value_helpers {
+    ($($name:ident($env:ident, $a:ident, $b:ident, $d:ident, $rm:ident) $body:expr;)*) => {
+        /// Value-passing helpers (see [`varith`]), by name.
+        #[allow(non_upper_case_globals)]
+        pub mod hv {
+            use dbt::ir::Helper;
+            $(pub const $name: Helper = Helper {
+                name: concat!(stringify!($name), "_v"),
+                f: f::$name,
+                writes: (crate::cpu::FCSR_G, crate::cpu::FCSR_G + 1),
+            };)*
+            mod f {
+                use super::super::*;
+                $(
+                    #[allow(unused_variables)]
+                    pub extern "C" fn $name($env: *mut u8, $a: u64, $b: u64, $d: u64, $rm: u64) -> u64 {
+                        $body
+                    }
+                )*
+            }
+        }
+    };
+}
+
+value_helpers! {
+    fadd_s(env, a, b, d, rm) varith(env, F32, hostfp::Op::Add, a, b, 0, rm);
+    fsub_s(env, a, b, d, rm) varith(env, F32, hostfp::Op::Sub, a, b, 0, rm);
+    fmul_s(env, a, b, d, rm) varith(env, F32, hostfp::Op::Mul, a, b, 0, rm);
+    fdiv_s(env, a, b, d, rm) varith(env, F32, hostfp::Op::Div, a, b, 0, rm);
+    fsqrt_s(env, a, b, d, rm) varith(env, F32, hostfp::Op::Sqrt, a, 0, 0, rm);
+    fadd_d(env, a, b, d, rm) varith(env, F64, hostfp::Op::Add, a, b, 0, rm);
+    fsub_d(env, a, b, d, rm) varith(env, F64, hostfp::Op::Sub, a, b, 0, rm);
+    fmul_d(env, a, b, d, rm) varith(env, F64, hostfp::Op::Mul, a, b, 0, rm);
+    fdiv_d(env, a, b, d, rm) varith(env, F64, hostfp::Op::Div, a, b, 0, rm);
+    fsqrt_d(env, a, b, d, rm) varith(env, F64, hostfp::Op::Sqrt, a, 0, 0, rm);
+    fmadd_s(env, a, b, d, rm) vfused(env, F32, a, b, d, rm, false, false);
+    fmsub_s(env, a, b, d, rm) vfused(env, F32, a, b, d, rm, false, true);
+    fnmsub_s(env, a, b, d, rm) vfused(env, F32, a, b, d, rm, true, false);
+    fnmadd_s(env, a, b, d, rm) vfused(env, F32, a, b, d, rm, true, true);
+    fmadd_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, false, false);
+    fmsub_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, false, true);
+    fnmsub_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, true, false);
+    fnmadd_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, true, true);
+}
+
 helpers! {
-    fadd_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Add, sf::add) }
-    fsub_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Sub, sf::sub) }
-    fmul_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Mul, sf::mul) }
-    fdiv_s(c, r, rm, x) { arith(c, F32, &r, rm, hostfp::Op::Div, sf::div) }
-    fadd_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Add, sf::add) }
-    fsub_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Sub, sf::sub) }
-    fmul_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Mul, sf::mul) }
-    fdiv_d(c, r, rm, x) { arith(c, F64, &r, rm, hostfp::Op::Div, sf::div) }
-    fsqrt_s(c, r, rm, x) {
-        let mut fl = 0;
-        let a = get(c, F32, r.rs1);
-        let v = fast_or(F32, hostfp::Op::Sqrt, a, 0, 0, rm, &mut fl, |fl| sf::sqrt(F32, a, rm, fl));
-        set(c, F32, r.rd, v);
-        c.fcsr |= fl;
-        0
-    }
-    fsqrt_d(c, r, rm, x) {
-        let mut fl = 0;
-        let a = get(c, F64, r.rs1);
-        let v = fast_or(F64, hostfp::Op::Sqrt, a, 0, 0, rm, &mut fl, |fl| sf::sqrt(F64, a, rm, fl));
-        set(c, F64, r.rd, v);
-        c.fcsr |= fl;
-        0
-    }
-    fmadd_s(c, r, rm, x) { fused(c, F32, &r, rm, false, false) }
-    fmsub_s(c, r, rm, x) { fused(c, F32, &r, rm, false, true) }
-    fnmsub_s(c, r, rm, x) { fused(c, F32, &r, rm, true, false) }
-    fnmadd_s(c, r, rm, x) { fused(c, F32, &r, rm, true, true) }
-    fmadd_d(c, r, rm, x) { fused(c, F64, &r, rm, false, false) }
-    fmsub_d(c, r, rm, x) { fused(c, F64, &r, rm, false, true) }
-    fnmsub_d(c, r, rm, x) { fused(c, F64, &r, rm, true, false) }
-    fnmadd_d(c, r, rm, x) { fused(c, F64, &r, rm, true, true) }
     fsgnj_s(c, r, rm, x) { sgnj(c, F32, &r, 0) }
     fsgnjn_s(c, r, rm, x) { sgnj(c, F32, &r, 1) }
     fsgnjx_s(c, r, rm, x) { sgnj(c, F32, &r, 2) }
@@ -273,5 +318,4 @@ helpers! {
     fcvt_d_wu(c, r, rm, x) { from_int(c, F64, &r, rm, x, false, 32) }
     fcvt_d_l(c, r, rm, x) { from_int(c, F64, &r, rm, x, true, 64) }
     fcvt_d_lu(c, r, rm, x) { from_int(c, F64, &r, rm, x, false, 64) }
-    get_frm(c, r, rm, x) { ((c.fcsr >> 5) & 7) as u64 }
 }

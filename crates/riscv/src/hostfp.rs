@@ -47,7 +47,17 @@ fn needs_slow_result(f: Fmt, r: u64) -> bool {
 }
 
 /// Computes `op` in rounding mode `rm` (0..=3) on the host; `None` means "use softfloat".
-pub fn compute(f: Fmt, op: Op, a: u64, b: u64, c: u64, rm: u32) -> Option<(u64, u32)> {
+/// `nx_set` says the caller's accrued flags already hold inexact, so the returned flags may
+/// omit it (inexactness then need not be determined at all).
+pub fn compute(
+    f: Fmt,
+    op: Op,
+    a: u64,
+    b: u64,
+    c: u64,
+    rm: u32,
+    nx_set: bool,
+) -> Option<(u64, u32)> {
     if rm >= RMM
         || special(f, a)
         || (op != Op::Sqrt && special(f, b))
@@ -59,7 +69,12 @@ pub fn compute(f: Fmt, op: Op, a: u64, b: u64, c: u64, rm: u32) -> Option<(u64, 
         return None;
     }
     if rm == 0 {
-        if let Some(r) = rne_exact_check(f, op, a, b) {
+        if nx_set {
+            if let Some(r) = rne_no_flags(f, op, a, b, c) {
+                return r;
+            }
+        }
+        if let Some(r) = rne_exact_check(f, op, a, b, c) {
             return r;
         }
     }
@@ -141,9 +156,113 @@ pub fn compute(f: Fmt, op: Op, a: u64, b: u64, c: u64, rm: u32) -> Option<(u64, 
     Some((r, if out_csr & PE != 0 { NX } else { 0 }))
 }
 
-/// RNE add/sub/mul with inexactness found by error-free transformations (no MXCSR access):
-/// `Some(answer)` when this path decides, `None` to use the MXCSR path.
-fn rne_exact_check(f: Fmt, op: Op, a: u64, b: u64) -> Option<Option<(u64, u32)>> {
+/// `a * b + c` rounded once in RNE (the default MXCSR rounding; flags are ignored). Only
+/// called after checking the CPU has FMA.
+fn fma64(a: f64, b: f64, c: f64) -> f64 {
+    let mut x = a;
+    // SAFETY: register-only arithmetic; callers check FMA support first.
+    unsafe {
+        std::arch::asm!(
+            "vfmadd213sd {x}, {y}, {z}",
+            x = inout(xmm_reg) x,
+            y = in(xmm_reg) b,
+            z = in(xmm_reg) c,
+            options(pure, nomem, nostack),
+        );
+    }
+    x
+}
+
+/// Single-precision counterpart of [`fma64`].
+fn fma32(a: f32, b: f32, c: f32) -> f32 {
+    let mut x = a;
+    // SAFETY: as for `fma64`.
+    unsafe {
+        std::arch::asm!(
+            "vfmadd213ss {x}, {y}, {z}",
+            x = inout(xmm_reg) x,
+            y = in(xmm_reg) b,
+            z = in(xmm_reg) c,
+            options(pure, nomem, nostack),
+        );
+    }
+    x
+}
+
+/// Error-free sum: `s + e == x + y` exactly (RNE, no overflow).
+fn two_sum(x: f64, y: f64) -> (f64, f64) {
+    let s = x + y;
+    let bb = s - x;
+    (s, (x - (s - bb)) + (y - bb))
+}
+
+/// Whether `pl + ph + z - r` is exactly zero, where `pl + ph` is a nonoverlapping expansion
+/// (`|pl|` at most half an ulp of `ph`). The terms are grown into one nonoverlapping expansion
+/// (Shewchuk's GROW-EXPANSION: every step is an exact TwoSum), which sums to zero only if every
+/// component is zero. `None` if an intermediate overflowed (a component is not finite).
+fn expansion_is_zero(pl: f64, ph: f64, z: f64, r: f64) -> Option<bool> {
+    // Add z to [pl, ph].
+    let (q, h0) = two_sum(z, pl);
+    let (q, h1) = two_sum(q, ph);
+    // Add -r to [h0, h1, q].
+    let (q2, g0) = two_sum(-r, h0);
+    let (q2, g1) = two_sum(q2, h1);
+    let (q2, g2) = two_sum(q2, q);
+    let all = [g0, g1, g2, q2];
+    if all.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    Some(all.iter().all(|&x| x == 0.0))
+}
+
+/// RNE result when inexact needs no deciding: with finite operands and a normal result above
+/// the smallest normal, add/sub/mul/fma can only raise inexact, and so can div by a non-zero
+/// divisor and sqrt of a non-negative number.
+fn rne_no_flags(f: Fmt, op: Op, a: u64, b: u64, c: u64) -> Option<Option<(u64, u32)>> {
+    let zero = |x: u64| x << (64 - f.exp_bits - f.mant_bits) == 0; // +-0 (sign shifted out)
+    let neg = |x: u64| (x >> (f.exp_bits + f.mant_bits)) & 1 != 0;
+    match op {
+        Op::Div if zero(b) => return None,
+        Op::Sqrt if neg(a) => return None,
+        _ => {}
+    }
+    let r = if f.exp_bits == 11 {
+        let (x, y, z) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
+        match op {
+            Op::Add => x + y,
+            Op::Sub => x - y,
+            Op::Mul => x * y,
+            Op::Div => x / y,
+            Op::Sqrt => x.sqrt(),
+            Op::Fma => fma64(x, y, z),
+        }
+        .to_bits()
+    } else {
+        let (x, y, z) = (
+            f32::from_bits(a as u32),
+            f32::from_bits(b as u32),
+            f32::from_bits(c as u32),
+        );
+        match op {
+            Op::Add => x + y,
+            Op::Sub => x - y,
+            Op::Mul => x * y,
+            Op::Div => x / y,
+            Op::Sqrt => x.sqrt(),
+            Op::Fma => fma32(x, y, z),
+        }
+        .to_bits() as u64
+    };
+    Some(if needs_slow_result(f, r) {
+        None
+    } else {
+        Some((r, 0))
+    })
+}
+
+/// RNE add/sub/mul/fma with inexactness found by error-free transformations (no MXCSR
+/// access): `Some(answer)` when this path decides, `None` to use the MXCSR path.
+fn rne_exact_check(f: Fmt, op: Op, a: u64, b: u64, c: u64) -> Option<Option<(u64, u32)>> {
     let finish = |r: u64, inexact: bool| {
         if needs_slow_result(f, r) {
             None
@@ -169,8 +288,37 @@ fn rne_exact_check(f: Fmt, op: Op, a: u64, b: u64) -> Option<Option<(u64, u32)>>
                 if !(2 * 53 + 1..0x7ff).contains(&e) {
                     return None;
                 }
-                let err = x.mul_add(y, -r);
+                let err = fma64(x, y, -r);
                 Some(finish(r.to_bits(), err != 0.0))
+            }
+            Op::Fma => {
+                let z = f64::from_bits(c);
+                let r = fma64(x, y, z);
+                if needs_slow_result(f, r.to_bits()) {
+                    return Some(None);
+                }
+                if x == 0.0 || y == 0.0 {
+                    // The product is an exact zero and r (normal) is z itself.
+                    return Some(finish(r.to_bits(), false));
+                }
+                // TwoProd: x*y = ph + pl exactly when ph is well above the subnormal range.
+                let ph = x * y;
+                let e = (ph.to_bits() >> 52) & 0x7ff;
+                if !(2 * 53 + 1..0x7ff).contains(&e) {
+                    return None;
+                }
+                let pl = fma64(x, y, -ph);
+                let zero = if pl == 0.0 {
+                    // The product is exact, so r rounds ph + z: TwoSum's error decides.
+                    let (s, e) = two_sum(ph, z);
+                    if s != r || !e.is_finite() {
+                        return None;
+                    }
+                    e == 0.0
+                } else {
+                    expansion_is_zero(pl, ph, z, r)?
+                };
+                Some(finish(r.to_bits(), !zero))
             }
             _ => None,
         }
@@ -189,6 +337,19 @@ fn rne_exact_check(f: Fmt, op: Op, a: u64, b: u64) -> Option<Option<(u64, u32)>>
                 let p = x as f64 * y as f64;
                 let r = p as f32;
                 Some(finish(r.to_bits() as u64, r as f64 != p))
+            }
+            Op::Fma => {
+                let z = f32::from_bits(c as u32);
+                let r = fma32(x, y, z);
+                // The product is exact in binary64. If ph + z is not representable there
+                // (TwoSum error non-zero) it is not a binary32 number either, so inexact;
+                // otherwise it is exactly s, compared with r.
+                let ph = x as f64 * y as f64;
+                let (s, e) = two_sum(ph, z as f64);
+                if !e.is_finite() {
+                    return None;
+                }
+                Some(finish(r.to_bits() as u64, e != 0.0 || s != r as f64))
             }
             _ => None,
         }
@@ -251,7 +412,7 @@ mod tests {
                     Op::Sqrt => sf::sqrt(f, a, rm, &mut fl),
                     Op::Fma => sf::fma(f, a, b, c, rm, &mut fl),
                 };
-                if let Some((r, flags)) = compute(f, op, a, b, c, rm) {
+                if let Some((r, flags)) = compute(f, op, a, b, c, rm, false) {
                     answered += 1;
                     assert_eq!(
                         (r, flags),
@@ -259,11 +420,67 @@ mod tests {
                         "{op:?} {a:#x} {b:#x} {c:#x} rm {rm}"
                     );
                 }
+                if let Some((r, flags)) = compute(f, op, a, b, c, rm, true) {
+                    assert_eq!(
+                        (r, flags | NX),
+                        (want, fl | NX),
+                        "nx set: {op:?} {a:#x} {b:#x} {c:#x} rm {rm}"
+                    );
+                }
             }
         }
         assert!(
             answered > 100_000,
             "fast path answered only {answered} cases"
+        );
+    }
+
+    /// Fused multiply-adds of short-mantissa operands, often exact, exercise the RNE
+    /// error-free inexactness checks (product exact and not).
+    #[test]
+    fn fma_exactness_agrees_with_softfloat() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut seen = [0; 2];
+        for i in 0..60000 {
+            let f = if i % 2 == 0 { sf::F64 } else { sf::F32 };
+            let bits = [3, 8, 20, 27, 30, 53][(next() % 6) as usize];
+            let mut val = || {
+                let k = (next() % (1u64 << bits.min(24))) as i64 - (1 << (bits.min(24) - 1));
+                let k = if bits > 24 {
+                    k * (1 << (bits - 24)) + 1
+                } else {
+                    k
+                };
+                let e = (next() % 40) as i32 - 20;
+                let v = k as f64 * 2f64.powi(e);
+                if f == sf::F64 {
+                    v.to_bits()
+                } else {
+                    (v as f32).to_bits() as u64
+                }
+            };
+            let (a, b, c) = (val(), val(), val());
+            for nx in [false, true] {
+                let mut fl = 0;
+                let want = sf::fma(f, a, b, c, 0, &mut fl);
+                if let Some((r, flags)) = compute(f, Op::Fma, a, b, c, 0, nx) {
+                    let m = if nx { NX } else { 0 };
+                    if !nx {
+                        seen[(flags & NX) as usize] += 1;
+                    }
+                    assert_eq!((r, flags | m), (want, fl | m), "{a:#x} {b:#x} {c:#x}");
+                }
+            }
+        }
+        assert!(
+            seen[0] > 5000 && seen[1] > 5000,
+            "exact/inexact answers: {seen:?}"
         );
     }
 }

@@ -1,10 +1,10 @@
 //! Translate functions and decode rows for F and D. Arithmetic goes through exact software
 //! helpers (see `fpu` and `softfloat`); loads and stores are ordinary IR memory ops.
 
-use crate::cpu::F_BASE;
+use crate::cpu::{FCSR_G, F_BASE};
 use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
 use crate::decode::{Imm, Row};
-use crate::fpu::h;
+use crate::fpu::{h, hv};
 use dbt::ir::{BinOp, Cond, Helper, MemSize, Op, Temp, Ty, Val};
 
 fn packed(a: &Args) -> Val {
@@ -19,7 +19,8 @@ fn check_rm(c: &mut Ctx, rm: u32) -> bool {
         7 if *c.frm_checked => true,
         7 => {
             *c.frm_checked = true;
-            let frm = c.call(h::get_frm, &[Val::C(0)]);
+            let fcsr = c.bin(BinOp::Shr, Val::T(Temp(FCSR_G)), Val::C(5));
+            let frm = c.bin(BinOp::And, fcsr, Val::C(7));
             let bad = c.label();
             c.emit(Op::BrCond {
                 cond: Cond::Geu,
@@ -49,6 +50,33 @@ fn fp(c: &mut Ctx, a: &Args, helper: Helper, rm: bool, xsrc: bool, xdst: bool) -
     if xdst {
         c.set_x(a.rd, r);
     }
+    true
+}
+
+/// An FP arithmetic instruction done by a value-passing helper (see `fpu::hv`): the operand
+/// registers' raw values go in, the result's raw value comes back into rd.
+fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32) -> bool {
+    if !check_rm(c, a.rm) {
+        return false;
+    }
+    let src = |r: usize, i: u32| {
+        if i < nsrc {
+            Val::T(freg(r))
+        } else {
+            Val::C(0)
+        }
+    };
+    let args = [
+        src(a.rs1, 0),
+        src(a.rs2, 1),
+        src(a.rs3, 2),
+        Val::C(a.rm as u64),
+    ];
+    let r = c.call(helper, &args);
+    c.emit(Op::Mov {
+        dst: freg(a.rd),
+        src: r,
+    });
     true
 }
 
@@ -125,6 +153,21 @@ pub fn fsd(c: &mut Ctx, a: &Args) -> bool {
     store(c, a, MemSize::B8)
 }
 
+macro_rules! fpv_fns {
+    ($($name:ident: $n:expr;)*) => {
+        $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
+            fpv(c, a, hv::$name, $n)
+        })*
+    };
+}
+
+fpv_fns! {
+    fadd_s: 2; fsub_s: 2; fmul_s: 2; fdiv_s: 2; fsqrt_s: 1;
+    fadd_d: 2; fsub_d: 2; fmul_d: 2; fdiv_d: 2; fsqrt_d: 1;
+    fmadd_s: 3; fmsub_s: 3; fnmsub_s: 3; fnmadd_s: 3;
+    fmadd_d: 3; fmsub_d: 3; fnmsub_d: 3; fnmadd_d: 3;
+}
+
 macro_rules! fp_fns {
     ($($name:ident: $rm:expr, $xs:expr, $xd:expr;)*) => {
         $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
@@ -134,13 +177,6 @@ macro_rules! fp_fns {
 }
 
 fp_fns! {
-    fadd_s: true, false, false; fsub_s: true, false, false; fmul_s: true, false, false;
-    fdiv_s: true, false, false; fsqrt_s: true, false, false;
-    fadd_d: true, false, false; fsub_d: true, false, false; fmul_d: true, false, false;
-    fdiv_d: true, false, false; fsqrt_d: true, false, false;
-    fmadd_s: true, false, false; fmsub_s: true, false, false; fnmsub_s: true, false, false;
-    fnmadd_s: true, false, false; fmadd_d: true, false, false; fmsub_d: true, false, false;
-    fnmsub_d: true, false, false; fnmadd_d: true, false, false;
     fsgnj_s: false, false, false; fsgnjn_s: false, false, false; fsgnjx_s: false, false, false;
     fsgnj_d: false, false, false; fsgnjn_d: false, false, false; fsgnjx_d: false, false, false;
     fmin_s: false, false, false; fmax_s: false, false, false;
