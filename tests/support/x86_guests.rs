@@ -44,8 +44,11 @@ pub fn build(name: &str) -> PathBuf {
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("x86-guests");
     std::fs::create_dir_all(&out_dir).expect("create guest output directory");
     let out = out_dir.join(name);
-    // Tests run in parallel: link to a private name, then rename into place atomically.
-    let tmp = out_dir.join(format!("{name}.{}.tmp", std::process::id()));
+    // Tests run in parallel, in several threads and processes, and may build the same
+    // guest at once: link to a name private to this call, then rename into place atomically.
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let tmp = out_dir.join(format!("{name}.{}.{call}.tmp", std::process::id()));
     let status = Command::new("gcc")
         .args([
             "-nostdlib",
