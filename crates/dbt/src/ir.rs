@@ -89,6 +89,33 @@ pub enum BinOp {
     Rotr,
 }
 
+impl BinOp {
+    /// Every operation, in a fixed order (the native backend encodes ops by index).
+    pub const ALL: [BinOp; 21] = [
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::MulHs,
+        BinOp::MulHu,
+        BinOp::MulHsu,
+        BinOp::DivS,
+        BinOp::DivU,
+        BinOp::RemS,
+        BinOp::RemU,
+        BinOp::And,
+        BinOp::Or,
+        BinOp::Xor,
+        BinOp::AndN,
+        BinOp::OrN,
+        BinOp::XorN,
+        BinOp::Shl,
+        BinOp::Shr,
+        BinOp::Sar,
+        BinOp::Rotl,
+        BinOp::Rotr,
+    ];
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnOp {
     Neg,
@@ -106,6 +133,22 @@ pub enum UnOp {
     Zext16,
     /// Per byte: 0xff if the byte is non-zero, else 0 (Zbb `orc.b`).
     OrcB,
+}
+
+impl UnOp {
+    /// Every operation, in a fixed order (the native backend encodes ops by index).
+    pub const ALL: [UnOp; 10] = [
+        UnOp::Neg,
+        UnOp::Not,
+        UnOp::Clz,
+        UnOp::Ctz,
+        UnOp::Popcnt,
+        UnOp::Bswap,
+        UnOp::Sext8,
+        UnOp::Sext16,
+        UnOp::Zext16,
+        UnOp::OrcB,
+    ];
 }
 
 /// Conversions between the two types.

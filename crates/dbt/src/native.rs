@@ -48,50 +48,14 @@ pub const CTX_FAULT_ADDR: i32 = offset_of!(NCtx, fault_addr) as i32;
 pub const CTX_FAULT_WRITE: i32 = offset_of!(NCtx, fault_write) as i32;
 pub const CTX_JCACHE: i32 = offset_of!(NCtx, jcache) as i32;
 
-const BIN_OPS: [BinOp; 21] = [
-    BinOp::Add,
-    BinOp::Sub,
-    BinOp::Mul,
-    BinOp::MulHs,
-    BinOp::MulHu,
-    BinOp::MulHsu,
-    BinOp::DivS,
-    BinOp::DivU,
-    BinOp::RemS,
-    BinOp::RemU,
-    BinOp::And,
-    BinOp::Or,
-    BinOp::Xor,
-    BinOp::AndN,
-    BinOp::OrN,
-    BinOp::XorN,
-    BinOp::Shl,
-    BinOp::Shr,
-    BinOp::Sar,
-    BinOp::Rotl,
-    BinOp::Rotr,
-];
-const UN_OPS: [UnOp; 10] = [
-    UnOp::Neg,
-    UnOp::Not,
-    UnOp::Clz,
-    UnOp::Ctz,
-    UnOp::Popcnt,
-    UnOp::Bswap,
-    UnOp::Sext8,
-    UnOp::Sext16,
-    UnOp::Zext16,
-    UnOp::OrcB,
-];
-
 fn ty_code(ty: Ty) -> u64 {
     (ty == Ty::I64) as u64
 }
 pub fn bin_code(op: BinOp, ty: Ty) -> u64 {
-    (BIN_OPS.iter().position(|o| *o == op).unwrap_or(0) as u64) << 1 | ty_code(ty)
+    (BinOp::ALL.iter().position(|o| *o == op).unwrap_or(0) as u64) << 1 | ty_code(ty)
 }
 pub fn un_code(op: UnOp, ty: Ty) -> u64 {
-    (UN_OPS.iter().position(|o| *o == op).unwrap_or(0) as u64) << 1 | ty_code(ty)
+    (UnOp::ALL.iter().position(|o| *o == op).unwrap_or(0) as u64) << 1 | ty_code(ty)
 }
 fn ty_of(code: u64) -> Ty {
     if code & 1 != 0 {
@@ -105,14 +69,18 @@ fn ty_of(code: u64) -> Ty {
 /// `eval` with the interpreter keeps the two backends identical for them.
 pub extern "C" fn pure_bin(code: u64, a: u64, b: u64) -> u64 {
     eval::bin(
-        BIN_OPS[(code >> 1) as usize % BIN_OPS.len()],
+        BinOp::ALL[(code >> 1) as usize % BinOp::ALL.len()],
         ty_of(code),
         a,
         b,
     )
 }
 pub extern "C" fn pure_un(code: u64, a: u64) -> u64 {
-    eval::un(UN_OPS[(code >> 1) as usize % UN_OPS.len()], ty_of(code), a)
+    eval::un(
+        UnOp::ALL[(code >> 1) as usize % UnOp::ALL.len()],
+        ty_of(code),
+        a,
+    )
 }
 
 pub enum NativeExit {

@@ -54,41 +54,6 @@ impl Rng {
     }
 }
 
-const BINS: [BinOp; 21] = [
-    BinOp::Add,
-    BinOp::Sub,
-    BinOp::Mul,
-    BinOp::MulHs,
-    BinOp::MulHu,
-    BinOp::MulHsu,
-    BinOp::DivS,
-    BinOp::DivU,
-    BinOp::RemS,
-    BinOp::RemU,
-    BinOp::And,
-    BinOp::Or,
-    BinOp::Xor,
-    BinOp::AndN,
-    BinOp::OrN,
-    BinOp::XorN,
-    BinOp::Shl,
-    BinOp::Shr,
-    BinOp::Sar,
-    BinOp::Rotl,
-    BinOp::Rotr,
-];
-const UNS: [UnOp; 10] = [
-    UnOp::Neg,
-    UnOp::Not,
-    UnOp::Clz,
-    UnOp::Ctz,
-    UnOp::Popcnt,
-    UnOp::Bswap,
-    UnOp::Sext8,
-    UnOp::Sext16,
-    UnOp::Zext16,
-    UnOp::OrcB,
-];
 const CONDS: [Cond; 6] = [Cond::Eq, Cond::Ne, Cond::Lt, Cond::Ge, Cond::Ltu, Cond::Geu];
 const RMWS: [RmwOp; 9] = [
     RmwOp::Xchg,
@@ -169,13 +134,13 @@ impl GenB {
         };
         match self.r.below(14) {
             0..=4 => {
-                let op = BINS[self.r.below(BINS.len() as u64) as usize];
+                let op = BinOp::ALL[self.r.below(BinOp::ALL.len() as u64) as usize];
                 let (a, b) = (self.val(ty), self.val(ty));
                 let dst = self.dst(ty);
                 self.b.push(Op::Bin { op, ty, dst, a, b });
             }
             5 => {
-                let op = UNS[self.r.below(UNS.len() as u64) as usize];
+                let op = UnOp::ALL[self.r.below(UnOp::ALL.len() as u64) as usize];
                 let a = self.val(ty);
                 let dst = self.dst(ty);
                 self.b.push(Op::Un { op, ty, dst, a });
@@ -300,7 +265,7 @@ impl GenB {
         }
     }
     fn simple(&mut self) {
-        let op = BINS[self.r.below(BINS.len() as u64) as usize];
+        let op = BinOp::ALL[self.r.below(BinOp::ALL.len() as u64) as usize];
         let (a, b) = (self.val(Ty::I64), self.val(Ty::I64));
         let dst = Temp(self.r.below(NG as u64) as u32);
         self.b.push(Op::Bin {
