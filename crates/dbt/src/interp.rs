@@ -211,10 +211,12 @@ pub fn run_block_with(
                     Err(e) => return fault(e),
                 }
             }
+            // The interpreter always calls: the helper defines the result (see `FastFp`).
             Op::Call {
                 helper,
                 dst,
                 ref args,
+                ..
             } => {
                 let mut a = [0u64; 4];
                 for (k, v) in args.iter().enumerate() {

@@ -266,6 +266,55 @@ impl PartialEq for Helper {
     }
 }
 
+/// A floating-point operation the host FPU can compute directly (see [`FastFp`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FpOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// Square root of the first operand.
+    Sqrt,
+    /// Fused `±(a * b) ± c` with one rounding; the signs come from [`FastFp::neg_prod`] and
+    /// [`FastFp::neg_add`].
+    MulAdd,
+}
+
+/// An inline fast path a native backend may use instead of calling a helper.
+///
+/// Contract with the front end: whenever `guard & guard_mask == guard_want` (the rounding mode
+/// is round-to-nearest-even), every operand (`args[0..]`, as many as the op reads) is a finite
+/// number, the IEEE-754 round-to-nearest-even result has a biased exponent that is neither 0,
+/// 1 nor all ones (a normal number away from the underflow threshold), and either
+/// `guard & inexact_bit != 0` (inexact already accrued) or the result is exact, the helper
+/// returns exactly that result and has no other effect. Operands and result are binary64, or
+/// binary32 NaN-boxed (upper 32 bits all ones) when `double` is false; a binary32 operand that
+/// is not NaN-boxed does not qualify. Under those conditions no IEEE exception other than
+/// inexact can occur. Backends that do not inline simply make the call, so the IR
+/// interpreter defines the semantics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FastFp {
+    pub op: FpOp,
+    pub double: bool,
+    pub neg_prod: bool,
+    pub neg_add: bool,
+    pub guard: Val,
+    pub guard_mask: u32,
+    pub guard_want: u32,
+    pub inexact_bit: u32,
+}
+
+impl FpOp {
+    /// Number of operands read.
+    pub fn arity(self) -> usize {
+        match self {
+            FpOp::Sqrt => 1,
+            FpOp::MulAdd => 3,
+            _ => 2,
+        }
+    }
+}
+
 /// One micro-op.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -342,11 +391,13 @@ pub enum Op {
         new: Val,
         size: MemSize,
     },
-    /// Call a helper with up to four I64 arguments.
+    /// Call a helper with up to four I64 arguments; `fast` optionally describes an inline
+    /// fast path with the same result (see [`FastFp`]).
     Call {
         helper: Helper,
         dst: Option<Temp>,
         args: Vec<Val>,
+        fast: Option<FastFp>,
     },
     Label(Label),
     Br(Label),
@@ -435,7 +486,12 @@ impl Op {
                 f(expect);
                 f(new)
             }
-            Op::Call { args, .. } => args.iter().for_each(f),
+            Op::Call { args, fast, .. } => {
+                args.iter().for_each(&mut f);
+                if let Some(fast) = fast {
+                    f(&fast.guard)
+                }
+            }
             Op::JumpIndirect { target } => f(target),
             _ => {}
         }
@@ -471,7 +527,12 @@ impl Op {
                 f(expect);
                 f(new)
             }
-            Op::Call { args, .. } => args.iter_mut().for_each(f),
+            Op::Call { args, fast, .. } => {
+                args.iter_mut().for_each(&mut f);
+                if let Some(fast) = fast {
+                    f(&mut fast.guard)
+                }
+            }
             Op::JumpIndirect { target } => f(target),
             _ => {}
         }

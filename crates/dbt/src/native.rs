@@ -39,6 +39,8 @@ pub struct NCtx {
     exit_flag: *const AtomicU32,
     fault_addr: u64,
     fault_write: u64,
+    /// Scratch word for generated code (MXCSR reads and writes).
+    scratch: u64,
     jcache: [JEntry; JC_SIZE],
 }
 
@@ -46,6 +48,7 @@ pub const CTX_MAX_ADDR: i32 = offset_of!(NCtx, max_addr) as i32;
 pub const CTX_EXIT_FLAG: i32 = offset_of!(NCtx, exit_flag) as i32;
 pub const CTX_FAULT_ADDR: i32 = offset_of!(NCtx, fault_addr) as i32;
 pub const CTX_FAULT_WRITE: i32 = offset_of!(NCtx, fault_write) as i32;
+pub const CTX_SCRATCH: i32 = offset_of!(NCtx, scratch) as i32;
 pub const CTX_JCACHE: i32 = offset_of!(NCtx, jcache) as i32;
 
 fn ty_code(ty: Ty) -> u64 {
@@ -164,6 +167,7 @@ impl Native {
             exit_flag: Arc::as_ptr(&exit),
             fault_addr: 0,
             fault_write: 0,
+            scratch: 0,
             jcache: [JEntry {
                 pc: u64::MAX,
                 code: 0,
@@ -215,8 +219,10 @@ impl Native {
             code[*s..s + 4].copy_from_slice(&(rel as i32).to_le_bytes());
         }
         if let Some(dir) = std::env::var_os("TANDEM_DUMP_CODE") {
-            // Debugging aid: one raw x86-64 file per block, for `objdump -D -b binary -mi386:x86-64`.
-            let path = std::path::Path::new(&dir).join(format!("tb-{:x}.bin", b.guest_pc));
+            // Debugging aid: one raw x86-64 file per block, for `objdump -D -b binary -mi386:x86-64`,
+            // named by guest pc and code-buffer offset (what `perf report` shows for the memfd).
+            let path =
+                std::path::Path::new(&dir).join(format!("tb-{:x}-at-{base:x}.bin", b.guest_pc));
             if let Err(e) = std::fs::write(&path, &code) {
                 log::warn!("cannot dump code to {}: {e}", path.display());
             }

@@ -304,6 +304,53 @@ impl Asm {
         self.rex(false, 0, 0, r.0, false);
         self.b(0x58 + (r.0 & 7));
     }
+    /// `movq xmm, r64` (`w`) or `movd xmm, r32`.
+    pub fn movq_to_xmm(&mut self, w: bool, xmm: u8, src: R) {
+        self.b(0x66);
+        self.op_rr(w, &[0x0f, 0x6e], R(xmm), src)
+    }
+    /// `movq r64, xmm` (`w`) or `movd r32, xmm` (zero-extending).
+    pub fn movq_from_xmm(&mut self, w: bool, dst: R, xmm: u8) {
+        self.b(0x66);
+        self.op_rr(w, &[0x0f, 0x7e], R(xmm), dst)
+    }
+    /// Scalar SSE arithmetic `op xmm_dst, xmm_src` (`double`: the `sd` form, else `ss`);
+    /// `opc` is the second opcode byte (0x58 add, 0x59 mul, 0x5c sub, 0x5e div, 0x51 sqrt).
+    pub fn sse_scalar(&mut self, double: bool, opc: u8, dst: u8, src: u8) {
+        self.b(if double { 0xf2 } else { 0xf3 });
+        self.op_rr(false, &[0x0f, opc], R(dst), R(src))
+    }
+    /// `movapd xmm_dst, xmm_src` (a full register copy).
+    pub fn movapd(&mut self, dst: u8, src: u8) {
+        self.b(0x66);
+        self.op_rr(false, &[0x0f, 0x28], R(dst), R(src))
+    }
+    /// `vf[n]madd/msub213s[sd] dst, src1, src2` on xmm0..xmm7: dst = ±(src1 * dst) ± src2 with
+    /// one rounding. `opc`: 0xa9 a*b+c, 0xab a*b-c, 0xad -(a*b)+c, 0xaf -(a*b)-c.
+    pub fn fma213(&mut self, double: bool, opc: u8, dst: u8, src1: u8, src2: u8) {
+        // Three-byte VEX: no R/X/B extension, map 0F38; W selects sd/ss, vvvv = ~src1, pp = 66.
+        let vex2 = (double as u8) << 7 | (!src1 & 0xf) << 3 | 0x01;
+        let modrm = 0xc0 | (dst & 7) << 3 | (src2 & 7);
+        self.buf.extend_from_slice(&[0xc4, 0xe2, vex2, opc, modrm]);
+    }
+    /// `stmxcsr [m]`.
+    pub fn stmxcsr(&mut self, m: Mem) {
+        self.op_rm(false, &[0x0f, 0xae], R(3), m, false)
+    }
+    /// `ldmxcsr [m]`.
+    pub fn ldmxcsr(&mut self, m: Mem) {
+        self.op_rm(false, &[0x0f, 0xae], R(2), m, false)
+    }
+    /// `test byte [m], imm8`.
+    pub fn test_m8(&mut self, m: Mem, v: u8) {
+        self.op_rm(false, &[0xf6], R(0), m, false);
+        self.b(v);
+    }
+    /// `mov dword [m], imm32`.
+    pub fn store_imm32(&mut self, m: Mem, v: i32) {
+        self.op_rm(false, &[0xc7], R(0), m, false);
+        self.d32(v);
+    }
     pub fn ret(&mut self) {
         self.b(0xc3)
     }

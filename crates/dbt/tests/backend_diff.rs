@@ -260,7 +260,12 @@ impl GenB {
                 };
                 let args: Vec<Val> = (0..self.r.below(5)).map(|_| self.val(Ty::I64)).collect();
                 let dst = Some(self.dst(Ty::I64));
-                self.b.push(Op::Call { helper, dst, args });
+                self.b.push(Op::Call {
+                    helper,
+                    dst,
+                    args,
+                    fast: None,
+                });
             }
         }
     }
@@ -413,6 +418,7 @@ fn register_pressure_spills_match() {
                     },
                     dst: Some(t),
                     args: vec![g, Val::C(i as u64)],
+                    fast: None,
                 }),
                 _ => b.push(Op::Bin {
                     op: BinOp::Mul,

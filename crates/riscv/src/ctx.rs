@@ -196,6 +196,7 @@ impl Ctx<'_> {
             helper,
             dst: Some(d),
             args: args.to_vec(),
+            fast: None,
         });
         Val::T(d)
     }
@@ -204,6 +205,7 @@ impl Ctx<'_> {
             helper,
             dst: None,
             args: args.to_vec(),
+            fast: None,
         });
     }
 

@@ -5,7 +5,8 @@ use crate::cpu::{FCSR_G, F_BASE};
 use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
 use crate::decode::{Imm, Row};
 use crate::fpu::{h, hv};
-use dbt::ir::{BinOp, Cond, Helper, MemSize, Op, Temp, Ty, Val};
+use crate::softfloat as sf;
+use dbt::ir::{BinOp, Cond, FastFp, FpOp, Helper, MemSize, Op, Temp, Ty, Val};
 
 fn packed(a: &Args) -> Val {
     Val::C((a.rd | a.rs1 << 5 | a.rs2 << 10 | a.rs3 << 15) as u64)
@@ -53,9 +54,16 @@ fn fp(c: &mut Ctx, a: &Args, helper: Helper, rm: bool, xsrc: bool, xdst: bool) -
     true
 }
 
+/// What the host FPU computes for an arithmetic instruction (see [`FastFp`]):
+/// operation, double precision, negated product, negated addend.
+type HostOp = (FpOp, bool, bool, bool);
+
 /// An FP arithmetic instruction done by a value-passing helper (see `fpu::hv`): the operand
-/// registers' raw values go in, the result's raw value comes back into rd.
-fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32) -> bool {
+/// registers' raw values go in, the result's raw value comes back into rd. In round to
+/// nearest even (static, or dynamic with frm = RNE) it carries an inline fast path for the
+/// native backend, guarded on fcsr: frm = RNE when dynamic; the accrued inexact flag tells
+/// whether the fast path must also prove the result exact.
+fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32, host: HostOp) -> bool {
     if !check_rm(c, a.rm) {
         return false;
     }
@@ -72,10 +80,32 @@ fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32) -> bool {
         src(a.rs3, 2),
         Val::C(a.rm as u64),
     ];
-    let r = c.call(helper, &args);
+    let (op, double, neg_prod, neg_add) = host;
+    let guard_mask = match a.rm {
+        0 => Some(0),
+        7 => Some(7 << 5),
+        _ => None,
+    };
+    let fast = guard_mask.map(|guard_mask| FastFp {
+        op,
+        double,
+        neg_prod,
+        neg_add,
+        guard: Val::T(Temp(FCSR_G)),
+        guard_mask,
+        guard_want: 0,
+        inexact_bit: sf::NX,
+    });
+    let r = c.temp();
+    c.emit(Op::Call {
+        helper,
+        dst: Some(r),
+        args: args.to_vec(),
+        fast,
+    });
     c.emit(Op::Mov {
         dst: freg(a.rd),
-        src: r,
+        src: Val::T(r),
     });
     true
 }
@@ -154,18 +184,32 @@ pub fn fsd(c: &mut Ctx, a: &Args) -> bool {
 }
 
 macro_rules! fpv_fns {
-    ($($name:ident: $n:expr;)*) => {
+    ($($name:ident: $n:expr, $op:ident, $double:expr, $np:expr, $na:expr;)*) => {
         $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
-            fpv(c, a, hv::$name, $n)
+            fpv(c, a, hv::$name, $n, (FpOp::$op, $double, $np, $na))
         })*
     };
 }
 
 fpv_fns! {
-    fadd_s: 2; fsub_s: 2; fmul_s: 2; fdiv_s: 2; fsqrt_s: 1;
-    fadd_d: 2; fsub_d: 2; fmul_d: 2; fdiv_d: 2; fsqrt_d: 1;
-    fmadd_s: 3; fmsub_s: 3; fnmsub_s: 3; fnmadd_s: 3;
-    fmadd_d: 3; fmsub_d: 3; fnmsub_d: 3; fnmadd_d: 3;
+    fadd_s: 2, Add, false, false, false;
+    fsub_s: 2, Sub, false, false, false;
+    fmul_s: 2, Mul, false, false, false;
+    fdiv_s: 2, Div, false, false, false;
+    fsqrt_s: 1, Sqrt, false, false, false;
+    fadd_d: 2, Add, true, false, false;
+    fsub_d: 2, Sub, true, false, false;
+    fmul_d: 2, Mul, true, false, false;
+    fdiv_d: 2, Div, true, false, false;
+    fsqrt_d: 1, Sqrt, true, false, false;
+    fmadd_s: 3, MulAdd, false, false, false;
+    fmsub_s: 3, MulAdd, false, false, true;
+    fnmsub_s: 3, MulAdd, false, true, false;
+    fnmadd_s: 3, MulAdd, false, true, true;
+    fmadd_d: 3, MulAdd, true, false, false;
+    fmsub_d: 3, MulAdd, true, false, true;
+    fnmsub_d: 3, MulAdd, true, true, false;
+    fnmadd_d: 3, MulAdd, true, true, true;
 }
 
 macro_rules! fp_fns {

@@ -156,11 +156,20 @@ fn rs(r: &mut Rng) -> u64 {
     }
 }
 
+/// A short-mantissa number `m * 2^e`: sums, products and fused forms of these are often
+/// exact, which exercises the translator's exactness proofs as well as its inexact paths.
+fn short(r: &mut Rng) -> f64 {
+    let m = r.below(64) as f64 - 32.0;
+    m * 2f64.powi(r.below(16) as i32 - 8)
+}
+
 fn fval(r: &mut Rng) -> u64 {
-    match r.below(4) {
+    match r.below(6) {
         0 => r.next(),
         1 => 0xffff_ffff_0000_0000 | FS[r.below(FS.len() as u64) as usize],
         2 => 0xffff_ffff_0000_0000 | (r.next() & 0xffff_ffff),
+        3 => short(r).to_bits(),
+        4 => 0xffff_ffff_0000_0000 | (short(r) as f32).to_bits() as u64,
         _ => FD[r.below(FD.len() as u64) as usize],
     }
 }
@@ -348,7 +357,9 @@ fn program(seed: u64, seqs: usize, len: usize) -> String {
         for f in 0..32 {
             let _ = writeln!(s, "li t0, {}\nfmv.d.x f{f}, t0", fval(&mut r) as i64);
         }
-        let _ = writeln!(s, "li t0, {}\ncsrw fcsr, t0", r.below(5) << 5);
+        // A rounding mode (often RNE, the translator's fast case); inexact sometimes accrued.
+        let frm = if r.below(2) == 0 { 0 } else { r.below(5) };
+        let _ = writeln!(s, "li t0, {}\ncsrw fcsr, t0", frm << 5 | r.below(2));
         // End the block so the translator cannot constant-fold the initial values away:
         // the random instructions must run on the backends' real code paths.
         label += 1;

@@ -10,6 +10,8 @@
 //! state at a fault is exact for the faulting instruction.
 
 mod arith;
+mod fastfp;
+mod fpexact;
 
 use crate::ir::{Block, Cond, ExtOp, Op, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
@@ -52,6 +54,7 @@ enum Stub {
         site: usize,
         pc: u64,
     },
+    SlowCall(fastfp::SlowCall),
 }
 
 struct Gen<'a> {
@@ -477,6 +480,13 @@ impl Gen<'_> {
                 helper,
                 dst,
                 ref args,
+                fast: Some(ref fast),
+            } if self.fast_fp_call(helper, dst, args, fast)? => {}
+            Op::Call {
+                helper,
+                dst,
+                ref args,
+                ..
             } => {
                 let mut v = Vec::with_capacity(args.len() + 1);
                 v.extend_from_slice(args);
@@ -699,6 +709,7 @@ impl Gen<'_> {
                     self.a.patch(site, here);
                     self.set_pc_exit(pc, K_INTERRUPT);
                 }
+                Stub::SlowCall(s) => self.slow_call_stub(s),
             }
         }
         self.out.code = std::mem::take(&mut self.a.buf);

@@ -1,0 +1,262 @@
+//! Inline host-FPU fast paths for helper calls that carry a [`FastFp`] description.
+//!
+//! The fast path computes the result with one SSE/FMA instruction and keeps it only when the
+//! [`FastFp`] contract says the helper would have returned the same value with no other
+//! effect: the guard holds, binary32 operands are NaN-boxed, and the result is a normal
+//! number away from the underflow threshold. The operands need no finiteness check of their
+//! own: with an infinite or NaN operand every one of these operations yields an infinity, a
+//! NaN or (x / inf) a zero, all of which fail the result check. Anything else jumps to an
+//! out-of-line stub that makes the real call while preserving every host register, so the
+//! register allocator's view is the same on both paths.
+
+use super::{Gen, Stub, ALLOC, CALLEE_SAVED};
+use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
+use crate::native as n;
+use crate::x86::*;
+
+/// MXCSR with every exception masked, round to nearest even and no flags: what Rust code
+/// (and so the generated code) runs with.
+const MXCSR_DEFAULT: i32 = 0x1f80;
+
+/// Caller-saved allocatable registers, pushed by the slow path around its call (an even
+/// count keeps the stack 16-byte aligned).
+const PRESERVED: [R; 6] = [RSI, RDI, R8, R9, R10, R11];
+
+/// An argument of the slow-path call, as it is at the fast path's branch points.
+#[derive(Clone, Copy)]
+pub(super) enum Arg {
+    Const(u64),
+    Reg(R),
+}
+
+/// Out-of-line slow path of one fast FP op.
+pub(super) struct SlowCall {
+    pub sites: Vec<usize>,
+    pub f: u64,
+    pub args: Vec<Arg>,
+    pub dst: R,
+    /// Dirty globals to store before the call (env offset, register), so the helper sees
+    /// the exact guest state.
+    pub dirty: Vec<(u32, u8)>,
+    /// Registers caching globals the helper may write: reloaded after the call.
+    pub reload: Vec<(u32, R)>,
+    pub done: usize,
+}
+
+fn host_supports(op: FpOp) -> bool {
+    op != FpOp::MulAdd || std::is_x86_feature_detected!("fma")
+}
+
+impl Gen<'_> {
+    /// Emits `dst = helper(args)` with the inline fast path; `None` from the caller's point
+    /// of view means "out of spill slots" as everywhere in the generator. Returns
+    /// `Some(false)` when the fast path cannot apply (the caller emits a plain call).
+    pub(super) fn fast_fp_call(
+        &mut self,
+        helper: Helper,
+        dst: Option<Temp>,
+        args: &[Val],
+        fast: &FastFp,
+    ) -> Option<bool> {
+        let Some(dst) = dst else { return Some(false) };
+        if !host_supports(fast.op) || args.len() < fast.op.arity() {
+            return Some(false);
+        }
+        let static_guard = match fast.guard {
+            Val::C(c) if (c as u32 & fast.guard_mask) != fast.guard_want => return Some(false),
+            Val::C(c) => Some(c as u32 & fast.inexact_bit != 0),
+            Val::T(_) => None,
+        };
+        // Every register the op needs is settled before the first branch.
+        let mut avoid: Vec<R> = Vec::new();
+        let mut call_args = Vec::with_capacity(args.len());
+        for &v in args {
+            match v {
+                Val::C(c) => call_args.push(Arg::Const(c)),
+                Val::T(_) => {
+                    let r = self.get(v, None, &avoid)?;
+                    avoid.push(r);
+                    call_args.push(Arg::Reg(r));
+                }
+            }
+        }
+        let mut operands = Vec::with_capacity(fast.op.arity());
+        for (k, arg) in call_args.iter().take(fast.op.arity()).enumerate() {
+            let r = match *arg {
+                Arg::Reg(r) => r,
+                // A constant operand (rare: propagated from an integer move) gets a register.
+                Arg::Const(_) => {
+                    let r = self.get(args[k], None, &avoid)?;
+                    avoid.push(r);
+                    r
+                }
+            };
+            operands.push(r);
+        }
+        let guard = match static_guard {
+            Some(_) => None,
+            None => {
+                let g = self.get(fast.guard, None, &avoid)?;
+                avoid.push(g);
+                Some(g)
+            }
+        };
+        let d = self.alloc(&avoid)?;
+        let mut sites = Vec::new();
+        let mut to_store = Vec::new();
+        // Path "inexact not yet accrued": the result must also be proved exact.
+        let exact_path = |g: &mut Self, sites: &mut Vec<usize>, to_store: &mut Vec<usize>| {
+            g.fast_fp_body(fast, &operands, sites);
+            g.prove_exact(fast, &operands, sites);
+            to_store.push(g.a.jmp());
+        };
+        match (static_guard, guard) {
+            (Some(true), _) => self.fast_fp_body(fast, &operands, &mut sites),
+            (Some(false), _) => exact_path(self, &mut sites, &mut to_store),
+            (None, Some(g)) => {
+                self.a.mov_rr(false, RAX, g);
+                let mask = fast.guard_mask | fast.inexact_bit;
+                self.a.alu_ri(false, Alu::And, RAX, mask as i32);
+                self.a.alu_ri(
+                    false,
+                    Alu::Cmp,
+                    RAX,
+                    (fast.guard_want | fast.inexact_bit) as i32,
+                );
+                let accrued = self.a.jcc(Cc::E);
+                if fast.guard_mask != 0 {
+                    // Not equal: either the rounding mode is wrong or inexact is clear.
+                    self.a.alu_ri(false, Alu::Cmp, RAX, fast.guard_want as i32);
+                    sites.push(self.a.jcc(Cc::Ne));
+                }
+                exact_path(self, &mut sites, &mut to_store);
+                let here = self.a.pos();
+                self.a.patch(accrued, here);
+                self.fast_fp_body(fast, &operands, &mut sites);
+            }
+            (None, None) => unreachable!("a non-constant guard has a register"),
+        }
+        let here = self.a.pos();
+        for j in to_store {
+            self.a.patch(j, here);
+        }
+        if !fast.double {
+            self.a.mov_ri(RCX, 0xffff_ffff_0000_0000);
+            self.a.alu_rr(true, Alu::Or, RAX, RCX);
+        }
+        self.a.mov_rr(true, d, RAX);
+        let reload = ALLOC
+            .iter()
+            .filter_map(|&r| {
+                let t = self.holds[r.0 as usize]?;
+                (self.is_global(t) && helper.may_write(t))
+                    .then(|| (self.b.globals[t.0 as usize].offset, r))
+            })
+            .collect();
+        let dirty = self.dirty_list();
+        self.stubs.push(Stub::SlowCall(SlowCall {
+            sites,
+            f: helper.f as usize as u64,
+            args: call_args,
+            dst: d,
+            dirty,
+            reload,
+            done: self.a.pos(),
+        }));
+        self.bind(dst, d);
+        Some(true)
+    }
+
+    /// Operand checks, the host operation and the result check; leaves the raw result in rax.
+    fn fast_fp_body(&mut self, fast: &FastFp, operands: &[R], sites: &mut Vec<usize>) {
+        let dbl = fast.double;
+        if !dbl {
+            for &r in operands {
+                self.a.mov_rr(true, RAX, r);
+                self.a.shift_i(true, Shift::Shr, RAX, 32);
+                self.a.alu_ri(false, Alu::Cmp, RAX, -1);
+                sites.push(self.a.jcc(Cc::Ne));
+            }
+        }
+        // The fused forms negate the product through the first operand and the addend
+        // directly: flipping a sign bit is exact.
+        let sign = if dbl { 1u64 << 63 } else { 1 << 31 };
+        for (k, &r) in operands.iter().enumerate() {
+            let negate =
+                fast.op == FpOp::MulAdd && ((k == 0 && fast.neg_prod) || (k == 2 && fast.neg_add));
+            if negate {
+                self.a.mov_ri(RCX, sign);
+                self.a.mov_rr(true, RAX, r);
+                self.a.alu_rr(true, Alu::Xor, RAX, RCX);
+                self.a.movq_to_xmm(true, k as u8, RAX);
+            } else {
+                self.a.movq_to_xmm(true, k as u8, r);
+            }
+        }
+        // The exactness proofs need the first operand after the operation.
+        self.a.movapd(3, 0);
+        match fast.op {
+            FpOp::Add => self.a.sse_scalar(dbl, 0x58, 0, 1),
+            FpOp::Sub => self.a.sse_scalar(dbl, 0x5c, 0, 1),
+            FpOp::Mul => self.a.sse_scalar(dbl, 0x59, 0, 1),
+            FpOp::Div => self.a.sse_scalar(dbl, 0x5e, 0, 1),
+            FpOp::Sqrt => self.a.sse_scalar(dbl, 0x51, 0, 0),
+            FpOp::MulAdd => self.a.fma213(dbl, 0xa9, 0, 1, 2),
+        }
+        self.a.movq_from_xmm(dbl, RAX, 0);
+        // Biased exponent in 2..max-1, else the slow path decides.
+        let (shift, emask) = if dbl { (52, 0x7ff) } else { (23, 0xff) };
+        self.a.mov_rr(true, RCX, RAX);
+        self.a.shift_i(true, Shift::Shr, RCX, shift);
+        self.a.alu_ri(false, Alu::And, RCX, emask);
+        self.a.alu_ri(false, Alu::Sub, RCX, 2);
+        self.a.alu_ri(false, Alu::Cmp, RCX, emask - 2);
+        sites.push(self.a.jcc(Cc::Ae));
+    }
+
+    /// Emits the slow path of a fast FP op (called from `finish`, after the block's code).
+    pub(super) fn slow_call_stub(&mut self, s: SlowCall) {
+        let here = self.a.pos();
+        for site in s.sites {
+            self.a.patch(site, here);
+        }
+        for (off, r) in s.dirty {
+            self.a.store(true, mem(RBP, off as i32), R(r));
+        }
+        for r in PRESERVED {
+            self.a.push(r);
+        }
+        let arg_regs = [RSI, RDX, RCX, R8];
+        for (k, target) in arg_regs.into_iter().enumerate() {
+            match s.args.get(k) {
+                None => self.a.mov_ri(target, 0),
+                Some(Arg::Const(c)) => self.a.mov_ri(target, *c),
+                Some(Arg::Reg(r)) if CALLEE_SAVED.contains(r) => self.a.mov_rr(true, target, *r),
+                Some(Arg::Reg(r)) => {
+                    // Read the pushed copy: earlier argument moves may have overwritten it.
+                    let pos = PRESERVED.iter().position(|p| p == r).expect("allocatable");
+                    let depth = (PRESERVED.len() - 1 - pos) as i32 * 8;
+                    self.a.load(true, target, mem(RSP, depth));
+                }
+            }
+        }
+        self.a.mov_rr(true, RDI, RBP);
+        self.a.mov_ri(RAX, s.f);
+        self.a.call_r(RAX);
+        // Clear the host's sticky flags for the fast path's exactness test.
+        let scratch = mem(R15, n::CTX_SCRATCH);
+        self.a.store_imm32(scratch, MXCSR_DEFAULT);
+        self.a.ldmxcsr(scratch);
+        for r in PRESERVED.into_iter().rev() {
+            self.a.pop(r);
+        }
+        self.a.mov_rr(true, s.dst, RAX);
+        for (off, r) in s.reload {
+            if r != s.dst {
+                self.a.load(true, r, mem(RBP, off as i32));
+            }
+        }
+        let j = self.a.jmp();
+        self.a.patch(j, s.done);
+    }
+}
