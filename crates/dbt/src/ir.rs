@@ -278,6 +278,10 @@ pub enum FpOp {
     /// Fused `±(a * b) ± c` with one rounding; the signs come from [`FastFp::neg_prod`] and
     /// [`FastFp::neg_add`].
     MulAdd,
+    /// Comparisons giving 1 or 0 (an integer result, not a floating-point one).
+    Eq,
+    Lt,
+    Le,
 }
 
 /// An inline fast path a native backend may use instead of calling a helper.
@@ -292,6 +296,10 @@ pub enum FpOp {
 /// is not NaN-boxed does not qualify. Under those conditions no IEEE exception other than
 /// inexact can occur. Backends that do not inline simply make the call, so the IR
 /// interpreter defines the semantics.
+///
+/// For the comparisons the contract is simpler: whenever neither operand is a NaN (binary32
+/// operands NaN-boxed), the helper returns 1 if the relation holds, else 0, and has no other
+/// effect; the guard is not consulted.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FastFp {
     pub op: FpOp,
@@ -305,12 +313,16 @@ pub struct FastFp {
 }
 
 impl FpOp {
+    pub fn is_compare(self) -> bool {
+        matches!(self, FpOp::Eq | FpOp::Lt | FpOp::Le)
+    }
     /// Number of operands read.
     pub fn arity(self) -> usize {
         match self {
             FpOp::Sqrt => 1,
             FpOp::MulAdd => 3,
-            _ => 2,
+            FpOp::Add | FpOp::Sub | FpOp::Mul | FpOp::Div => 2,
+            FpOp::Eq | FpOp::Lt | FpOp::Le => 2,
         }
     }
 }

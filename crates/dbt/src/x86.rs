@@ -50,7 +50,10 @@ pub enum Cc {
     Ae = 3,
     E = 4,
     Ne = 5,
+    Be = 6,
     A = 7,
+    /// Parity set (an unordered floating-point comparison).
+    P = 0xa,
     L = 0xc,
     Ge = 0xd,
     G = 0xf,
@@ -332,6 +335,14 @@ impl Asm {
         let vex2 = (double as u8) << 7 | (!src1 & 0xf) << 3 | 0x01;
         let modrm = 0xc0 | (dst & 7) << 3 | (src2 & 7);
         self.buf.extend_from_slice(&[0xc4, 0xe2, vex2, opc, modrm]);
+    }
+    /// `ucomisd xmm_a, xmm_b` (`double`) or `ucomiss`: quiet ordered comparison into ZF/CF,
+    /// PF set when unordered.
+    pub fn ucomis(&mut self, double: bool, a: u8, b: u8) {
+        if double {
+            self.b(0x66);
+        }
+        self.op_rr(false, &[0x0f, 0x2e], R(a), R(b))
     }
     /// `stmxcsr [m]`.
     pub fn stmxcsr(&mut self, m: Mem) {

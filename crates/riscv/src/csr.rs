@@ -19,6 +19,16 @@ pub fn valid(csr: u32, writes: bool) -> bool {
     }
 }
 
+/// (shift, mask) of an FP CSR within `fcsr`, or `None` for other CSRs.
+pub fn fp_field(csr: u32) -> Option<(u64, u64)> {
+    match csr {
+        FFLAGS => Some((0, 0x1f)),
+        FRM => Some((5, 0x7)),
+        FCSR => Some((0, 0xff)),
+        _ => None,
+    }
+}
+
 /// Gives a helper access to the hart state behind the env pointer.
 pub(crate) fn cpu<'a>(env: *mut u8) -> &'a mut Cpu {
     // SAFETY: helpers are only ever called by the engine with the env pointer of the `Cpu`

@@ -1,83 +1,22 @@
-//! FP helpers called from translated code. Arithmetic (add, sub, mul, div, sqrt, fused
-//! multiply-add; module [`hv`]) takes the operands' raw register values and returns the result's,
-//! so the FP registers stay cached in host registers across the call. The other helpers read
-//! and write `Cpu::f` and `fcsr` directly, take their register numbers packed in `a0`
-//! (`rd | rs1 << 5 | rs2 << 10`), the instruction's rm in `a1` (7 = dynamic, already
-//! checked valid by the translated code), an integer operand in `a2`, and return the integer
-//! result if the instruction has one.
+//! FP helpers called from translated code. Every helper takes its operands' raw values
+//! (FP registers as raw bits, NaN-boxed for singles; integer registers for conversions from
+//! integers) and returns the result's raw value (an FP register's bits or an integer
+//! register's value), so translated code keeps FP registers cached in host registers across
+//! the call; helpers only write `fcsr` (accrued flags). The rounding-mode argument is the
+//! instruction's rm field (7 = dynamic, already checked valid by the translated code).
+//! Sign injection and moves are plain IR (see `trans_fp`).
 
 use crate::cpu::Cpu;
 use crate::csr::cpu;
 use crate::hostfp;
 use crate::softfloat::{self as sf, Fmt, F32, F64};
+
 fn rm_of(c: &Cpu, rm: u64) -> u32 {
     if rm == 7 {
         (c.fcsr >> 5) & 7
     } else {
         rm as u32
     }
-}
-
-/// Reads register `i` as a value of format `f` (an improperly NaN-boxed single is the
-/// canonical NaN).
-fn get(c: &Cpu, f: Fmt, i: u64) -> u64 {
-    let v = c.f[(i & 31) as usize];
-    if f == F32 {
-        if v >> 32 == 0xffff_ffff {
-            v & 0xffff_ffff
-        } else {
-            F32.canonical_nan()
-        }
-    } else {
-        v
-    }
-}
-
-fn set(c: &mut Cpu, f: Fmt, i: u64, v: u64) {
-    c.f[(i & 31) as usize] = if f == F32 {
-        v | 0xffff_ffff_0000_0000
-    } else {
-        v
-    };
-}
-
-struct Regs {
-    rd: u64,
-    rs1: u64,
-    rs2: u64,
-}
-
-fn regs(a0: u64) -> Regs {
-    Regs {
-        rd: a0 & 31,
-        rs1: (a0 >> 5) & 31,
-        rs2: (a0 >> 10) & 31,
-    }
-}
-
-macro_rules! helpers {
-    ($($name:ident($c:ident, $r:ident, $rm:ident, $x:ident) $body:block)*) => {
-        $(
-            #[allow(unused_variables)]
-            extern "C" fn $name(env: *mut u8, a0: u64, a1: u64, a2: u64, _: u64) -> u64 {
-                let $c = cpu(env);
-                let $r = regs(a0);
-                let $rm = rm_of($c, a1);
-                let $x = a2;
-                $body
-            }
-        )*
-        /// Helper table, by name.
-        #[allow(non_upper_case_globals)] // named after the instructions they implement
-        pub mod h {
-            use dbt::ir::Helper;
-            $(pub const $name: Helper = Helper {
-                name: stringify!($name),
-                f: super::$name,
-                writes: (crate::cpu::F_BASE, crate::cpu::FCSR_G + 1),
-            };)*
-        }
-    };
 }
 
 /// Host fast path when it applies (see `hostfp`), else the exact software implementation.
@@ -101,30 +40,18 @@ fn fast_or(
     }
 }
 
-fn sgnj(c: &mut Cpu, f: Fmt, r: &Regs, kind: u32) -> u64 {
-    let sign = if f == F32 { 1u64 << 31 } else { 1u64 << 63 };
-    let (a, b) = (get(c, f, r.rs1), get(c, f, r.rs2));
-    let s = match kind {
-        0 => b & sign,
-        1 => !b & sign,
-        _ => (a ^ b) & sign,
-    };
-    set(c, f, r.rd, (a & !sign) | s);
-    0
-}
-
-fn minmax(c: &mut Cpu, f: Fmt, r: &Regs, max: bool) -> u64 {
+fn minmax(c: &mut Cpu, f: Fmt, a: u64, b: u64, max: bool) -> u64 {
     let mut fl = 0;
-    let v = sf::minmax(f, get(c, f, r.rs1), get(c, f, r.rs2), max, &mut fl);
-    set(c, f, r.rd, v);
+    let v = sf::minmax(f, unbox(f, a), unbox(f, b), max, &mut fl);
     c.fcsr |= fl;
-    0
+    boxed(f, v)
 }
 
-fn cmp(c: &mut Cpu, f: Fmt, r: &Regs, kind: u32) -> u64 {
+/// `kind`: 0 feq (quiet), 1 flt, 2 fle.
+fn cmp(c: &mut Cpu, f: Fmt, a: u64, b: u64, kind: u32) -> u64 {
     use std::cmp::Ordering::*;
     let mut fl = 0;
-    let o = sf::compare(f, get(c, f, r.rs1), get(c, f, r.rs2), kind == 0, &mut fl);
+    let o = sf::compare(f, unbox(f, a), unbox(f, b), kind == 0, &mut fl);
     c.fcsr |= fl;
     let t = match kind {
         0 => o == Some(Equal),
@@ -134,8 +61,17 @@ fn cmp(c: &mut Cpu, f: Fmt, r: &Regs, kind: u32) -> u64 {
     t as u64
 }
 
+fn convert(c: &mut Cpu, from: Fmt, to: Fmt, a: u64, rm: u64) -> u64 {
+    let rm = rm_of(c, rm);
+    let mut fl = 0;
+    let v = sf::convert(from, to, unbox(from, a), rm, &mut fl);
+    c.fcsr |= fl;
+    boxed(to, v)
+}
+
 /// Float to integer: `bits` 32/64, result sign-extended from 32 bits for the W forms.
-fn to_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, signed: bool, bits: u32) -> u64 {
+fn to_int(c: &mut Cpu, f: Fmt, a: u64, rm: u64, signed: bool, bits: u32) -> u64 {
+    let rm = rm_of(c, rm);
     let (min, max) = match (signed, bits) {
         (true, 32) => (i32::MIN as i128, i32::MAX as i128),
         (false, 32) => (0, u32::MAX as i128),
@@ -143,7 +79,7 @@ fn to_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, signed: bool, bits: u32) -> u6
         (false, _) => (0, u64::MAX as i128),
     };
     let mut fl = 0;
-    let v = sf::to_int(f, get(c, f, r.rs1), min, max, rm, &mut fl);
+    let v = sf::to_int(f, unbox(f, a), min, max, rm, &mut fl);
     c.fcsr |= fl;
     if bits == 32 {
         v as u32 as i32 as i64 as u64
@@ -152,7 +88,8 @@ fn to_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, signed: bool, bits: u32) -> u6
     }
 }
 
-fn from_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, x: u64, signed: bool, bits: u32) -> u64 {
+fn from_int(c: &mut Cpu, f: Fmt, x: u64, rm: u64, signed: bool, bits: u32) -> u64 {
+    let rm = rm_of(c, rm);
     let x = match (signed, bits) {
         (true, 32) => x as u32 as i32 as i64 as u64,
         (false, 32) => x as u32 as u64,
@@ -160,9 +97,8 @@ fn from_int(c: &mut Cpu, f: Fmt, r: &Regs, rm: u32, x: u64, signed: bool, bits: 
     };
     let mut fl = 0;
     let v = sf::from_int(f, x, signed, rm, &mut fl);
-    set(c, f, r.rd, v);
     c.fcsr |= fl;
-    0
+    boxed(f, v)
 }
 
 /// Unboxes a value of format `f` (an improperly NaN-boxed single is the canonical NaN).
@@ -267,55 +203,34 @@ value_helpers! {
     fmsub_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, false, true);
     fnmsub_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, true, false);
     fnmadd_d(env, a, b, d, rm) vfused(env, F64, a, b, d, rm, true, true);
-}
-
-helpers! {
-    fsgnj_s(c, r, rm, x) { sgnj(c, F32, &r, 0) }
-    fsgnjn_s(c, r, rm, x) { sgnj(c, F32, &r, 1) }
-    fsgnjx_s(c, r, rm, x) { sgnj(c, F32, &r, 2) }
-    fsgnj_d(c, r, rm, x) { sgnj(c, F64, &r, 0) }
-    fsgnjn_d(c, r, rm, x) { sgnj(c, F64, &r, 1) }
-    fsgnjx_d(c, r, rm, x) { sgnj(c, F64, &r, 2) }
-    fmin_s(c, r, rm, x) { minmax(c, F32, &r, false) }
-    fmax_s(c, r, rm, x) { minmax(c, F32, &r, true) }
-    fmin_d(c, r, rm, x) { minmax(c, F64, &r, false) }
-    fmax_d(c, r, rm, x) { minmax(c, F64, &r, true) }
-    fcvt_s_d(c, r, rm, x) {
-        let mut fl = 0;
-        let v = sf::convert(F64, F32, get(c, F64, r.rs1), rm, &mut fl);
-        set(c, F32, r.rd, v);
-        c.fcsr |= fl;
-        0
-    }
-    fcvt_d_s(c, r, rm, x) {
-        let mut fl = 0;
-        let v = sf::convert(F32, F64, get(c, F32, r.rs1), rm, &mut fl);
-        set(c, F64, r.rd, v);
-        c.fcsr |= fl;
-        0
-    }
-    feq_s(c, r, rm, x) { cmp(c, F32, &r, 0) }
-    flt_s(c, r, rm, x) { cmp(c, F32, &r, 1) }
-    fle_s(c, r, rm, x) { cmp(c, F32, &r, 2) }
-    feq_d(c, r, rm, x) { cmp(c, F64, &r, 0) }
-    flt_d(c, r, rm, x) { cmp(c, F64, &r, 1) }
-    fle_d(c, r, rm, x) { cmp(c, F64, &r, 2) }
-    fclass_s(c, r, rm, x) { sf::classify(F32, get(c, F32, r.rs1)) }
-    fclass_d(c, r, rm, x) { sf::classify(F64, get(c, F64, r.rs1)) }
-    fcvt_w_s(c, r, rm, x) { to_int(c, F32, &r, rm, true, 32) }
-    fcvt_wu_s(c, r, rm, x) { to_int(c, F32, &r, rm, false, 32) }
-    fcvt_l_s(c, r, rm, x) { to_int(c, F32, &r, rm, true, 64) }
-    fcvt_lu_s(c, r, rm, x) { to_int(c, F32, &r, rm, false, 64) }
-    fcvt_w_d(c, r, rm, x) { to_int(c, F64, &r, rm, true, 32) }
-    fcvt_wu_d(c, r, rm, x) { to_int(c, F64, &r, rm, false, 32) }
-    fcvt_l_d(c, r, rm, x) { to_int(c, F64, &r, rm, true, 64) }
-    fcvt_lu_d(c, r, rm, x) { to_int(c, F64, &r, rm, false, 64) }
-    fcvt_s_w(c, r, rm, x) { from_int(c, F32, &r, rm, x, true, 32) }
-    fcvt_s_wu(c, r, rm, x) { from_int(c, F32, &r, rm, x, false, 32) }
-    fcvt_s_l(c, r, rm, x) { from_int(c, F32, &r, rm, x, true, 64) }
-    fcvt_s_lu(c, r, rm, x) { from_int(c, F32, &r, rm, x, false, 64) }
-    fcvt_d_w(c, r, rm, x) { from_int(c, F64, &r, rm, x, true, 32) }
-    fcvt_d_wu(c, r, rm, x) { from_int(c, F64, &r, rm, x, false, 32) }
-    fcvt_d_l(c, r, rm, x) { from_int(c, F64, &r, rm, x, true, 64) }
-    fcvt_d_lu(c, r, rm, x) { from_int(c, F64, &r, rm, x, false, 64) }
+    fmin_s(env, a, b, d, rm) minmax(cpu(env), F32, a, b, false);
+    fmax_s(env, a, b, d, rm) minmax(cpu(env), F32, a, b, true);
+    fmin_d(env, a, b, d, rm) minmax(cpu(env), F64, a, b, false);
+    fmax_d(env, a, b, d, rm) minmax(cpu(env), F64, a, b, true);
+    fcvt_s_d(env, a, b, d, rm) convert(cpu(env), F64, F32, a, rm);
+    fcvt_d_s(env, a, b, d, rm) convert(cpu(env), F32, F64, a, rm);
+    feq_s(env, a, b, d, rm) cmp(cpu(env), F32, a, b, 0);
+    flt_s(env, a, b, d, rm) cmp(cpu(env), F32, a, b, 1);
+    fle_s(env, a, b, d, rm) cmp(cpu(env), F32, a, b, 2);
+    feq_d(env, a, b, d, rm) cmp(cpu(env), F64, a, b, 0);
+    flt_d(env, a, b, d, rm) cmp(cpu(env), F64, a, b, 1);
+    fle_d(env, a, b, d, rm) cmp(cpu(env), F64, a, b, 2);
+    fclass_s(env, a, b, d, rm) sf::classify(F32, unbox(F32, a));
+    fclass_d(env, a, b, d, rm) sf::classify(F64, a);
+    fcvt_w_s(env, a, b, d, rm) to_int(cpu(env), F32, a, rm, true, 32);
+    fcvt_wu_s(env, a, b, d, rm) to_int(cpu(env), F32, a, rm, false, 32);
+    fcvt_l_s(env, a, b, d, rm) to_int(cpu(env), F32, a, rm, true, 64);
+    fcvt_lu_s(env, a, b, d, rm) to_int(cpu(env), F32, a, rm, false, 64);
+    fcvt_w_d(env, a, b, d, rm) to_int(cpu(env), F64, a, rm, true, 32);
+    fcvt_wu_d(env, a, b, d, rm) to_int(cpu(env), F64, a, rm, false, 32);
+    fcvt_l_d(env, a, b, d, rm) to_int(cpu(env), F64, a, rm, true, 64);
+    fcvt_lu_d(env, a, b, d, rm) to_int(cpu(env), F64, a, rm, false, 64);
+    fcvt_s_w(env, a, b, d, rm) from_int(cpu(env), F32, a, rm, true, 32);
+    fcvt_s_wu(env, a, b, d, rm) from_int(cpu(env), F32, a, rm, false, 32);
+    fcvt_s_l(env, a, b, d, rm) from_int(cpu(env), F32, a, rm, true, 64);
+    fcvt_s_lu(env, a, b, d, rm) from_int(cpu(env), F32, a, rm, false, 64);
+    fcvt_d_w(env, a, b, d, rm) from_int(cpu(env), F64, a, rm, true, 32);
+    fcvt_d_wu(env, a, b, d, rm) from_int(cpu(env), F64, a, rm, false, 32);
+    fcvt_d_l(env, a, b, d, rm) from_int(cpu(env), F64, a, rm, true, 64);
+    fcvt_d_lu(env, a, b, d, rm) from_int(cpu(env), F64, a, rm, false, 64);
 }

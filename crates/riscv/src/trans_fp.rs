@@ -4,13 +4,9 @@
 use crate::cpu::{FCSR_G, F_BASE};
 use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
 use crate::decode::{Imm, Row};
-use crate::fpu::{h, hv};
+use crate::fpu::hv;
 use crate::softfloat as sf;
 use dbt::ir::{BinOp, Cond, FastFp, FpOp, Helper, MemSize, Op, Temp, Ty, Val};
-
-fn packed(a: &Args) -> Val {
-    Val::C((a.rd | a.rs1 << 5 | a.rs2 << 10 | a.rs3 << 15) as u64)
-}
 
 /// Checks the rounding mode: static 5/6 are illegal at translation time; dynamic (7)
 /// emits a run-time check of frm that leaves through an illegal-instruction exit.
@@ -37,22 +33,117 @@ fn check_rm(c: &mut Ctx, rm: u32) -> bool {
     }
 }
 
-/// An FP instruction done by `helper`; `rm` says whether it has a rounding-mode field,
-/// `xsrc` whether it reads rs1 as an integer register, `xdst` whether it writes rd as one.
+/// An FP instruction done by a value-passing helper (see `fpu`): `rm` says whether it has a
+/// rounding-mode field, `xsrc` whether it reads rs1 as an integer register, `xdst` whether
+/// it writes rd as one.
 fn fp(c: &mut Ctx, a: &Args, helper: Helper, rm: bool, xsrc: bool, xdst: bool) -> bool {
     if rm && !check_rm(c, a.rm) {
         return false;
     }
-    let x = if xsrc { c.x(a.rs1) } else { Val::C(0) };
-    let r = c.call(
-        helper,
-        &[packed(a), Val::C(if rm { a.rm as u64 } else { 0 }), x],
-    );
+    let src1 = if xsrc {
+        c.x(a.rs1)
+    } else {
+        Val::T(freg(a.rs1))
+    };
+    let args = [
+        src1,
+        Val::T(freg(a.rs2)),
+        Val::C(0),
+        Val::C(if rm { a.rm as u64 } else { 0 }),
+    ];
+    let r = c.call(helper, &args);
     if xdst {
         c.set_x(a.rd, r);
+    } else {
+        c.emit(Op::Mov {
+            dst: freg(a.rd),
+            src: r,
+        });
     }
     true
 }
+
+/// A comparison: a helper call with an inline fast path for ordered operands (see
+/// [`FastFp`]).
+fn fcmp(c: &mut Ctx, a: &Args, helper: Helper, op: FpOp, double: bool) -> bool {
+    let r = c.temp();
+    c.emit(Op::Call {
+        helper,
+        dst: Some(r),
+        args: vec![Val::T(freg(a.rs1)), Val::T(freg(a.rs2))],
+        fast: Some(FastFp {
+            op,
+            double,
+            neg_prod: false,
+            neg_add: false,
+            guard: Val::C(0),
+            guard_mask: 0,
+            guard_want: 0,
+            inexact_bit: 0,
+        }),
+    });
+    c.set_x(a.rd, Val::T(r));
+    true
+}
+
+/// Sign injection (`kind` 0 fsgnj, 1 fsgnjn, 2 fsgnjx) as plain IR: bit operations on the
+/// sign, after replacing an improperly NaN-boxed single by the canonical NaN.
+fn sgnj(c: &mut Ctx, a: &Args, double: bool, kind: u32) -> bool {
+    let operand = |c: &mut Ctx, r: usize| {
+        let v = Val::T(freg(r));
+        if double {
+            return v;
+        }
+        let d = c.temp();
+        c.emit(Op::Select {
+            cond: Cond::Geu,
+            ty: Ty::I64,
+            dst: d,
+            a: v,
+            b: Val::C(BOX),
+            t: v,
+            f: Val::C(BOX | CANONICAL_NAN_S),
+        });
+        Val::T(d)
+    };
+    let sign = if double { 1u64 << 63 } else { 1 << 31 };
+    let x = operand(c, a.rs1);
+    let v = if a.rs1 == a.rs2 {
+        // fmv, fneg, fabs.
+        match kind {
+            0 => x,
+            1 => c.bin(BinOp::Xor, x, Val::C(sign)),
+            _ => c.bin(BinOp::And, x, Val::C(!sign)),
+        }
+    } else {
+        let y = operand(c, a.rs2);
+        match kind {
+            0 | 1 => {
+                let y = if kind == 1 {
+                    c.bin(BinOp::Xor, y, Val::C(sign))
+                } else {
+                    y
+                };
+                let ys = c.bin(BinOp::And, y, Val::C(sign));
+                let xm = c.bin(BinOp::And, x, Val::C(!sign));
+                c.bin(BinOp::Or, xm, ys)
+            }
+            _ => {
+                let ys = c.bin(BinOp::And, y, Val::C(sign));
+                c.bin(BinOp::Xor, x, ys)
+            }
+        }
+    };
+    c.emit(Op::Mov {
+        dst: freg(a.rd),
+        src: v,
+    });
+    true
+}
+
+/// Upper half of a NaN-boxed single, and the canonical single NaN.
+const BOX: u64 = 0xffff_ffff_0000_0000;
+const CANONICAL_NAN_S: u64 = 0x7fc0_0000;
 
 /// What the host FPU computes for an arithmetic instruction (see [`FastFp`]):
 /// operation, double precision, negated product, negated addend.
@@ -119,7 +210,7 @@ fn load(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let addr = c.addr(a.rs1, a.imm);
     let v = c.load(addr, size, false);
     let v = if size == MemSize::B4 {
-        c.bin(BinOp::Or, v, Val::C(0xffff_ffff_0000_0000))
+        c.bin(BinOp::Or, v, Val::C(BOX))
     } else {
         v
     };
@@ -162,7 +253,7 @@ pub fn fmv_x_w(c: &mut Ctx, a: &Args) -> bool {
 pub fn fmv_w_x(c: &mut Ctx, a: &Args) -> bool {
     let x = c.x(a.rs1);
     let z = c.zext32(x);
-    let v = c.bin(BinOp::Or, z, Val::C(0xffff_ffff_0000_0000));
+    let v = c.bin(BinOp::Or, z, Val::C(BOX));
     c.emit(Op::Mov {
         dst: freg(a.rd),
         src: v,
@@ -215,19 +306,52 @@ fpv_fns! {
 macro_rules! fp_fns {
     ($($name:ident: $rm:expr, $xs:expr, $xd:expr;)*) => {
         $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
-            fp(c, a, h::$name, $rm, $xs, $xd)
+            fp(c, a, hv::$name, $rm, $xs, $xd)
         })*
     };
 }
 
+pub fn feq_s(c: &mut Ctx, a: &Args) -> bool {
+    fcmp(c, a, hv::feq_s, FpOp::Eq, false)
+}
+pub fn flt_s(c: &mut Ctx, a: &Args) -> bool {
+    fcmp(c, a, hv::flt_s, FpOp::Lt, false)
+}
+pub fn fle_s(c: &mut Ctx, a: &Args) -> bool {
+    fcmp(c, a, hv::fle_s, FpOp::Le, false)
+}
+pub fn feq_d(c: &mut Ctx, a: &Args) -> bool {
+    fcmp(c, a, hv::feq_d, FpOp::Eq, true)
+}
+pub fn flt_d(c: &mut Ctx, a: &Args) -> bool {
+    fcmp(c, a, hv::flt_d, FpOp::Lt, true)
+}
+pub fn fle_d(c: &mut Ctx, a: &Args) -> bool {
+    fcmp(c, a, hv::fle_d, FpOp::Le, true)
+}
+pub fn fsgnj_s(c: &mut Ctx, a: &Args) -> bool {
+    sgnj(c, a, false, 0)
+}
+pub fn fsgnjn_s(c: &mut Ctx, a: &Args) -> bool {
+    sgnj(c, a, false, 1)
+}
+pub fn fsgnjx_s(c: &mut Ctx, a: &Args) -> bool {
+    sgnj(c, a, false, 2)
+}
+pub fn fsgnj_d(c: &mut Ctx, a: &Args) -> bool {
+    sgnj(c, a, true, 0)
+}
+pub fn fsgnjn_d(c: &mut Ctx, a: &Args) -> bool {
+    sgnj(c, a, true, 1)
+}
+pub fn fsgnjx_d(c: &mut Ctx, a: &Args) -> bool {
+    sgnj(c, a, true, 2)
+}
+
 fp_fns! {
-    fsgnj_s: false, false, false; fsgnjn_s: false, false, false; fsgnjx_s: false, false, false;
-    fsgnj_d: false, false, false; fsgnjn_d: false, false, false; fsgnjx_d: false, false, false;
     fmin_s: false, false, false; fmax_s: false, false, false;
     fmin_d: false, false, false; fmax_d: false, false, false;
     fcvt_s_d: true, false, false; fcvt_d_s: true, false, false;
-    feq_s: false, false, true; flt_s: false, false, true; fle_s: false, false, true;
-    feq_d: false, false, true; flt_d: false, false, true; fle_d: false, false, true;
     fclass_s: false, false, true; fclass_d: false, false, true;
     fcvt_w_s: true, false, true; fcvt_wu_s: true, false, true;
     fcvt_l_s: true, false, true; fcvt_lu_s: true, false, true;

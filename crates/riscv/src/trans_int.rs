@@ -6,7 +6,7 @@
 
 use crate::csr;
 use crate::ctx::{Args, Ctx, EXIT_EBREAK, EXIT_ECALL};
-use dbt::ir::{BinOp, Cond, MemSize, Op, RmwOp, UnOp, Val};
+use dbt::ir::{BinOp, Cond, MemSize, Op, RmwOp, Temp, UnOp, Val};
 
 pub fn lui(c: &mut Ctx, a: &Args) -> bool {
     c.set_x(a.rd, Val::C(a.imm as u64));
@@ -391,6 +391,9 @@ fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool) -> bool {
     } else {
         c.x(a.rs1)
     };
+    if let Some((shift, mask)) = csr::fp_field(a.csr) {
+        return fp_csr_access(c, a, op, writes, src, shift, mask);
+    }
     let old = c.call(
         csr::ACCESS,
         &[
@@ -399,6 +402,42 @@ fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool) -> bool {
             src,
         ],
     );
+    c.set_x(a.rd, old);
+    true
+}
+
+/// The FP CSRs are fields of the `fcsr` global: plain IR, no helper call. `old` is
+/// computed before the write and rd set last, as rd may be rs1.
+fn fp_csr_access(
+    c: &mut Ctx,
+    a: &Args,
+    op: u32,
+    writes: bool,
+    src: Val,
+    shift: u64,
+    mask: u64,
+) -> bool {
+    let fcsr = Val::T(Temp(crate::cpu::FCSR_G));
+    let field = c.bin(BinOp::Shr, fcsr, Val::C(shift));
+    let old = c.bin(BinOp::And, field, Val::C(mask));
+    if writes {
+        let new = match op {
+            0 => src,
+            1 => c.bin(BinOp::Or, old, src),
+            _ => {
+                let keep = c.un(UnOp::Not, src);
+                c.bin(BinOp::And, old, keep)
+            }
+        };
+        let new = c.bin(BinOp::And, new, Val::C(mask));
+        let new = c.bin(BinOp::Shl, new, Val::C(shift));
+        let kept = c.bin(BinOp::And, fcsr, Val::C(0xff & !(mask << shift)));
+        let v = c.bin(BinOp::Or, kept, new);
+        c.emit(Op::Mov {
+            dst: Temp(crate::cpu::FCSR_G),
+            src: v,
+        });
+    }
     c.set_x(a.rd, old);
     true
 }

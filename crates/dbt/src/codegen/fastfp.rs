@@ -62,6 +62,9 @@ impl Gen<'_> {
         if !host_supports(fast.op) || args.len() < fast.op.arity() {
             return Some(false);
         }
+        if fast.op.is_compare() {
+            return self.fast_fp_compare(helper, dst, args, fast);
+        }
         let static_guard = match fast.guard {
             Val::C(c) if (c as u32 & fast.guard_mask) != fast.guard_want => return Some(false),
             Val::C(c) => Some(c as u32 & fast.inexact_bit != 0),
@@ -145,6 +148,65 @@ impl Gen<'_> {
             self.a.alu_rr(true, Alu::Or, RAX, RCX);
         }
         self.a.mov_rr(true, d, RAX);
+        self.push_slow_call(helper, call_args, d, sites);
+        self.bind(dst, d);
+        Some(true)
+    }
+
+    /// A comparison: `ucomis` gives the relation unless an operand is a NaN (parity set),
+    /// which the helper handles (flags, signalling rules).
+    fn fast_fp_compare(
+        &mut self,
+        helper: Helper,
+        dst: Temp,
+        args: &[Val],
+        fast: &FastFp,
+    ) -> Option<bool> {
+        let mut avoid: Vec<R> = Vec::new();
+        let mut call_args = Vec::with_capacity(args.len());
+        let mut operands = Vec::new();
+        for (k, &v) in args.iter().enumerate() {
+            if k < 2 {
+                let r = self.get(v, None, &avoid)?;
+                avoid.push(r);
+                operands.push(r);
+                call_args.push(Arg::Reg(r));
+            } else {
+                match v {
+                    Val::C(c) => call_args.push(Arg::Const(c)),
+                    Val::T(_) => {
+                        let r = self.get(v, None, &avoid)?;
+                        avoid.push(r);
+                        call_args.push(Arg::Reg(r));
+                    }
+                }
+            }
+        }
+        let d = self.alloc(&avoid)?;
+        let mut sites = Vec::new();
+        let dbl = fast.double;
+        if !dbl {
+            self.check_boxed(&operands, &mut sites);
+        }
+        self.a.movq_to_xmm(true, 0, operands[0]);
+        self.a.movq_to_xmm(true, 1, operands[1]);
+        self.a.ucomis(dbl, 0, 1);
+        sites.push(self.a.jcc(Cc::P));
+        let cc = match fast.op {
+            FpOp::Eq => Cc::E,
+            FpOp::Lt => Cc::B,
+            _ => Cc::Be,
+        };
+        self.a.setcc(cc, RAX);
+        self.a.mov_rr(true, d, RAX);
+        self.push_slow_call(helper, call_args, d, sites);
+        self.bind(dst, d);
+        Some(true)
+    }
+
+    /// Records the slow path for the fast op just emitted (result register `d`, which the
+    /// fast path has filled; `sites` jump to the slow path).
+    fn push_slow_call(&mut self, helper: Helper, args: Vec<Arg>, d: R, sites: Vec<usize>) {
         let reload = ALLOC
             .iter()
             .filter_map(|&r| {
@@ -157,26 +219,29 @@ impl Gen<'_> {
         self.stubs.push(Stub::SlowCall(SlowCall {
             sites,
             f: helper.f as usize as u64,
-            args: call_args,
+            args,
             dst: d,
             dirty,
             reload,
             done: self.a.pos(),
         }));
-        self.bind(dst, d);
-        Some(true)
+    }
+
+    /// Jumps to the slow path unless every binary32 operand is NaN-boxed.
+    fn check_boxed(&mut self, operands: &[R], sites: &mut Vec<usize>) {
+        for &r in operands {
+            self.a.mov_rr(true, RAX, r);
+            self.a.shift_i(true, Shift::Shr, RAX, 32);
+            self.a.alu_ri(false, Alu::Cmp, RAX, -1);
+            sites.push(self.a.jcc(Cc::Ne));
+        }
     }
 
     /// Operand checks, the host operation and the result check; leaves the raw result in rax.
     fn fast_fp_body(&mut self, fast: &FastFp, operands: &[R], sites: &mut Vec<usize>) {
         let dbl = fast.double;
         if !dbl {
-            for &r in operands {
-                self.a.mov_rr(true, RAX, r);
-                self.a.shift_i(true, Shift::Shr, RAX, 32);
-                self.a.alu_ri(false, Alu::Cmp, RAX, -1);
-                sites.push(self.a.jcc(Cc::Ne));
-            }
+            self.check_boxed(operands, sites);
         }
         // The fused forms negate the product through the first operand and the addend
         // directly: flipping a sign bit is exact.
@@ -202,6 +267,7 @@ impl Gen<'_> {
             FpOp::Div => self.a.sse_scalar(dbl, 0x5e, 0, 1),
             FpOp::Sqrt => self.a.sse_scalar(dbl, 0x51, 0, 0),
             FpOp::MulAdd => self.a.fma213(dbl, 0xa9, 0, 1, 2),
+            FpOp::Eq | FpOp::Lt | FpOp::Le => unreachable!("comparisons have their own path"),
         }
         self.a.movq_from_xmm(dbl, RAX, 0);
         // Biased exponent in 2..max-1, else the slow path decides.

@@ -56,6 +56,7 @@ impl Gen<'_> {
                 self.zero_or_slow(dbl, 4, sites);
                 self.two_sum_exact(dbl, 5, 2, sites);
             }
+            FpOp::Eq | FpOp::Lt | FpOp::Le => {}
             FpOp::Div | FpOp::Sqrt => {
                 let scratch = mem(R15, n::CTX_SCRATCH);
                 self.a.stmxcsr(scratch);
