@@ -223,7 +223,10 @@ impl Native {
             // named by guest pc and code-buffer offset (what `perf report` shows for the memfd).
             let path =
                 std::path::Path::new(&dir).join(format!("tb-{:x}-at-{base:x}.bin", b.guest_pc));
-            if let Err(e) = std::fs::write(&path, &code) {
+            let ir = path.with_extension("ir");
+            if let Err(e) =
+                std::fs::write(&path, &code).and_then(|_| std::fs::write(&ir, b.to_string()))
+            {
                 log::warn!("cannot dump code to {}: {e}", path.display());
             }
         }

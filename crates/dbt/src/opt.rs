@@ -43,7 +43,12 @@ fn propagate(b: &mut Block) {
             known.remove(&d);
             known.retain(|_, v| *v != Val::T(d));
             if let Op::Mov { dst, src } = op {
-                if src != Val::T(dst) {
+                // A local copied into a guest register is not propagated into later reads of
+                // that register: the local then dies at the move, so the backend hands its
+                // host register to the guest register instead of keeping both alive.
+                let local_into_global =
+                    b.is_global(dst) && matches!(src, Val::T(s) if !b.is_global(s));
+                if src != Val::T(dst) && !local_into_global {
                     known.insert(dst, src);
                 }
             }

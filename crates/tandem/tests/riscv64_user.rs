@@ -172,7 +172,8 @@ same_as_qemu!(
     jit_read,
     raise,
     timers,
-    rtqueue
+    rtqueue,
+    spin
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

@@ -1,7 +1,7 @@
 //! Arithmetic and atomic read-modify-write lowering (split from the main code generator).
 
 use super::Gen;
-use crate::ir::{BinOp, RmwOp, Temp, Ty, Val};
+use crate::ir::{BinOp, Op, RmwOp, Temp, Ty, Val};
 use crate::native as n;
 use crate::x86::*;
 
@@ -49,9 +49,15 @@ impl Gen<'_> {
             (None, _) if op == BinOp::Mul => (self.get(b, Some(RCX), &[ra])?, None),
             _ => self.operand(b, w, RCX, &[ra])?,
         };
-        // Compute in place when `a` dies here (x86 is two-address).
+        // Compute in place when `a` dies here or is the guest register being overwritten,
+        // directly or by the move right after (`g = g op b`; x86 is two-address).
         let d = match self.dying_local_reg(a) {
             Some(r) => r,
+            None if a == Val::T(dst) && self.is_global(dst) => ra,
+            None if self.written_back_next(a, dst) => {
+                self.unbind(ra);
+                ra
+            }
             None => self.alloc(&[ra, rb])?,
         };
         if d != ra {
@@ -71,6 +77,16 @@ impl Gen<'_> {
         }
         self.bind(dst, d);
         Some(())
+    }
+
+    /// True if the next op is `Mov g <- dst`, `a` is the global `g` and that move is the last
+    /// use of `dst`: the old value of `g` is then dead once this op has read it.
+    fn written_back_next(&self, a: Val, dst: Temp) -> bool {
+        let Val::T(g) = a else { return false };
+        self.is_global(g)
+            && self.last_use[dst.0 as usize] == self.cur + 1
+            && matches!(self.b.ops.get(self.cur + 1),
+                Some(Op::Mov { dst: d, src: Val::T(s) }) if *d == g && *s == dst)
     }
 
     /// High multiplies and divisions via rdx:rax, with RISC-V's results for division by

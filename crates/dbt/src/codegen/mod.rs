@@ -12,6 +12,7 @@
 mod arith;
 mod fastfp;
 mod fpexact;
+mod selfloop;
 
 use crate::ir::{Block, Cond, ExtOp, Op, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
@@ -55,6 +56,12 @@ enum Stub {
         pc: u64,
     },
     SlowCall(fastfp::SlowCall),
+    /// Exit request seen on a self-loop's back edge: write back the loop's registers.
+    LoopInterrupt {
+        site: usize,
+        regs: Vec<(u32, u8)>,
+        pc: u64,
+    },
 }
 
 struct Gen<'a> {
@@ -72,6 +79,17 @@ struct Gen<'a> {
     tb_idx: u64,
     labels: Vec<Option<usize>>,
     label_fix: Vec<(usize, u32)>,
+    /// Labels reached from exactly one branch and not by falling through: the register
+    /// state at the branch carries over to the label, so the branch need not write dirty
+    /// guest registers back (a side exit or the taken edge of a block-ending branch).
+    carries_state: Vec<bool>,
+    /// Guest registers in host registers at the branch to such a label (register, global,
+    /// dirty).
+    label_state: Vec<Vec<(R, Temp, bool)>>,
+    /// For a block that jumps back to itself: where the loop head is and which guest
+    /// registers it expects in which host registers (see `selfloop`).
+    loop_head: Option<usize>,
+    loop_state: Vec<(R, Temp)>,
     out: Compiled,
     stubs: Vec<Stub>,
 }
@@ -121,6 +139,10 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
         tb_idx: tb_idx as u64,
         labels: vec![None; b.nlabels as usize],
         label_fix: Vec::new(),
+        carries_state: carried_labels(b),
+        label_state: vec![Vec::new(); b.nlabels as usize],
+        loop_head: None,
+        loop_state: Vec::new(),
         out: Compiled {
             code: Vec::new(),
             gotos: [None, None],
@@ -137,6 +159,9 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
         site,
         pc: b.guest_pc,
     });
+    if g.is_self_loop() {
+        g.enter_loop()?;
+    }
     for (i, op) in b.ops.iter().enumerate() {
         g.cur = i;
         g.op(op)?;
@@ -146,7 +171,37 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
     Some(g.out)
 }
 
+/// See [`Gen::carries_state`].
+fn carried_labels(b: &Block) -> Vec<bool> {
+    let mut refs = vec![0u32; b.nlabels as usize];
+    for op in &b.ops {
+        if let Op::Br(l) | Op::BrCond { label: l, .. } = op {
+            refs[l.0 as usize] += 1;
+        }
+    }
+    let mut carried = vec![false; b.nlabels as usize];
+    for (i, op) in b.ops.iter().enumerate() {
+        if let Op::Label(l) = op {
+            let no_fallthrough = i > 0 && b.ops[i - 1].is_terminator();
+            carried[l.0 as usize] = no_fallthrough && refs[l.0 as usize] == 1;
+        }
+    }
+    carried
+}
+
 impl Gen<'_> {
+    /// Remembers which guest registers are in host registers, for a label that carries state.
+    fn save_label_state(&mut self, l: u32) {
+        self.label_state[l as usize] = ALLOC
+            .iter()
+            .filter_map(|&r| {
+                let t = self.holds[r.0 as usize]?;
+                self.is_global(t)
+                    .then_some((r, t, self.dirty[r.0 as usize]))
+            })
+            .collect();
+    }
+
     fn is_global(&self, t: Temp) -> bool {
         self.b.is_global(t)
     }
@@ -501,13 +556,27 @@ impl Gen<'_> {
                     }
                 }
             }
+            Op::Label(l) if self.carries_state[l.0 as usize] => {
+                // Only reached from its one branch: the state there is the state here.
+                self.forget_all();
+                for (r, t, dirty) in std::mem::take(&mut self.label_state[l.0 as usize]) {
+                    self.holds[r.0 as usize] = Some(t);
+                    self.reg_of[t.0 as usize] = Some(r);
+                    self.dirty[r.0 as usize] = dirty;
+                }
+                self.labels[l.0 as usize] = Some(self.a.pos());
+            }
             Op::Label(l) => {
                 self.sync_globals();
                 self.forget_all();
                 self.labels[l.0 as usize] = Some(self.a.pos());
             }
             Op::Br(l) => {
-                self.sync_globals();
+                if self.carries_state[l.0 as usize] {
+                    self.save_label_state(l.0);
+                } else {
+                    self.sync_globals();
+                }
                 let s = self.a.jmp();
                 self.label_fix.push((s, l.0));
             }
@@ -521,10 +590,18 @@ impl Gen<'_> {
                 let w = self.w(ty);
                 let ra = self.get(a, Some(RAX), &[])?;
                 let (rb, imm) = self.operand(b, w, RCX, &[ra])?;
-                self.sync_globals();
+                if self.carries_state[label.0 as usize] {
+                    self.save_label_state(label.0);
+                } else {
+                    self.sync_globals();
+                }
                 self.cmp(w, ra, rb, imm);
                 let s = self.a.jcc(cc(cond));
                 self.label_fix.push((s, label.0));
+            }
+            Op::GotoTb { pc, .. } if pc == self.b.guest_pc && self.loop_head.is_some() => {
+                let head = self.loop_head?;
+                self.loop_back(head)?;
             }
             Op::GotoTb { slot, pc } => {
                 self.sync_globals();
@@ -710,6 +787,13 @@ impl Gen<'_> {
                     self.set_pc_exit(pc, K_INTERRUPT);
                 }
                 Stub::SlowCall(s) => self.slow_call_stub(s),
+                Stub::LoopInterrupt { site, regs, pc } => {
+                    self.a.patch(site, here);
+                    for (off, r) in regs {
+                        self.a.store(true, mem(RBP, off as i32), R(r));
+                    }
+                    self.set_pc_exit(pc, K_INTERRUPT);
+                }
             }
         }
         self.out.code = std::mem::take(&mut self.a.buf);
