@@ -8,6 +8,8 @@ use dbt::ir::{BinOp, Block, Cond, ExtOp, Helper, Label, MemSize, Op, Temp, Ty, U
 pub const EXIT_ECALL: u32 = 0;
 pub const EXIT_EBREAK: u32 = 1;
 pub const EXIT_ILLEGAL: u32 = 2;
+/// A misaligned atomic access (the address is rs1 of the instruction at pc).
+pub const EXIT_MISALIGNED: u32 = 3;
 
 /// Decoded operand fields (what a table row's format extracts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The public engine used by user mode (see docs/translator-contract.md).
 
 use crate::cpu::Cpu;
-use crate::ctx::{EXIT_EBREAK, EXIT_ECALL, EXIT_ILLEGAL};
+use crate::ctx::{EXIT_EBREAK, EXIT_ECALL, EXIT_ILLEGAL, EXIT_MISALIGNED};
 use crate::frontend::RiscvFrontend;
 use dbt::env::EnvPtr;
 use dbt::hostmem::GuestMem;
@@ -132,6 +132,13 @@ impl Engine {
             RunExit::Code(EXIT_ILLEGAL) => Exit::IllegalInstruction {
                 insn: self.insn_at(cpu.pc),
             },
+            RunExit::Code(EXIT_MISALIGNED) => {
+                // Atomics are 32-bit instructions with the address in rs1.
+                let rs1 = (self.insn_at(cpu.pc) >> 15) & 31;
+                Exit::Misaligned {
+                    addr: cpu.x[rs1 as usize],
+                }
+            }
             RunExit::Code(_) => Exit::IllegalInstruction { insn: 0 },
             RunExit::Fault { addr, write, exec } => Exit::MemoryFault { addr, write, exec },
             RunExit::Interrupted => Exit::Interrupted,

@@ -5,7 +5,7 @@
 //! before the instruction.
 
 use crate::csr;
-use crate::ctx::{Args, Ctx, EXIT_EBREAK, EXIT_ECALL};
+use crate::ctx::{Args, Ctx, EXIT_EBREAK, EXIT_ECALL, EXIT_MISALIGNED};
 use dbt::ir::{BinOp, Cond, MemSize, Op, RmwOp, Temp, UnOp, Val};
 
 pub fn lui(c: &mut Ctx, a: &Args) -> bool {
@@ -151,8 +151,23 @@ fn bitop(c: &mut Ctx, a: &Args, op: BinOp, imm: bool) -> bool {
     c.set_x(a.rd, v);
     true
 }
+/// Atomics must be naturally aligned: a misaligned one leaves the block (SIGBUS, BUS_ADRALN,
+/// as Linux and qemu-user report it). Plain loads and stores may be misaligned.
+fn check_aligned(c: &mut Ctx, addr: Val, size: MemSize) {
+    let low = c.bin(BinOp::And, addr, Val::C(size.bytes() - 1));
+    let bad = c.label();
+    c.emit(Op::BrCond {
+        cond: Cond::Ne,
+        ty: dbt::ir::Ty::I64,
+        a: low,
+        b: Val::C(0),
+        label: bad,
+    });
+    c.tails.push((bad, c.pc, EXIT_MISALIGNED));
+}
 fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
+    check_aligned(c, addr, size);
     let val = c.x(a.rs2);
     let d = c.temp();
     c.emit(Op::Rmw {
@@ -167,6 +182,7 @@ fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
 }
 fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
+    check_aligned(c, addr, size);
     let v = c.load(addr, size, true);
     c.emit(Op::Mov {
         dst: Ctx::res_addr(),
@@ -180,7 +196,8 @@ fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     true
 }
 /// SC succeeds if the reservation covers this address and memory still holds the value LR
-/// saw (a compare-and-swap against it), which is atomic across host threads.
+/// saw (a compare-and-swap against it), which is atomic across host threads. (Only an
+/// aligned LR sets a reservation, so SC needs no alignment check of its own.)
 fn sc(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let fail = c.label();
     let done = c.label();

@@ -173,7 +173,8 @@ same_as_qemu!(
     raise,
     timers,
     rtqueue,
-    spin
+    spin,
+    misaligned_amo
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

@@ -254,23 +254,44 @@ impl Gen<'_> {
         {
             return Some(r);
         }
-        // Prefer evicting clean globals, then dirty globals, then the local used furthest away.
+        // Evict the value needed furthest ahead (Belady); among equals, what costs least to
+        // evict: a clean guest register (nothing to store), a dirty one, then a live local.
         let cands: Vec<R> = ALLOC
             .iter()
             .copied()
             .filter(|r| !avoid.contains(r))
             .collect();
-        let score = |g: &Self, r: R| -> (u8, usize) {
+        let score = |g: &Self, r: R| -> (std::cmp::Reverse<usize>, u8) {
             let t = g.holds[r.0 as usize].expect("allocated");
-            if g.is_global(t) {
-                (if g.dirty[r.0 as usize] { 1 } else { 0 }, 0)
-            } else {
-                (2, usize::MAX - g.last_use[t.0 as usize])
-            }
+            let cost = match (g.is_global(t), g.dirty[r.0 as usize]) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, _) => 2,
+            };
+            (std::cmp::Reverse(g.next_use(t)), cost)
         };
         let r = *cands.iter().min_by_key(|r| score(self, **r))?;
         self.evict(r)?;
         Some(r)
+    }
+
+    /// Index of the next op (from the current one) that reads `t`, or `usize::MAX` if none
+    /// does before it is overwritten or the block reaches a label or its end (where
+    /// registers are flushed).
+    fn next_use(&self, t: Temp) -> usize {
+        for (i, op) in self.b.ops.iter().enumerate().skip(self.cur) {
+            let mut used = false;
+            op.for_each_use(|v| used |= *v == Val::T(t));
+            if used {
+                return i;
+            }
+            if i > self.cur
+                && (op.def() == Some(t) || matches!(op, Op::Label(_)) || op.is_terminator())
+            {
+                break;
+            }
+        }
+        usize::MAX
     }
 
     fn bind(&mut self, t: Temp, r: R) {
