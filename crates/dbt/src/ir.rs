@@ -467,6 +467,29 @@ impl Op {
             _ => None,
         }
     }
+    /// Mutable access to the temporary written by this op, if any (for renaming).
+    pub fn def_mut(&mut self) -> Option<&mut Temp> {
+        match self {
+            Op::Mov { dst, .. }
+            | Op::Bin { dst, .. }
+            | Op::Un { dst, .. }
+            | Op::Ext { dst, .. }
+            | Op::SetCond { dst, .. }
+            | Op::Select { dst, .. }
+            | Op::Load { dst, .. }
+            | Op::Rmw { dst, .. }
+            | Op::Cmpxchg { dst, .. } => Some(dst),
+            Op::Call { dst, .. } => dst.as_mut(),
+            _ => None,
+        }
+    }
+    /// Mutable access to the label this op defines or branches to, if any (for renaming).
+    pub fn label_mut(&mut self) -> Option<&mut Label> {
+        match self {
+            Op::Label(l) | Op::Br(l) | Op::BrCond { label: l, .. } => Some(l),
+            _ => None,
+        }
+    }
     /// Calls `f` on every operand this op reads.
     pub fn for_each_use(&self, mut f: impl FnMut(&Val)) {
         match self {

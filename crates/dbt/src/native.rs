@@ -103,7 +103,7 @@ pub enum NativeExit {
 struct NTb {
     entry: usize,
     pc: u64,
-    gotos: [Option<usize>; 2],
+    gotos: [Vec<usize>; 2],
     chained_to: [Option<usize>; 2],
     incoming: Vec<(usize, u8)>,
     memops: Vec<codegen::MemOp>,
@@ -240,7 +240,9 @@ impl Native {
         self.tbs[idx] = Some(NTb {
             entry: off,
             pc: b.guest_pc,
-            gotos: [c.gotos[0].map(|s| s + off), c.gotos[1].map(|s| s + off)],
+            gotos: c
+                .gotos
+                .map(|sites| sites.into_iter().map(|s| s + off).collect()),
             chained_to: [None, None],
             incoming: Vec::new(),
             memops: c.memops,
@@ -277,14 +279,13 @@ impl Native {
         let (Some(Some(f)), Some(Some(t))) = (self.tbs.get(from), self.tbs.get(to)) else {
             return;
         };
-        let Some(site) = f.gotos[slot as usize] else {
-            return;
-        };
-        if f.chained_to[slot as usize].is_some() {
+        if f.gotos[slot as usize].is_empty() || f.chained_to[slot as usize].is_some() {
             return;
         }
-        let rel = t.entry as i64 - (site as i64 + 4);
-        self.buf.patch_u32(site, rel as i32 as u32);
+        for &site in &f.gotos[slot as usize] {
+            let rel = t.entry as i64 - (site as i64 + 4);
+            self.buf.patch_u32(site, rel as i32 as u32);
+        }
         if let Some(Some(f)) = self.tbs.get_mut(from) {
             f.chained_to[slot as usize] = Some(to);
         }
@@ -302,7 +303,7 @@ impl Native {
             if let Some(Some(f)) = self.tbs.get_mut(from) {
                 if f.chained_to[slot as usize] == Some(idx) {
                     f.chained_to[slot as usize] = None;
-                    if let Some(site) = f.gotos[slot as usize] {
+                    for &site in &f.gotos[slot as usize] {
                         // Back to falling through into the block's own exit path.
                         self.buf.patch_u32(site, 0);
                     }

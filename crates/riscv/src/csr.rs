@@ -46,30 +46,11 @@ fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// `a1` bits: 0..1 = op (0 write, 1 set, 2 clear), bit 2 = really writes.
-extern "C" fn access(env: *mut u8, csr: u64, flags: u64, src: u64, _: u64) -> u64 {
-    let c = cpu(env);
-    let old = match csr as u32 {
-        FFLAGS => (c.fcsr & 0x1f) as u64,
-        FRM => ((c.fcsr >> 5) & 7) as u64,
-        FCSR => (c.fcsr & 0xff) as u64,
-        // Counters: user mode sees a monotonic nanosecond clock for all three.
-        _ => now_ns(),
-    };
-    if flags & 4 != 0 {
-        let new = match flags & 3 {
-            0 => src,
-            1 => old | src,
-            _ => old & !src,
-        };
-        match csr as u32 {
-            FFLAGS => c.fcsr = (c.fcsr & !0x1f) | (new as u32 & 0x1f),
-            FRM => c.fcsr = (c.fcsr & 0x1f) | ((new as u32 & 7) << 5),
-            FCSR => c.fcsr = new as u32 & 0xff,
-            _ => {}
-        }
-    }
-    old
+/// The counters (cycle, time, instret; read-only): user mode sees a monotonic nanosecond
+/// clock for all three. The FP CSRs are fields of the `fcsr` global, read and written by
+/// translated code directly (see `trans_int::fp_csr_access`).
+extern "C" fn counter(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    now_ns()
 }
 
 extern "C" fn fence(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
@@ -77,10 +58,10 @@ extern "C" fn fence(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
     0
 }
 
-pub const ACCESS: Helper = Helper {
-    name: "csr_access",
-    f: access,
-    writes: (crate::cpu::FCSR_G, crate::cpu::FCSR_G + 1),
+pub const COUNTER: Helper = Helper {
+    name: "csr_counter",
+    f: counter,
+    writes: (0, 0),
 };
 pub const FENCE: Helper = Helper {
     name: "fence",

@@ -83,6 +83,7 @@ impl dbt::Frontend for RiscvFrontend {
             b.push(Op::Exit { code, pc: at });
         }
         b.guest_len = cur.wrapping_sub(pc);
+        crate::fpmode::specialise(&mut b);
         Ok(b)
     }
 }

@@ -6,6 +6,7 @@ pub mod csr;
 pub mod ctx;
 pub mod decode;
 pub mod engine;
+pub mod fpmode;
 pub mod fpu;
 pub mod frontend;
 pub mod hostfp;

@@ -174,7 +174,8 @@ same_as_qemu!(
     timers,
     rtqueue,
     spin,
-    misaligned_amo
+    misaligned_amo,
+    fpmodes
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks

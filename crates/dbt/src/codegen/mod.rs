@@ -25,8 +25,9 @@ pub const SPILL_SLOTS: usize = 256;
 /// Output of compiling one block (offsets relative to the block start).
 pub struct Compiled {
     pub code: Vec<u8>,
-    /// rel32 sites of the two chainable jumps.
-    pub gotos: [Option<usize>; 2],
+    /// rel32 sites of the chainable jumps of each slot (a block specialised into several
+    /// copies has one per copy).
+    pub gotos: [Vec<usize>; 2],
     /// (offset of a guest memory access instruction, guest pc, is a write).
     pub memops: Vec<MemOp>,
     /// rel32 sites that must reach the shared exit epilogue.
@@ -145,7 +146,7 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
         loop_state: Vec::new(),
         out: Compiled {
             code: Vec::new(),
-            gotos: [None, None],
+            gotos: [Vec::new(), Vec::new()],
             memops: Vec::new(),
             exit_sites: Vec::new(),
         },
@@ -629,7 +630,7 @@ impl Gen<'_> {
                 self.a.align_for(1, 4);
                 let s = self.a.jmp();
                 self.a.patch(s, s + 4);
-                self.out.gotos[slot as usize & 1] = Some(s);
+                self.out.gotos[slot as usize & 1].push(s);
                 self.set_pc_exit(pc, self.tb_idx << 8 | (K_CHAIN0 + (slot as u64 & 1)));
             }
             Op::JumpIndirect { target } => {
