@@ -41,6 +41,9 @@ pub struct NCtx {
     fault_write: u64,
     /// Scratch word for generated code (MXCSR reads and writes).
     scratch: u64,
+    /// Constants for the FP fast path's binary64 range test (see `codegen::fastfp`).
+    f64_low: u64,
+    f64_span: u64,
     jcache: [JEntry; JC_SIZE],
 }
 
@@ -49,6 +52,8 @@ pub const CTX_EXIT_FLAG: i32 = offset_of!(NCtx, exit_flag) as i32;
 pub const CTX_FAULT_ADDR: i32 = offset_of!(NCtx, fault_addr) as i32;
 pub const CTX_FAULT_WRITE: i32 = offset_of!(NCtx, fault_write) as i32;
 pub const CTX_SCRATCH: i32 = offset_of!(NCtx, scratch) as i32;
+pub const CTX_F64_LOW: i32 = offset_of!(NCtx, f64_low) as i32;
+pub const CTX_F64_SPAN: i32 = offset_of!(NCtx, f64_span) as i32;
 pub const CTX_JCACHE: i32 = offset_of!(NCtx, jcache) as i32;
 
 fn ty_code(ty: Ty) -> u64 {
@@ -168,6 +173,8 @@ impl Native {
             fault_addr: 0,
             fault_write: 0,
             scratch: 0,
+            f64_low: 2 << 53,
+            f64_span: (0x7ff - 2) << 53,
             jcache: [JEntry {
                 pc: u64::MAX,
                 code: 0,

@@ -109,12 +109,12 @@ impl Gen<'_> {
         let mut to_store = Vec::new();
         // Path "inexact not yet accrued": the result must also be proved exact.
         let exact_path = |g: &mut Self, sites: &mut Vec<usize>, to_store: &mut Vec<usize>| {
-            g.fast_fp_body(fast, &operands, sites);
+            g.fast_fp_body(fast, &operands, true, sites);
             g.prove_exact(fast, &operands, sites);
             to_store.push(g.a.jmp());
         };
         match (static_guard, guard) {
-            (Some(true), _) => self.fast_fp_body(fast, &operands, &mut sites),
+            (Some(true), _) => self.fast_fp_body(fast, &operands, false, &mut sites),
             (Some(false), _) => exact_path(self, &mut sites, &mut to_store),
             (None, Some(g)) => {
                 self.a.mov_rr(false, RAX, g);
@@ -135,7 +135,7 @@ impl Gen<'_> {
                 exact_path(self, &mut sites, &mut to_store);
                 let here = self.a.pos();
                 self.a.patch(accrued, here);
-                self.fast_fp_body(fast, &operands, &mut sites);
+                self.fast_fp_body(fast, &operands, false, &mut sites);
             }
             (None, None) => unreachable!("a non-constant guard has a register"),
         }
@@ -238,7 +238,13 @@ impl Gen<'_> {
     }
 
     /// Operand checks, the host operation and the result check; leaves the raw result in rax.
-    fn fast_fp_body(&mut self, fast: &FastFp, operands: &[R], sites: &mut Vec<usize>) {
+    fn fast_fp_body(
+        &mut self,
+        fast: &FastFp,
+        operands: &[R],
+        keep_first: bool,
+        sites: &mut Vec<usize>,
+    ) {
         let dbl = fast.double;
         if !dbl {
             self.check_boxed(operands, sites);
@@ -258,8 +264,10 @@ impl Gen<'_> {
                 self.a.movq_to_xmm(true, k as u8, r);
             }
         }
-        // The exactness proofs need the first operand after the operation.
-        self.a.movapd(3, 0);
+        if keep_first {
+            // The exactness proofs need the first operand after the operation.
+            self.a.movapd(3, 0);
+        }
         match fast.op {
             FpOp::Add => self.a.sse_scalar(dbl, 0x58, 0, 1),
             FpOp::Sub => self.a.sse_scalar(dbl, 0x5c, 0, 1),
@@ -270,13 +278,16 @@ impl Gen<'_> {
             FpOp::Eq | FpOp::Lt | FpOp::Le => unreachable!("comparisons have their own path"),
         }
         self.a.movq_from_xmm(dbl, RAX, 0);
-        // Biased exponent in 2..max-1, else the slow path decides.
-        let (shift, emask) = if dbl { (52, 0x7ff) } else { (23, 0xff) };
-        self.a.mov_rr(true, RCX, RAX);
-        self.a.shift_i(true, Shift::Shr, RCX, shift);
-        self.a.alu_ri(false, Alu::And, RCX, emask);
-        self.a.alu_ri(false, Alu::Sub, RCX, 2);
-        self.a.alu_ri(false, Alu::Cmp, RCX, emask - 2);
+        // Biased exponent in 2..max-1, else the slow path decides. Doubling drops the sign;
+        // then `x - (2 << mantissa+1) < (max - 2) << mantissa+1` (unsigned) is the range test.
+        self.a.lea_double(dbl, RCX, RAX);
+        if dbl {
+            self.a.op_mem(true, Alu::Sub, RCX, mem(R15, n::CTX_F64_LOW));
+            self.a.cmp_rm(true, RCX, mem(R15, n::CTX_F64_SPAN));
+        } else {
+            self.a.alu_ri(false, Alu::Sub, RCX, 2 << 24);
+            self.a.alu_ri(false, Alu::Cmp, RCX, (0xfd_u32 << 24) as i32);
+        }
         sites.push(self.a.jcc(Cc::Ae));
     }
 
