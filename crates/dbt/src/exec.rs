@@ -4,11 +4,11 @@
 use crate::env::EnvPtr;
 use crate::hostmem::{GuestMem, HostFault};
 use crate::interp::{self, BlockExit};
+use crate::inthash::IntMap;
 use crate::ir::{Block, Cond, GlobalDef, MemSize, Op, Ty, Val};
 use crate::native::{Native, NativeExit};
 use crate::opt;
 use crate::smc;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,8 +170,8 @@ impl ExitRequest {
 pub struct Exec {
     cfg: ExecConfig,
     tbs: Vec<Tb>,
-    by_pc: HashMap<u64, usize>,
-    by_page: HashMap<u64, Vec<usize>>,
+    by_pc: IntMap<u64, usize>,
+    by_page: IntMap<u64, Vec<usize>>,
     native: Option<Native>,
     exit_req: ExitRequest,
     seen_gen: u64,
@@ -191,8 +191,8 @@ impl Exec {
         Ok(Exec {
             cfg,
             tbs: Vec::new(),
-            by_pc: HashMap::new(),
-            by_page: HashMap::new(),
+            by_pc: IntMap::default(),
+            by_page: IntMap::default(),
             native,
             exit_req,
             seen_gen: smc::generation(),

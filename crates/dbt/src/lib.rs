@@ -12,6 +12,7 @@ pub mod eval;
 pub mod exec;
 pub mod hostmem;
 pub mod interp;
+pub mod inthash;
 pub mod ir;
 pub mod native;
 pub mod opt;

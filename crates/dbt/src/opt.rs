@@ -3,8 +3,8 @@
 //! there), which keeps the passes linear and obviously correct.
 
 use crate::eval;
+use crate::inthash::IntMap;
 use crate::ir::{BinOp, Block, Op, Temp, Ty, Val};
-use std::collections::HashMap;
 
 pub fn optimize(b: &mut Block) {
     propagate(b);
@@ -13,7 +13,7 @@ pub fn optimize(b: &mut Block) {
 
 fn propagate(b: &mut Block) {
     // Known value of each temp (a constant or a copy of another temp).
-    let mut known: HashMap<Temp, Val> = HashMap::new();
+    let mut known: IntMap<Temp, Val> = IntMap::default();
     let mut out = Vec::with_capacity(b.ops.len());
     let ops = std::mem::take(&mut b.ops);
     let mut dead_code = false;
