@@ -456,3 +456,238 @@ fn register_pressure_spills_match() {
         assert_eq!(a.2, c.2);
     }
 }
+
+const FP_OPS: [FpOp; 9] = [
+    FpOp::Add,
+    FpOp::Sub,
+    FpOp::Mul,
+    FpOp::Div,
+    FpOp::Sqrt,
+    FpOp::MulAdd,
+    FpOp::Eq,
+    FpOp::Lt,
+    FpOp::Le,
+];
+const BOX: u64 = 0xffff_ffff_0000_0000;
+
+/// Reference helper for the FP fast paths: the same host SSE/FMA operation the native backend
+/// inlines, with the flags it raised accrued into global 0 (inexact bit 0, invalid bit 3,
+/// divide by zero bit 4, overflow bit 5, underflow bit 6). Global 0 bits 1-2 play the rounding
+/// mode: when non-zero the result is deliberately different, so a fast path taken despite its
+/// guard shows. It also clobbers xmm8-xmm15, as any callee may, so the native backend's
+/// cached FP copies must be rebuilt after slow calls.
+/// `code` (the fourth argument): op index | double << 4 | neg_prod << 5 | neg_add << 6.
+extern "C" fn fp_ref(env: *mut u8, a: u64, b: u64, c: u64, code: u64) -> u64 {
+    let op = FP_OPS[(code & 15) as usize];
+    let double = code & 16 != 0;
+    // SAFETY: env points at the test's `Env`; global 0 is its first word.
+    let g0 = unsafe { &mut *(env as *mut u64) };
+    let boxed = |v: u64| double || v >> 32 == 0xffff_ffff;
+    let arity = op.arity();
+    if ![a, b, c][..arity].iter().all(|&v| boxed(v)) {
+        return 0x5a5a;
+    }
+    if op.is_compare() {
+        let ord = if double {
+            f64::from_bits(a).partial_cmp(&f64::from_bits(b))
+        } else {
+            f32::from_bits(a as u32).partial_cmp(&f32::from_bits(b as u32))
+        };
+        let Some(o) = ord else {
+            *g0 |= 8;
+            return 0;
+        };
+        use std::cmp::Ordering::*;
+        return match op {
+            FpOp::Eq => (o == Equal) as u64,
+            FpOp::Lt => (o == Less) as u64,
+            _ => (o != Greater) as u64,
+        };
+    }
+    let sign = if double { 1u64 << 63 } else { 1 << 31 };
+    let a = if code & 32 != 0 { a ^ sign } else { a };
+    let c = if code & 64 != 0 { c ^ sign } else { c };
+    let mut x = a;
+    let mut csr: u32 = 0x1f80;
+    macro_rules! sse {
+        ($insn:literal) => {
+            // SAFETY: register-only SSE/FMA arithmetic with MXCSR set to the default (all
+            // exceptions masked, round to nearest) before and read after; compiled Rust code
+            // does not depend on MXCSR's flags. The clobbered registers are declared.
+            unsafe {
+                std::arch::asm!(
+                    "ldmxcsr dword ptr [{csr}]",
+                    "movq xmm0, {x}",
+                    "movq xmm1, {y}",
+                    "movq xmm2, {z}",
+                    $insn,
+                    "movq {x}, xmm0",
+                    "stmxcsr dword ptr [{csr}]",
+                    "xorps xmm8, xmm8",
+                    "xorps xmm9, xmm9",
+                    "xorps xmm10, xmm10",
+                    "xorps xmm11, xmm11",
+                    "xorps xmm12, xmm12",
+                    "xorps xmm13, xmm13",
+                    "xorps xmm14, xmm14",
+                    "xorps xmm15, xmm15",
+                    x = inout(reg) x,
+                    y = in(reg) b,
+                    z = in(reg) c,
+                    csr = in(reg) &mut csr,
+                    out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                    out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+                    out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+                    options(nostack),
+                )
+            }
+        };
+    }
+    match (op, double) {
+        (FpOp::Add, true) => sse!("addsd xmm0, xmm1"),
+        (FpOp::Sub, true) => sse!("subsd xmm0, xmm1"),
+        (FpOp::Mul, true) => sse!("mulsd xmm0, xmm1"),
+        (FpOp::Div, true) => sse!("divsd xmm0, xmm1"),
+        (FpOp::Sqrt, true) => sse!("sqrtsd xmm0, xmm0"),
+        (FpOp::MulAdd, true) => sse!("vfmadd213sd xmm0, xmm1, xmm2"),
+        (FpOp::Add, _) => sse!("addss xmm0, xmm1"),
+        (FpOp::Sub, _) => sse!("subss xmm0, xmm1"),
+        (FpOp::Mul, _) => sse!("mulss xmm0, xmm1"),
+        (FpOp::Div, _) => sse!("divss xmm0, xmm1"),
+        (FpOp::Sqrt, _) => sse!("sqrtss xmm0, xmm0"),
+        _ => sse!("vfmadd213ss xmm0, xmm1, xmm2"),
+    }
+    // MXCSR: IE bit 0, ZE bit 2, OE bit 3, UE bit 4, PE bit 5.
+    let flags = [(5, 1), (0, 8), (2, 16), (3, 32), (4, 64)];
+    for (bit, flag) in flags {
+        if csr >> bit & 1 != 0 {
+            *g0 |= flag;
+        }
+    }
+    let v = if double { x } else { x & 0xffff_ffff | BOX };
+    if *g0 & 6 != 0 {
+        v ^ 1
+    } else {
+        v
+    }
+}
+
+const FP_REF: Helper = Helper {
+    name: "fp_ref",
+    f: fp_ref,
+    writes: (0, 1),
+};
+
+/// FP bit patterns: ordinary, short-mantissa (exact results), huge, tiny, zero, inf, NaN.
+fn fp_bits(r: &mut Rng, double: bool) -> u64 {
+    let v: f64 = match r.below(8) {
+        0..=2 => (r.below(64) as f64 - 32.0) * 2f64.powi(r.below(12) as i32 - 6),
+        3 => (r.next() >> 11) as f64 / (1u64 << 53) as f64 * 3.0 + 0.1,
+        4 => [1e300, -1e308, 3e38, 1e-300, 1e-310, 1e-40, 1e-38][r.below(7) as usize],
+        5 => [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY][r.below(4) as usize],
+        6 => f64::NAN,
+        _ => f64::from_bits(r.next()),
+    };
+    if double {
+        v.to_bits()
+    } else if r.below(20) == 0 {
+        (v as f32).to_bits() as u64 // not NaN-boxed
+    } else {
+        (v as f32).to_bits() as u64 | BOX
+    }
+}
+
+#[test]
+fn fp_fast_paths_match_interpreter() {
+    if !std::is_x86_feature_detected!("fma") {
+        eprintln!("skipping: the host has no FMA (the reference helper uses it)");
+        return;
+    }
+    let globals: Vec<GlobalDef> = (0..NG)
+        .map(|i| GlobalDef {
+            name: "g",
+            offset: (i * 8) as u32,
+            ty: Ty::I64,
+        })
+        .collect();
+    let mut r = Rng(0x0f10_a7f1_0a75_0001);
+    for case in 0..1500 {
+        let mut g = GenB {
+            r: Rng(r.next() | 1),
+            b: Block::new(0x1000, &globals),
+            l64: vec![],
+            l32: vec![],
+        };
+        let double = g.r.below(3) != 0;
+        let mut fp_locals: Vec<Temp> = Vec::new();
+        for _ in 0..1 + g.r.below(30) {
+            if g.r.below(4) == 0 {
+                // Integer ops, memory, calls and labels in between (labels end locals).
+                g.op();
+                fp_locals.retain(|t| g.l64.contains(t));
+                continue;
+            }
+            let op = FP_OPS[g.r.below(FP_OPS.len() as u64) as usize];
+            let operand = |g: &mut GenB| match g.r.below(3) {
+                0 if !fp_locals.is_empty() => {
+                    Val::T(fp_locals[g.r.below(fp_locals.len() as u64) as usize])
+                }
+                1 => Val::C(fp_bits(&mut g.r, double)),
+                _ => Val::T(Temp(1 + g.r.below(NG as u64 - 1) as u32)),
+            };
+            let mut args: Vec<Val> = (0..op.arity()).map(|_| operand(&mut g)).collect();
+            args.resize(3, Val::C(0));
+            let (np, na) = (g.r.below(2) == 1, g.r.below(2) == 1);
+            let fused = op == FpOp::MulAdd;
+            let code = FP_OPS.iter().position(|o| *o == op).unwrap() as u64
+                | (double as u64) << 4
+                | ((fused && np) as u64) << 5
+                | ((fused && na) as u64) << 6;
+            args.push(Val::C(code));
+            let dst = if g.r.below(2) == 0 {
+                Temp(1 + g.r.below(NG as u64 - 1) as u32)
+            } else {
+                let t = g.b.new_temp(Ty::I64);
+                g.l64.push(t);
+                fp_locals.push(t);
+                t
+            };
+            g.b.push(Op::Call {
+                helper: FP_REF,
+                dst: Some(dst),
+                args,
+                fast: Some(FastFp {
+                    op,
+                    double,
+                    neg_prod: fused && np,
+                    neg_add: fused && na,
+                    guard: Val::T(Temp(0)),
+                    guard_mask: 6,
+                    guard_want: 0,
+                    inexact_bit: 1,
+                }),
+            });
+        }
+        g.b.push(Op::Exit {
+            code: 3,
+            pc: 0x2000,
+        });
+        g.b.verify().unwrap();
+        let mut env0 = Env {
+            g: [0; NG],
+            pc: 0x1000,
+        };
+        env0.g[0] = r.below(8);
+        for v in env0.g[1..].iter_mut() {
+            *v = fp_bits(&mut r, double);
+        }
+        let mem0: Vec<u8> = (0..MEM)
+            .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
+            .collect();
+        let a = run(&g.b, Backend::Interp, &env0, &mem0);
+        let b = run(&g.b, Backend::Native, &env0, &mem0);
+        assert_eq!(a.2, b.2, "case {case}: exit\n{}", g.b);
+        assert_eq!(a.0, b.0, "case {case}: env\n{}", g.b);
+        assert!(a.1 == b.1, "case {case}: memory differs\n{}", g.b);
+    }
+}

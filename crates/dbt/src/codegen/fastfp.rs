@@ -9,6 +9,7 @@
 //! out-of-line stub that makes the real call while preserving every host register, so the
 //! register allocator's view is the same on both paths.
 
+use super::xcache::XSrc;
 use super::{Gen, Stub, ALLOC, CALLEE_SAVED};
 use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
 use crate::native as n;
@@ -40,6 +41,10 @@ pub(super) struct SlowCall {
     pub dirty: Vec<(u32, u8)>,
     /// Registers caching globals the helper may write: reloaded after the call.
     pub reload: Vec<(u32, R)>,
+    /// FP result copies to rebuild after the call (see `xcache`), and the xmm register that
+    /// gets this op's result (comparisons: none).
+    pub xrestore: Vec<(u8, XSrc)>,
+    pub xdst: Option<u8>,
     pub done: usize,
 }
 
@@ -70,6 +75,7 @@ impl Gen<'_> {
             Val::C(c) => Some(c as u32 & fast.inexact_bit != 0),
             Val::T(_) => None,
         };
+        let cached: Vec<Option<u8>> = args.iter().map(|&v| self.xreg_of(v)).collect();
         // Every register the op needs is settled before the first branch.
         let mut avoid: Vec<R> = Vec::new();
         let mut call_args = Vec::with_capacity(args.len());
@@ -109,12 +115,12 @@ impl Gen<'_> {
         let mut to_store = Vec::new();
         // Path "inexact not yet accrued": the result must also be proved exact.
         let exact_path = |g: &mut Self, sites: &mut Vec<usize>, to_store: &mut Vec<usize>| {
-            g.fast_fp_body(fast, &operands, true, sites);
+            g.fast_fp_body(fast, &operands, &cached, true, sites);
             g.prove_exact(fast, &operands, sites);
             to_store.push(g.a.jmp());
         };
         match (static_guard, guard) {
-            (Some(true), _) => self.fast_fp_body(fast, &operands, false, &mut sites),
+            (Some(true), _) => self.fast_fp_body(fast, &operands, &cached, false, &mut sites),
             (Some(false), _) => exact_path(self, &mut sites, &mut to_store),
             (None, Some(g)) => {
                 self.a.mov_rr(false, RAX, g);
@@ -135,7 +141,7 @@ impl Gen<'_> {
                 exact_path(self, &mut sites, &mut to_store);
                 let here = self.a.pos();
                 self.a.patch(accrued, here);
-                self.fast_fp_body(fast, &operands, false, &mut sites);
+                self.fast_fp_body(fast, &operands, &cached, false, &mut sites);
             }
             (None, None) => unreachable!("a non-constant guard has a register"),
         }
@@ -148,8 +154,14 @@ impl Gen<'_> {
             self.a.alu_rr(true, Alu::Or, RAX, RCX);
         }
         self.a.mov_rr(true, d, RAX);
-        self.push_slow_call(helper, call_args, d, sites);
+        // Keep a copy of the result in an xmm register for the next FP op.
+        self.xforget(dst);
+        let x = self.xpick();
+        let xrestore = self.xlive()?;
+        self.a.movapd(x, 0);
+        self.push_slow_call(helper, call_args, d, sites, xrestore, Some(x));
         self.bind(dst, d);
+        self.xset(x, dst);
         Some(true)
     }
 
@@ -188,8 +200,12 @@ impl Gen<'_> {
         if !dbl {
             self.check_boxed(&operands, &mut sites);
         }
-        self.a.movq_to_xmm(true, 0, operands[0]);
-        self.a.movq_to_xmm(true, 1, operands[1]);
+        for (k, &r) in operands.iter().enumerate() {
+            match self.xreg_of(args[k]) {
+                Some(x) => self.a.movapd(k as u8, x),
+                None => self.a.movq_to_xmm(true, k as u8, r),
+            }
+        }
         self.a.ucomis(dbl, 0, 1);
         sites.push(self.a.jcc(Cc::P));
         let cc = match fast.op {
@@ -199,14 +215,24 @@ impl Gen<'_> {
         };
         self.a.setcc(cc, RAX);
         self.a.mov_rr(true, d, RAX);
-        self.push_slow_call(helper, call_args, d, sites);
+        self.xforget(dst);
+        let xrestore = self.xlive()?;
+        self.push_slow_call(helper, call_args, d, sites, xrestore, None);
         self.bind(dst, d);
         Some(true)
     }
 
     /// Records the slow path for the fast op just emitted (result register `d`, which the
     /// fast path has filled; `sites` jump to the slow path).
-    fn push_slow_call(&mut self, helper: Helper, args: Vec<Arg>, d: R, sites: Vec<usize>) {
+    fn push_slow_call(
+        &mut self,
+        helper: Helper,
+        args: Vec<Arg>,
+        d: R,
+        sites: Vec<usize>,
+        xrestore: Vec<(u8, XSrc)>,
+        xdst: Option<u8>,
+    ) {
         let reload = ALLOC
             .iter()
             .filter_map(|&r| {
@@ -223,6 +249,8 @@ impl Gen<'_> {
             dst: d,
             dirty,
             reload,
+            xrestore,
+            xdst,
             done: self.a.pos(),
         }));
     }
@@ -242,6 +270,7 @@ impl Gen<'_> {
         &mut self,
         fast: &FastFp,
         operands: &[R],
+        cached: &[Option<u8>],
         keep_first: bool,
         sites: &mut Vec<usize>,
     ) {
@@ -252,14 +281,20 @@ impl Gen<'_> {
         // The fused forms negate the product through the first operand and the addend
         // directly: flipping a sign bit is exact.
         let sign = if dbl { 1u64 << 63 } else { 1 << 31 };
+        // (Only where the exactness proofs need the negated operands; otherwise the fused
+        // instruction's own sign variants do it.) Operands with a copy in an xmm register
+        // come from there.
         for (k, &r) in operands.iter().enumerate() {
-            let negate =
-                fast.op == FpOp::MulAdd && ((k == 0 && fast.neg_prod) || (k == 2 && fast.neg_add));
+            let negate = keep_first
+                && fast.op == FpOp::MulAdd
+                && ((k == 0 && fast.neg_prod) || (k == 2 && fast.neg_add));
             if negate {
                 self.a.mov_ri(RCX, sign);
                 self.a.mov_rr(true, RAX, r);
                 self.a.alu_rr(true, Alu::Xor, RAX, RCX);
                 self.a.movq_to_xmm(true, k as u8, RAX);
+            } else if let Some(x) = cached[k] {
+                self.a.movapd(k as u8, x);
             } else {
                 self.a.movq_to_xmm(true, k as u8, r);
             }
@@ -274,7 +309,16 @@ impl Gen<'_> {
             FpOp::Mul => self.a.sse_scalar(dbl, 0x59, 0, 1),
             FpOp::Div => self.a.sse_scalar(dbl, 0x5e, 0, 1),
             FpOp::Sqrt => self.a.sse_scalar(dbl, 0x51, 0, 0),
-            FpOp::MulAdd => self.a.fma213(dbl, 0xa9, 0, 1, 2),
+            FpOp::MulAdd if keep_first => self.a.fma213(dbl, 0xa9, 0, 1, 2),
+            FpOp::MulAdd => {
+                let opc = match (fast.neg_prod, fast.neg_add) {
+                    (false, false) => 0xa9,
+                    (false, true) => 0xab,
+                    (true, false) => 0xad,
+                    (true, true) => 0xaf,
+                };
+                self.a.fma213(dbl, opc, 0, 1, 2)
+            }
             FpOp::Eq | FpOp::Lt | FpOp::Le => unreachable!("comparisons have their own path"),
         }
         self.a.movq_from_xmm(dbl, RAX, 0);
@@ -333,6 +377,10 @@ impl Gen<'_> {
                 self.a.load(true, r, mem(RBP, off as i32));
             }
         }
+        if let Some(x) = s.xdst {
+            self.a.movq_to_xmm(true, x, RAX);
+        }
+        self.xrestore(&s.xrestore);
         let j = self.a.jmp();
         self.a.patch(j, s.done);
     }

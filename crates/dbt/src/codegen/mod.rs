@@ -13,6 +13,7 @@ mod arith;
 mod fastfp;
 mod fpexact;
 mod selfloop;
+mod xcache;
 
 use crate::ir::{Block, Cond, ExtOp, Op, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
@@ -91,6 +92,9 @@ struct Gen<'a> {
     /// registers it expects in which host registers (see `selfloop`).
     loop_head: Option<usize>,
     loop_state: Vec<(R, Temp)>,
+    /// Temporaries with a copy in xmm8.. (see `xcache`), and the next slot to fill.
+    xcache: [Option<Temp>; xcache::SLOTS],
+    xnext: usize,
     out: Compiled,
     stubs: Vec<Stub>,
 }
@@ -144,6 +148,8 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
         label_state: vec![Vec::new(); b.nlabels as usize],
         loop_head: None,
         loop_state: Vec::new(),
+        xcache: [None; xcache::SLOTS],
+        xnext: 0,
         out: Compiled {
             code: Vec::new(),
             gotos: [Vec::new(), Vec::new()],
@@ -296,6 +302,7 @@ impl Gen<'_> {
     }
 
     fn bind(&mut self, t: Temp, r: R) {
+        self.xforget(t);
         if let Some(old) = self.reg_of[t.0 as usize] {
             if old != r {
                 self.unbind(old);
@@ -412,6 +419,11 @@ impl Gen<'_> {
                     }
                 };
                 self.bind(dst, d);
+                if let Val::T(s) = src {
+                    if !self.is_global(s) && self.last_use[s.0 as usize] == self.cur {
+                        self.xrename(s, dst);
+                    }
+                }
             }
             Op::Bin { op, ty, dst, a, b } => self.bin(op, ty, dst, a, b)?,
             Op::Un {
@@ -581,6 +593,7 @@ impl Gen<'_> {
             Op::Label(l) if self.carries_state[l.0 as usize] => {
                 // Only reached from its one branch: the state there is the state here.
                 self.forget_all();
+                self.xclear();
                 for (r, t, dirty) in std::mem::take(&mut self.label_state[l.0 as usize]) {
                     self.holds[r.0 as usize] = Some(t);
                     self.reg_of[t.0 as usize] = Some(r);
@@ -591,6 +604,7 @@ impl Gen<'_> {
             Op::Label(l) => {
                 self.sync_globals();
                 self.forget_all();
+                self.xclear();
                 self.labels[l.0 as usize] = Some(self.a.pos());
             }
             Op::Br(l) => {
@@ -773,6 +787,8 @@ impl Gen<'_> {
         }
         self.a.mov_ri(RAX, f);
         self.a.call_r(RAX);
+        // The callee may clobber every xmm register.
+        self.xclear();
         if let Some(d) = dst {
             let r = self.alloc(&[])?;
             self.a.mov_rr(true, r, RAX);
