@@ -150,8 +150,10 @@ pub struct Stats {
 pub(crate) struct Tb {
     pub pc: u64,
     pub len: u64,
-    pub block: Block,
-    pub labels: Vec<usize>,
+    /// The IR and its label table, kept only for blocks the interpreter runs (the native
+    /// backend's blocks drop theirs: hundreds of translated blocks' IR would otherwise stay
+    /// resident for nothing).
+    pub ir: Option<(Block, Vec<usize>)>,
     /// Interpreter-side chaining: successor block per slot.
     pub next: [Option<usize>; 2],
     pub valid: bool,
@@ -352,11 +354,14 @@ impl Exec {
                 self.stats.native_blocks += 1;
             }
         }
+        let native = self.native.as_ref().is_some_and(|n| n.has(idx));
         self.tbs.push(Tb {
             pc,
             len,
-            labels: interp::label_table(&block),
-            block,
+            ir: (!native).then(|| {
+                let labels = interp::label_table(&block);
+                (block, labels)
+            }),
             next: [None, None],
             valid: true,
         });
@@ -464,15 +469,14 @@ impl Exec {
                     }
                 }
             } else {
-                let tb = &self.tbs[idx];
-                interp::run_block_with(
-                    &tb.block,
-                    &tb.labels,
-                    env,
-                    &self.cfg.mem,
-                    pc_off,
-                    &mut self.scratch,
-                )
+                let Some((block, labels)) = &self.tbs[idx].ir else {
+                    // Not reachable (blocks without native code keep their IR); should it
+                    // happen, translating the block again is always correct.
+                    let (p, l) = (self.tbs[idx].pc, self.tbs[idx].len);
+                    self.drop_range(p, l);
+                    continue;
+                };
+                interp::run_block_with(block, labels, env, &self.cfg.mem, pc_off, &mut self.scratch)
             };
             match exit {
                 BlockExit::Chain { slot, pc } => {

@@ -225,7 +225,7 @@ impl Native {
             let rel = self.exit_off as i64 - (base + s + 4) as i64;
             code[*s..s + 4].copy_from_slice(&(rel as i32).to_le_bytes());
         }
-        if let Some(dir) = std::env::var_os("TANDEM_DUMP_CODE") {
+        if let Some(dir) = dump_dir() {
             // Debugging aid: one raw x86-64 file per block, for `objdump -D -b binary -mi386:x86-64`,
             // named by guest pc and code-buffer offset (what `perf report` shows for the memfd).
             let path =
@@ -394,4 +394,12 @@ impl Drop for Native {
             hostmem::unregister_code_region(r);
         }
     }
+}
+
+/// `TANDEM_DUMP_CODE`, read once (looking it up per block would cost a scan of the
+/// environment under its lock for every translation).
+fn dump_dir() -> Option<&'static std::ffi::OsStr> {
+    static DIR: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("TANDEM_DUMP_CODE"))
+        .as_deref()
 }
