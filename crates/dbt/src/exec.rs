@@ -5,7 +5,7 @@ use crate::env::EnvPtr;
 use crate::hostmem::{GuestMem, HostFault};
 use crate::interp::{self, BlockExit};
 use crate::inthash::IntMap;
-use crate::ir::{Block, Cond, GlobalDef, MemSize, Op, Ty, Val};
+use crate::ir::{Block, Cond, GlobalDef, MemSize, Op, Ty, Val, MAX_SLOTS};
 use crate::native::{Native, NativeExit};
 use crate::opt;
 use crate::smc;
@@ -155,7 +155,7 @@ pub(crate) struct Tb {
     /// resident for nothing).
     pub ir: Option<(Block, Vec<usize>)>,
     /// Interpreter-side chaining: successor block per slot.
-    pub next: [Option<usize>; 2],
+    pub next: [Option<usize>; MAX_SLOTS],
     pub valid: bool,
 }
 
@@ -362,7 +362,7 @@ impl Exec {
                 let labels = interp::label_table(&block);
                 (block, labels)
             }),
-            next: [None, None],
+            next: [None; MAX_SLOTS],
             valid: true,
         });
         if watch {
@@ -480,13 +480,14 @@ impl Exec {
             };
             match exit {
                 BlockExit::Chain { slot, pc } => {
-                    let cached = self.tbs[idx].next[slot as usize];
+                    let slot = slot as usize % MAX_SLOTS;
+                    let cached = self.tbs[idx].next[slot];
                     match cached {
                         Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
                         _ => {
                             if let Ok(j) = self.lookup(fe, pc) {
                                 if self.tbs[idx].valid {
-                                    self.tbs[idx].next[slot as usize] = Some(j);
+                                    self.tbs[idx].next[slot] = Some(j);
                                 }
                                 next = Some(j);
                             }

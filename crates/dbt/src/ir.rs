@@ -327,6 +327,9 @@ impl FpOp {
     }
 }
 
+/// Chainable exits per block (`GotoTb` slots 0..MAX_SLOTS).
+pub const MAX_SLOTS: usize = 8;
+
 /// One micro-op.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -420,7 +423,8 @@ pub enum Op {
         b: Val,
         label: Label,
     },
-    /// End the block with a direct (chainable) jump to `pc`; `slot` is 0 or 1.
+    /// End the block with a direct (chainable) jump to `pc`; `slot` (below [`MAX_SLOTS`])
+    /// names the chaining site: each target of a block gets its own slot.
     GotoTb {
         slot: u8,
         pc: u64,
@@ -667,6 +671,9 @@ impl Block {
                 }
                 Op::Call { args, .. } if args.len() > 4 => {
                     return Err(format!("op {i}: call with more than 4 args"));
+                }
+                Op::GotoTb { slot, .. } if *slot as usize >= MAX_SLOTS => {
+                    return Err(format!("op {i}: chain slot {slot} out of range"));
                 }
                 _ => {}
             }

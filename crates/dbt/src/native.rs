@@ -7,19 +7,20 @@ use crate::env::EnvPtr;
 use crate::eval;
 use crate::hostmem::{self, GuestMem, HostFault};
 use crate::interp::BlockExit;
-use crate::ir::{BinOp, Block, Ty, UnOp};
+use crate::ir::{BinOp, Block, Ty, UnOp, MAX_SLOTS};
 use crate::x86::*;
 use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 /// Exit kinds in the low byte of the value generated code returns.
-pub const K_CHAIN0: u64 = 0;
 pub const K_INDIRECT: u64 = 2;
 pub const K_CODE: u64 = 3;
 pub const K_SIGFAULT: u64 = 4;
 pub const K_RANGE: u64 = 5;
 pub const K_INTERRUPT: u64 = 6;
+/// Unchained direct exits: `K_CHAIN + slot` (see [`crate::ir::MAX_SLOTS`]).
+pub const K_CHAIN: u64 = 0x10;
 
 pub const JC_SIZE: usize = 4096;
 
@@ -108,8 +109,8 @@ pub enum NativeExit {
 struct NTb {
     entry: usize,
     pc: u64,
-    gotos: [Vec<usize>; 2],
-    chained_to: [Option<usize>; 2],
+    gotos: Vec<Vec<usize>>,
+    chained_to: [Option<usize>; MAX_SLOTS],
     incoming: Vec<(usize, u8)>,
     memops: Vec<codegen::MemOp>,
 }
@@ -249,8 +250,10 @@ impl Native {
             pc: b.guest_pc,
             gotos: c
                 .gotos
-                .map(|sites| sites.into_iter().map(|s| s + off).collect()),
-            chained_to: [None, None],
+                .into_iter()
+                .map(|sites| sites.into_iter().map(|s| s + off).collect())
+                .collect(),
+            chained_to: [None; MAX_SLOTS],
             incoming: Vec::new(),
             memops: c.memops,
         });
@@ -286,18 +289,20 @@ impl Native {
         let (Some(Some(f)), Some(Some(t))) = (self.tbs.get(from), self.tbs.get(to)) else {
             return;
         };
-        if f.gotos[slot as usize].is_empty() || f.chained_to[slot as usize].is_some() {
+        let slot = slot as usize % MAX_SLOTS;
+        let sites = f.gotos.get(slot).map_or(&[][..], |v| &v[..]);
+        if sites.is_empty() || f.chained_to[slot].is_some() {
             return;
         }
-        for &site in &f.gotos[slot as usize] {
+        for &site in sites {
             let rel = t.entry as i64 - (site as i64 + 4);
             self.buf.patch_u32(site, rel as i32 as u32);
         }
         if let Some(Some(f)) = self.tbs.get_mut(from) {
-            f.chained_to[slot as usize] = Some(to);
+            f.chained_to[slot] = Some(to);
         }
         if let Some(Some(t)) = self.tbs.get_mut(to) {
-            t.incoming.push((from, slot));
+            t.incoming.push((from, slot as u8));
         }
     }
 
@@ -310,7 +315,7 @@ impl Native {
             if let Some(Some(f)) = self.tbs.get_mut(from) {
                 if f.chained_to[slot as usize] == Some(idx) {
                     f.chained_to[slot as usize] = None;
-                    for &site in &f.gotos[slot as usize] {
+                    for &site in f.gotos.get(slot as usize).into_iter().flatten() {
                         // Back to falling through into the block's own exit path.
                         self.buf.patch_u32(site, 0);
                     }
@@ -342,9 +347,9 @@ impl Native {
         };
         let payload = r >> 8;
         match r & 0xff {
-            K_CHAIN0 | 1 => NativeExit::Unchained {
+            k if (K_CHAIN..K_CHAIN + MAX_SLOTS as u64).contains(&k) => NativeExit::Unchained {
                 from: payload as usize,
-                slot: (r & 1) as u8,
+                slot: (k - K_CHAIN) as u8,
                 pc: env.read(pc_off),
             },
             K_INDIRECT => NativeExit::Indirect {

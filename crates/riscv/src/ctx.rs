@@ -31,8 +31,13 @@ pub struct Ctx<'a> {
     pub len: u64,
     /// Set by translate functions that end the block.
     pub ended: bool,
-    /// Out-of-line exits placed after the block's terminator: (label, pc, exit code).
-    pub tails: &'a mut Vec<(Label, u64, u32)>,
+    /// Out-of-line exits placed after the block's terminator: a label and the terminator
+    /// that follows it (an `Exit`, or a `GotoTb` for a branch taken out of the block).
+    pub tails: &'a mut Vec<(Label, Op)>,
+    /// Next free chain slot of the block (every direct exit gets its own).
+    pub next_slot: &'a mut u8,
+    /// The block may go on past a conditional branch (budget of instructions and slots left).
+    pub may_continue: bool,
     /// Block-wide: frm was already checked valid by an earlier instruction of this block
     /// (and no CSR instruction since could have changed it).
     pub frm_checked: &'a mut bool,
@@ -212,7 +217,22 @@ impl Ctx<'_> {
     }
 
     /// Ends the block with a chained jump to `pc`.
-    pub fn goto(&mut self, slot: u8, pc: u64) {
+    /// A fresh chain slot for a direct exit.
+    pub fn slot(&mut self) -> u8 {
+        let s = *self.next_slot;
+        *self.next_slot += 1;
+        s
+    }
+
+    /// An out-of-line exit with `code` at the current instruction, reached through `label`.
+    pub fn side_exit(&mut self, label: Label, code: u32) {
+        let pc = self.pc;
+        self.tails.push((label, Op::Exit { code, pc }));
+    }
+
+    /// Ends the block with a chained jump to `pc`.
+    pub fn goto(&mut self, pc: u64) {
+        let slot = self.slot();
         self.emit(Op::GotoTb { slot, pc });
         self.ended = true;
     }

@@ -5,7 +5,7 @@ use crate::cpu;
 use crate::ctx::{Ctx, EXIT_ILLEGAL};
 use crate::decode;
 use dbt::hostmem::HostFault;
-use dbt::ir::{Block, GlobalDef, Op};
+use dbt::ir::{Block, GlobalDef, Op, MAX_SLOTS};
 
 pub struct RiscvFrontend {
     globals: Vec<GlobalDef>,
@@ -38,6 +38,10 @@ impl dbt::Frontend for RiscvFrontend {
         let mut cur = pc;
         let mut tails = Vec::new();
         let mut frm_checked = false;
+        let mut next_slot = 0u8;
+        // Once the block writes fcsr it cannot be specialised on the FP mode (see `fpmode`);
+        // it then ends at its next branch rather than absorbing more (FP) code.
+        let mut fcsr_written = false;
         loop {
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
@@ -45,12 +49,19 @@ impl dbt::Frontend for RiscvFrontend {
                 Err(_) => {
                     // Stop before the unreadable instruction; it faults precisely when the
                     // next block starts with it.
-                    b.push(Op::GotoTb { slot: 0, pc: cur });
+                    b.push(Op::GotoTb {
+                        slot: next_slot,
+                        pc: cur,
+                    });
                     break;
                 }
             };
             let len = if insn & 3 == 3 { 4 } else { 2 };
             b.push(Op::InsnStart { pc: cur });
+            // Room for this branch's exit, a final two-way branch, and one more instruction.
+            let may_continue =
+                !fcsr_written && (next_slot as usize) + 3 < MAX_SLOTS && b.ninsns + 2 < max_insns;
+            let first_op = b.ops.len();
             let mut c = Ctx {
                 b: &mut b,
                 pc: cur,
@@ -58,6 +69,8 @@ impl dbt::Frontend for RiscvFrontend {
                 ended: false,
                 tails: &mut tails,
                 frm_checked: &mut frm_checked,
+                may_continue,
+                next_slot: &mut next_slot,
             };
             let ok = if len == 4 {
                 decode::decode32(insn).map(|(r, a)| (r.trans)(&mut c, &a))
@@ -68,19 +81,24 @@ impl dbt::Frontend for RiscvFrontend {
                 c.exit(EXIT_ILLEGAL);
             }
             let ended = c.ended;
+            let fcsr = dbt::ir::Temp(cpu::FCSR_G);
+            fcsr_written |= b.ops[first_op..].iter().any(|op| op.def() == Some(fcsr));
             b.ninsns += 1;
             cur = cur.wrapping_add(len);
             if ended {
                 break;
             }
             if b.ninsns >= max_insns {
-                b.push(Op::GotoTb { slot: 0, pc: cur });
+                b.push(Op::GotoTb {
+                    slot: next_slot,
+                    pc: cur,
+                });
                 break;
             }
         }
-        for (label, at, code) in tails {
+        for (label, exit) in tails {
             b.push(Op::Label(label));
-            b.push(Op::Exit { code, pc: at });
+            b.push(exit);
         }
         b.guest_len = cur.wrapping_sub(pc);
         crate::fpmode::specialise(&mut b);

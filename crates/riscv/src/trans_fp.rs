@@ -26,7 +26,7 @@ fn check_rm(c: &mut Ctx, rm: u32) -> bool {
                 b: Val::C(5),
                 label: bad,
             });
-            c.tails.push((bad, c.pc, EXIT_ILLEGAL));
+            c.side_exit(bad, EXIT_ILLEGAL);
             true
         }
         _ => false,

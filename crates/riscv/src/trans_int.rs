@@ -19,7 +19,7 @@ pub fn auipc(c: &mut Ctx, a: &Args) -> bool {
 pub fn jal(c: &mut Ctx, a: &Args) -> bool {
     let link = c.next_pc();
     c.set_x(a.rd, Val::C(link));
-    c.goto(0, c.pc.wrapping_add(a.imm as u64));
+    c.goto(c.pc.wrapping_add(a.imm as u64));
     true
 }
 pub fn jalr(c: &mut Ctx, a: &Args) -> bool {
@@ -42,9 +42,19 @@ fn branch(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
         b: y,
         label: taken,
     });
-    c.goto(1, c.next_pc());
+    let target = c.pc.wrapping_add(a.imm as u64);
+    if c.may_continue && a.imm > 0 {
+        // A superblock: past a forward branch (an `if`), the not-taken path goes on in this
+        // block (its guest registers stay in host registers); the taken path leaves through
+        // an out-of-line exit. Backward branches (loops) still end the block, so a loop
+        // body stays a block of its own that can loop in place.
+        let slot = c.slot();
+        c.tails.push((taken, Op::GotoTb { slot, pc: target }));
+        return true;
+    }
+    c.goto(c.next_pc());
     c.emit(Op::Label(taken));
-    c.goto(0, c.pc.wrapping_add(a.imm as u64));
+    c.goto(target);
     true
 }
 
@@ -163,7 +173,7 @@ fn check_aligned(c: &mut Ctx, addr: Val, size: MemSize) {
         b: Val::C(0),
         label: bad,
     });
-    c.tails.push((bad, c.pc, EXIT_MISALIGNED));
+    c.side_exit(bad, EXIT_MISALIGNED);
 }
 fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
@@ -383,7 +393,7 @@ pub fn fence(c: &mut Ctx, _a: &Args) -> bool {
 /// Stale translations can never run (stores to translated pages are caught), so fence.i
 /// only has to end the block so the next instruction is looked up afresh.
 pub fn fence_i(c: &mut Ctx, _a: &Args) -> bool {
-    c.goto(0, c.next_pc());
+    c.goto(c.next_pc());
     true
 }
 pub fn ecall(c: &mut Ctx, _a: &Args) -> bool {

@@ -15,8 +15,9 @@ mod fpexact;
 mod selfloop;
 mod xcache;
 
+use crate::ir::MAX_SLOTS;
 use crate::ir::{Block, Cond, ExtOp, Op, Temp, Ty, UnOp, Val};
-use crate::native::{self as n, K_CHAIN0, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
+use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
 use crate::x86::*;
 
 const ALLOC: [R; 9] = [RBX, R12, R13, RSI, RDI, R8, R9, R10, R11];
@@ -28,7 +29,7 @@ pub struct Compiled {
     pub code: Vec<u8>,
     /// rel32 sites of the chainable jumps of each slot (a block specialised into several
     /// copies has one per copy).
-    pub gotos: [Vec<usize>; 2],
+    pub gotos: Vec<Vec<usize>>,
     /// (offset of a guest memory access instruction, guest pc, is a write).
     pub memops: Vec<MemOp>,
     /// rel32 sites that must reach the shared exit epilogue.
@@ -152,7 +153,7 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
         xnext: 0,
         out: Compiled {
             code: Vec::new(),
-            gotos: [Vec::new(), Vec::new()],
+            gotos: Vec::new(),
             memops: Vec::new(),
             exit_sites: Vec::new(),
         },
@@ -644,8 +645,12 @@ impl Gen<'_> {
                 self.a.align_for(1, 4);
                 let s = self.a.jmp();
                 self.a.patch(s, s + 4);
-                self.out.gotos[slot as usize & 1].push(s);
-                self.set_pc_exit(pc, self.tb_idx << 8 | (K_CHAIN0 + (slot as u64 & 1)));
+                let slot = slot as usize % MAX_SLOTS;
+                if self.out.gotos.len() <= slot {
+                    self.out.gotos.resize(slot + 1, Vec::new());
+                }
+                self.out.gotos[slot].push(s);
+                self.set_pc_exit(pc, self.tb_idx << 8 | (K_CHAIN + slot as u64));
             }
             Op::JumpIndirect { target } => {
                 let rt = self.get(target, Some(RAX), &[])?;

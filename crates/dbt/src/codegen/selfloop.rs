@@ -12,6 +12,8 @@ use crate::x86::*;
 /// Guest registers kept in host registers across iterations (the rest of the allocatable
 /// registers stay free for the block's temporaries).
 const LOOP_REGS: usize = 6;
+/// The same for a loop that uses more guest registers than there are host registers.
+const LOOP_REGS_CROWDED: usize = 3;
 
 impl Gen<'_> {
     /// True if the block ends with a direct jump to its own start.
@@ -44,7 +46,15 @@ impl Gen<'_> {
             .filter(|&g| uses[g as usize] > 0)
             .collect();
         order.sort_by_key(|&g| std::cmp::Reverse(uses[g as usize]));
-        order.truncate(LOOP_REGS);
+        // A loop touching more guest registers than there are host registers would only see
+        // its pinned ones evicted inside the body and reloaded on every back edge: keep
+        // fewer then.
+        let keep = if order.len() > ALLOC.len() {
+            LOOP_REGS_CROWDED
+        } else {
+            LOOP_REGS
+        };
+        order.truncate(keep);
         let mut state = Vec::with_capacity(order.len());
         for g in order {
             let r = self.get(Val::T(Temp(g)), None, &[])?;
