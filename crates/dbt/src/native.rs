@@ -371,7 +371,7 @@ impl Native {
                         if let Some(m) = t.memops.iter().find(|m| m.off as usize + start == off) {
                             // Complete the guest state with registers that were only cached.
                             let regs = hostmem::last_code_fault_regs();
-                            for &(env_off, r) in &m.dirty {
+                            for (env_off, r) in m.dirty.iter() {
                                 env.write(env_off, regs[r as usize & 15]);
                             }
                             env.write(pc_off, m.pc);

@@ -10,7 +10,7 @@
 //! register allocator's view is the same on both paths.
 
 use super::xcache::XSrc;
-use super::{Gen, Stub, ALLOC, CALLEE_SAVED};
+use super::{DirtyRegs, Gen, Stub, ALLOC, CALLEE_SAVED};
 use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
 use crate::native as n;
 use crate::x86::*;
@@ -38,7 +38,7 @@ pub(super) struct SlowCall {
     pub dst: R,
     /// Dirty globals to store before the call (env offset, register), so the helper sees
     /// the exact guest state.
-    pub dirty: Vec<(u32, u8)>,
+    pub dirty: DirtyRegs,
     /// Registers caching globals the helper may write: reloaded after the call.
     pub reload: Vec<(u32, R)>,
     /// FP result copies to rebuild after the call (see `xcache`), and the xmm register that
@@ -341,7 +341,7 @@ impl Gen<'_> {
         for site in s.sites {
             self.a.patch(site, here);
         }
-        for (off, r) in s.dirty {
+        for (off, r) in s.dirty.iter() {
             self.a.store(true, mem(RBP, off as i32), R(r));
         }
         for r in PRESERVED {

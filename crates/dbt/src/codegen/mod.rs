@@ -43,7 +43,25 @@ pub struct MemOp {
     pub off: u32,
     pub pc: u64,
     pub write: bool,
-    pub dirty: Vec<(u32, u8)>,
+    pub dirty: DirtyRegs,
+}
+
+/// Guest registers held only in host registers at some point: (env offset, host register),
+/// at most one per allocatable register. Inline, as there is one per guest memory access.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DirtyRegs {
+    len: u8,
+    regs: [(u32, u8); ALLOC.len()],
+}
+
+impl DirtyRegs {
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u8)> + '_ {
+        self.regs[..self.len as usize].iter().copied()
+    }
+    fn push(&mut self, e: (u32, u8)) {
+        self.regs[self.len as usize] = e;
+        self.len += 1;
+    }
 }
 
 enum Stub {
@@ -52,7 +70,7 @@ enum Stub {
         addr: R,
         write: bool,
         pc: u64,
-        dirty: Vec<(u32, u8)>,
+        dirty: DirtyRegs,
     },
     Interrupt {
         site: usize,
@@ -712,14 +730,16 @@ impl Gen<'_> {
     }
 
     /// Dirty globals (env offset, host register) at this point.
-    fn dirty_list(&self) -> Vec<(u32, u8)> {
-        ALLOC
-            .iter()
-            .filter(|r| self.dirty[r.0 as usize])
-            .filter_map(|r| {
-                self.holds[r.0 as usize].map(|t| (self.b.globals[t.0 as usize].offset, r.0))
-            })
-            .collect()
+    fn dirty_list(&self) -> DirtyRegs {
+        let mut d = DirtyRegs::default();
+        for r in ALLOC {
+            if self.dirty[r.0 as usize] {
+                if let Some(t) = self.holds[r.0 as usize] {
+                    d.push((self.b.globals[t.0 as usize].offset, r.0));
+                }
+            }
+        }
+        d
     }
 
     /// Records the next instruction as a guest memory access (for fault mapping). Dirty
@@ -818,7 +838,7 @@ impl Gen<'_> {
                     dirty,
                 } => {
                     self.a.patch(site, here);
-                    for (off, r) in dirty {
+                    for (off, r) in dirty.iter() {
                         self.a.store(true, mem(RBP, off as i32), R(r));
                     }
                     self.a.store(true, mem(R15, n::CTX_FAULT_ADDR), addr);
