@@ -86,6 +86,10 @@ pub struct ExecConfig {
     pub code_size: usize,
     /// Execute permission of guest pages (None: everything readable is executable).
     pub exec_check: Option<ExecCheck>,
+    /// Runs of a block in the IR interpreter before the native backend compiles it (0:
+    /// compile as soon as it is translated). Code that runs once or twice, such as a
+    /// program's start-up, then costs no code generation.
+    pub compile_after: u32,
 }
 
 impl std::fmt::Debug for ExecConfig {
@@ -97,6 +101,7 @@ impl std::fmt::Debug for ExecConfig {
             .field("smc", &self.smc)
             .field("code_size", &self.code_size)
             .field("exec_check", &self.exec_check.is_some())
+            .field("compile_after", &self.compile_after)
             .finish()
     }
 }
@@ -154,9 +159,19 @@ pub(crate) struct Tb {
     /// backend's blocks drop theirs: hundreds of translated blocks' IR would otherwise stay
     /// resident for nothing).
     pub ir: Option<(Block, Vec<usize>)>,
+    /// Interpreted runs so far (see `ExecConfig::compile_after`).
+    pub runs: u32,
     /// Interpreter-side chaining: successor block per slot.
     pub next: [Option<usize>; MAX_SLOTS],
     pub valid: bool,
+}
+
+/// Outcome of [`Exec::promote`].
+enum Promotion {
+    Native,
+    Interp,
+    /// The code buffer filled up and every block was dropped: look the pc up again.
+    Flushed,
 }
 
 /// Handle that makes `run` return `Interrupted` at the next block boundary.
@@ -258,6 +273,40 @@ impl Exec {
         // validity when followed.
     }
 
+    /// Whether block `idx` runs natively, compiling it first once it has been interpreted
+    /// `compile_after` times.
+    fn promote(&mut self, idx: usize, pc_off: u32) -> Promotion {
+        let Some(n) = self.native.as_mut() else {
+            return Promotion::Interp;
+        };
+        if n.has(idx) {
+            return Promotion::Native;
+        }
+        let tb = &mut self.tbs[idx];
+        tb.runs = tb.runs.saturating_add(1);
+        // (A block the code generator gave up on stays interpreted: runs is past the mark.)
+        if tb.runs != self.cfg.compile_after.saturating_add(1) {
+            return Promotion::Interp;
+        }
+        let Some((block, _)) = &tb.ir else {
+            return Promotion::Interp;
+        };
+        let t0 = Instant::now();
+        let compiled = n.compile(idx, block, pc_off);
+        self.stats.translate_ns += t0.elapsed().as_nanos() as u64;
+        if !compiled {
+            // Code buffer full: start over with an empty cache.
+            self.flush_all();
+            return Promotion::Flushed;
+        }
+        if !n.has(idx) {
+            return Promotion::Interp;
+        }
+        self.stats.native_blocks += 1;
+        tb.ir = None;
+        Promotion::Native
+    }
+
     /// Drops every translation (used when the code buffer is full).
     fn flush_all(&mut self) {
         self.flushes += 1;
@@ -344,7 +393,8 @@ impl Exec {
         let idx = self.tbs.len();
         self.stats.blocks_translated += 1;
         self.stats.guest_insns_translated += block.ninsns as u64;
-        if let Some(n) = &mut self.native {
+        let compile_now = self.cfg.compile_after == 0;
+        if let Some(n) = self.native.as_mut().filter(|_| compile_now) {
             if !n.compile(idx, &block, fe.pc_offset()) {
                 // Code buffer full: start over with an empty cache.
                 self.flush_all();
@@ -362,6 +412,7 @@ impl Exec {
                 let labels = interp::label_table(&block);
                 (block, labels)
             }),
+            runs: 0,
             next: [None; MAX_SLOTS],
             valid: true,
         });
@@ -422,7 +473,11 @@ impl Exec {
                     }
                 },
             };
-            let native_ok = self.native.as_ref().is_some_and(|n| n.has(idx));
+            let native_ok = match self.promote(idx, pc_off) {
+                Promotion::Native => true,
+                Promotion::Interp => false,
+                Promotion::Flushed => continue,
+            };
             let exit = if native_ok {
                 let n = self.native.as_mut().expect("native backend");
                 match n.execute(idx, env, pc_off) {

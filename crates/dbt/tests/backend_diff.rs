@@ -315,6 +315,7 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
         smc: false,
         code_size: 1 << 20,
         exec_check: None,
+        compile_after: 0,
     })
     .unwrap();
     let mut env = env0.clone();

@@ -3,6 +3,11 @@
 
 pub use riscv::{Backend, Cpu, Engine, EngineConfig, Exit, ExitRequest, Stats};
 
+/// Blocks run this many times in the IR interpreter before they are compiled: most of a
+/// program's start-up code (dynamic linking, libc initialisation) runs once, and
+/// interpreting it is cheaper than generating code for it.
+const COMPILE_AFTER: u32 = 2;
+
 /// One engine per guest thread; they share SMC tracking and invalidations process-wide.
 /// `exec_ok` tells whether a guest page is executable (the host cannot: see space.rs).
 pub fn new_engine(
@@ -14,6 +19,7 @@ pub fn new_engine(
     let mut cfg = EngineConfig::new(guest_base as usize, limit);
     cfg.backend = backend;
     cfg.exec_check = Some(exec_ok);
+    cfg.compile_after = COMPILE_AFTER;
     Engine::new(cfg).map_err(|e| e.to_string())
 }
 

@@ -46,6 +46,9 @@ pub struct EngineConfig {
     /// `Exit::MemoryFault { exec: true }` at the first instruction on that page.
     /// `None`: every readable page is executable.
     pub exec_check: Option<dbt::exec::ExecCheck>,
+    /// Interpreted runs of a block before it is compiled to native code (0, the default:
+    /// compile at once; see `dbt::ExecConfig::compile_after`).
+    pub compile_after: u32,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("detect_smc", &self.detect_smc)
             .field("code_size", &self.code_size)
             .field("exec_check", &self.exec_check.is_some())
+            .field("compile_after", &self.compile_after)
             .finish()
     }
 }
@@ -72,6 +76,7 @@ impl EngineConfig {
             detect_smc: true,
             code_size: 64 << 20,
             exec_check: None,
+            compile_after: 0,
         }
     }
 }
@@ -113,6 +118,7 @@ impl Engine {
             smc: config.detect_smc,
             code_size: config.code_size,
             exec_check: config.exec_check.clone(),
+            compile_after: config.compile_after,
         })
         .map_err(EngineError::CodeBuffer)?;
         Ok(Engine {

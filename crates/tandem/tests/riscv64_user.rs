@@ -209,6 +209,36 @@ fn interp_backend_runs_hello() {
     assert_eq!(status_str(&o), "exit 3");
 }
 
+/// Blocks are interpreted for their first runs and compiled after: start-up code that runs
+/// once stays interpreted, a hot loop gets native code (read from `--stats`).
+#[test]
+fn cold_blocks_are_interpreted_hot_ones_compiled() {
+    let stat = |prog: &Path, key: &str| -> u64 {
+        let o = run(Command::new(TANDEM).arg("--stats").arg(prog));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("tandem-stats:"))
+            .unwrap_or_else(|| panic!("no statistics line in {err:?}"));
+        let field = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"));
+        field.parse().unwrap()
+    };
+    let hello = compile("hello", true);
+    let (blocks, native) = (stat(&hello, "blocks"), stat(&hello, "native_blocks"));
+    assert!(
+        native > 0 && native * 2 < blocks,
+        "hello world: {native} of {blocks} blocks compiled (want most left to the interpreter)"
+    );
+    let spin = compile("spin", true);
+    assert!(
+        stat(&spin, "native_blocks") > 0,
+        "the spin loops were never compiled"
+    );
+}
+
 fn bad(args: &[&Path]) -> (i32, String) {
     let o = run(Command::new(TANDEM).args(args).env_remove("QEMU_LD_PREFIX"));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
