@@ -330,6 +330,72 @@ impl FpOp {
 /// Chainable exits per block (`GotoTb` slots 0..MAX_SLOTS).
 pub const MAX_SLOTS: usize = 8;
 
+/// `match` over the ops that write a temporary, shared by [`Op::def`] and [`Op::def_mut`]
+/// so the list of variants exists once: `$one` for the ops with a `dst`, `$call` for a call's
+/// optional `dst`.
+macro_rules! match_def {
+    ($op:expr, $d:ident => $one:expr, $c:ident => $call:expr) => {
+        match $op {
+            Op::Mov { dst: $d, .. }
+            | Op::Bin { dst: $d, .. }
+            | Op::Un { dst: $d, .. }
+            | Op::Ext { dst: $d, .. }
+            | Op::SetCond { dst: $d, .. }
+            | Op::Select { dst: $d, .. }
+            | Op::Load { dst: $d, .. }
+            | Op::Rmw { dst: $d, .. }
+            | Op::Cmpxchg { dst: $d, .. } => $one,
+            Op::Call { dst: $c, .. } => $call,
+            _ => None,
+        }
+    };
+}
+
+/// Calls `$f` on every operand of `$op`, shared by [`Op::for_each_use`] and
+/// [`Op::for_each_use_mut`]; `$iter` is `iter` or `iter_mut` for a call's arguments.
+macro_rules! visit_uses {
+    ($op:expr, $f:ident, $iter:ident) => {
+        match $op {
+            Op::Mov { src, .. } => $f(src),
+            Op::Bin { a, b, .. } | Op::SetCond { a, b, .. } | Op::BrCond { a, b, .. } => {
+                $f(a);
+                $f(b)
+            }
+            Op::Un { a, .. } | Op::Ext { a, .. } => $f(a),
+            Op::Select { a, b, t, f: e, .. } => {
+                $f(a);
+                $f(b);
+                $f(t);
+                $f(e)
+            }
+            Op::Load { addr, .. } => $f(addr),
+            Op::Store { src, addr, .. } => {
+                $f(src);
+                $f(addr)
+            }
+            Op::Rmw { addr, val, .. } => {
+                $f(addr);
+                $f(val)
+            }
+            Op::Cmpxchg {
+                addr, expect, new, ..
+            } => {
+                $f(addr);
+                $f(expect);
+                $f(new)
+            }
+            Op::Call { args, fast, .. } => {
+                args.$iter().for_each(&mut $f);
+                if let Some(FastFp { guard, .. }) = fast {
+                    $f(guard)
+                }
+            }
+            Op::JumpIndirect { target } => $f(target),
+            _ => {}
+        }
+    };
+}
+
 /// One micro-op.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -457,35 +523,11 @@ impl Op {
     }
     /// The temporary written by this op, if any.
     pub fn def(&self) -> Option<Temp> {
-        match *self {
-            Op::Mov { dst, .. }
-            | Op::Bin { dst, .. }
-            | Op::Un { dst, .. }
-            | Op::Ext { dst, .. }
-            | Op::SetCond { dst, .. }
-            | Op::Select { dst, .. }
-            | Op::Load { dst, .. }
-            | Op::Rmw { dst, .. }
-            | Op::Cmpxchg { dst, .. } => Some(dst),
-            Op::Call { dst, .. } => dst,
-            _ => None,
-        }
+        match_def!(self, dst => Some(*dst), dst => *dst)
     }
     /// Mutable access to the temporary written by this op, if any (for renaming).
     pub fn def_mut(&mut self) -> Option<&mut Temp> {
-        match self {
-            Op::Mov { dst, .. }
-            | Op::Bin { dst, .. }
-            | Op::Un { dst, .. }
-            | Op::Ext { dst, .. }
-            | Op::SetCond { dst, .. }
-            | Op::Select { dst, .. }
-            | Op::Load { dst, .. }
-            | Op::Rmw { dst, .. }
-            | Op::Cmpxchg { dst, .. } => Some(dst),
-            Op::Call { dst, .. } => dst.as_mut(),
-            _ => None,
-        }
+        match_def!(self, dst => Some(dst), dst => dst.as_mut())
     }
     /// Mutable access to the label this op defines or branches to, if any (for renaming).
     pub fn label_mut(&mut self) -> Option<&mut Label> {
@@ -496,85 +538,11 @@ impl Op {
     }
     /// Calls `f` on every operand this op reads.
     pub fn for_each_use(&self, mut f: impl FnMut(&Val)) {
-        match self {
-            Op::Mov { src, .. } => f(src),
-            Op::Bin { a, b, .. } | Op::SetCond { a, b, .. } | Op::BrCond { a, b, .. } => {
-                f(a);
-                f(b)
-            }
-            Op::Un { a, .. } | Op::Ext { a, .. } => f(a),
-            Op::Select { a, b, t, f: e, .. } => {
-                f(a);
-                f(b);
-                f(t);
-                f(e)
-            }
-            Op::Load { addr, .. } => f(addr),
-            Op::Store { src, addr, .. } => {
-                f(src);
-                f(addr)
-            }
-            Op::Rmw { addr, val, .. } => {
-                f(addr);
-                f(val)
-            }
-            Op::Cmpxchg {
-                addr, expect, new, ..
-            } => {
-                f(addr);
-                f(expect);
-                f(new)
-            }
-            Op::Call { args, fast, .. } => {
-                args.iter().for_each(&mut f);
-                if let Some(fast) = fast {
-                    f(&fast.guard)
-                }
-            }
-            Op::JumpIndirect { target } => f(target),
-            _ => {}
-        }
+        visit_uses!(self, f, iter)
     }
     /// Mutable variant of [`Op::for_each_use`] (used by the optimiser to rewrite operands).
     pub fn for_each_use_mut(&mut self, mut f: impl FnMut(&mut Val)) {
-        match self {
-            Op::Mov { src, .. } => f(src),
-            Op::Bin { a, b, .. } | Op::SetCond { a, b, .. } | Op::BrCond { a, b, .. } => {
-                f(a);
-                f(b)
-            }
-            Op::Un { a, .. } | Op::Ext { a, .. } => f(a),
-            Op::Select { a, b, t, f: e, .. } => {
-                f(a);
-                f(b);
-                f(t);
-                f(e)
-            }
-            Op::Load { addr, .. } => f(addr),
-            Op::Store { src, addr, .. } => {
-                f(src);
-                f(addr)
-            }
-            Op::Rmw { addr, val, .. } => {
-                f(addr);
-                f(val)
-            }
-            Op::Cmpxchg {
-                addr, expect, new, ..
-            } => {
-                f(addr);
-                f(expect);
-                f(new)
-            }
-            Op::Call { args, fast, .. } => {
-                args.iter_mut().for_each(&mut f);
-                if let Some(fast) = fast {
-                    f(&mut fast.guard)
-                }
-            }
-            Op::JumpIndirect { target } => f(target),
-            _ => {}
-        }
+        visit_uses!(self, f, iter_mut)
     }
 }
 

@@ -329,15 +329,29 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
     (env, memv, r)
 }
 
-#[test]
-fn native_matches_interpreter_on_random_blocks() {
-    let globals: Vec<GlobalDef> = (0..NG)
+/// Globals g0..g(NG-1), one word each at the start of `Env`.
+fn test_globals() -> Vec<GlobalDef> {
+    (0..NG)
         .map(|i| GlobalDef {
             name: "g",
             offset: (i * 8) as u32,
             ty: Ty::I64,
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `block` on both backends from the same state; exit, env and memory must agree.
+fn assert_backends_agree(block: &Block, env0: &Env, mem0: &[u8], case: usize) {
+    let a = run(block, Backend::Interp, env0, mem0);
+    let b = run(block, Backend::Native, env0, mem0);
+    assert_eq!(a.2, b.2, "case {case}: exit\n{block}");
+    assert_eq!(a.0, b.0, "case {case}: env\n{block}");
+    assert!(a.1 == b.1, "case {case}: memory differs\n{block}");
+}
+
+#[test]
+fn native_matches_interpreter_on_random_blocks() {
+    let globals = test_globals();
     let mut r = Rng(0x1234_5678_9abc_def1);
     // TANDEM_BACKEND_DIFF_CASES=N for soak testing; CI uses the default.
     let cases = std::env::var("TANDEM_BACKEND_DIFF_CASES")
@@ -378,24 +392,14 @@ fn native_matches_interpreter_on_random_blocks() {
         let mem0: Vec<u8> = (0..MEM)
             .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8 ^ (r.next() as u8 & 1))
             .collect();
-        let a = run(&g.b, Backend::Interp, &env0, &mem0);
-        let b = run(&g.b, Backend::Native, &env0, &mem0);
-        assert_eq!(a.2, b.2, "case {case}: exit\n{}", g.b);
-        assert_eq!(a.0, b.0, "case {case}: env\n{}", g.b);
-        assert!(a.1 == b.1, "case {case}: memory differs\n{}", g.b);
+        assert_backends_agree(&g.b, &env0, &mem0, case);
     }
 }
 
 #[test]
 fn register_pressure_spills_match() {
     // Far more simultaneously live values than host registers, across loads and calls.
-    let globals: Vec<GlobalDef> = (0..NG)
-        .map(|i| GlobalDef {
-            name: "g",
-            offset: (i * 8) as u32,
-            ty: Ty::I64,
-        })
-        .collect();
+    let globals = test_globals();
     let mut r = Rng(0xfeed_beef_1234_5679);
     for case in 0..50 {
         let mut b = Block::new(0x1000, &globals);
@@ -604,13 +608,7 @@ fn fp_fast_paths_match_interpreter() {
         eprintln!("skipping: the host has no FMA (the reference helper uses it)");
         return;
     }
-    let globals: Vec<GlobalDef> = (0..NG)
-        .map(|i| GlobalDef {
-            name: "g",
-            offset: (i * 8) as u32,
-            ty: Ty::I64,
-        })
-        .collect();
+    let globals = test_globals();
     let mut r = Rng(0x0f10_a7f1_0a75_0001);
     for case in 0..1500 {
         let mut g = GenB {
@@ -685,10 +683,6 @@ fn fp_fast_paths_match_interpreter() {
         let mem0: Vec<u8> = (0..MEM)
             .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
             .collect();
-        let a = run(&g.b, Backend::Interp, &env0, &mem0);
-        let b = run(&g.b, Backend::Native, &env0, &mem0);
-        assert_eq!(a.2, b.2, "case {case}: exit\n{}", g.b);
-        assert_eq!(a.0, b.0, "case {case}: env\n{}", g.b);
-        assert!(a.1 == b.1, "case {case}: memory differs\n{}", g.b);
+        assert_backends_agree(&g.b, &env0, &mem0, case);
     }
 }

@@ -1,6 +1,17 @@
 //! RV64GC (+Zba/Zbb/Zbs) guest front end for the `dbt` translator: hart state, declarative
 //! decode tables, translation to IR, CSRs and FP helpers.
 
+/// Translate functions (the decode tables' targets) defined by a closure over the context
+/// and the decoded operands.
+macro_rules! fns {
+    ($($name:ident => $body:expr;)*) => {
+        $(pub fn $name(c: &mut $crate::ctx::Ctx, a: &$crate::ctx::Args) -> bool {
+            #[allow(clippy::redundant_closure_call)]
+            ($body)(c, a)
+        })*
+    };
+}
+
 pub mod cpu;
 pub mod csr;
 pub mod ctx;

@@ -311,41 +311,19 @@ macro_rules! fp_fns {
     };
 }
 
-pub fn feq_s(c: &mut Ctx, a: &Args) -> bool {
-    fcmp(c, a, hv::feq_s, FpOp::Eq, false)
-}
-pub fn flt_s(c: &mut Ctx, a: &Args) -> bool {
-    fcmp(c, a, hv::flt_s, FpOp::Lt, false)
-}
-pub fn fle_s(c: &mut Ctx, a: &Args) -> bool {
-    fcmp(c, a, hv::fle_s, FpOp::Le, false)
-}
-pub fn feq_d(c: &mut Ctx, a: &Args) -> bool {
-    fcmp(c, a, hv::feq_d, FpOp::Eq, true)
-}
-pub fn flt_d(c: &mut Ctx, a: &Args) -> bool {
-    fcmp(c, a, hv::flt_d, FpOp::Lt, true)
-}
-pub fn fle_d(c: &mut Ctx, a: &Args) -> bool {
-    fcmp(c, a, hv::fle_d, FpOp::Le, true)
-}
-pub fn fsgnj_s(c: &mut Ctx, a: &Args) -> bool {
-    sgnj(c, a, false, 0)
-}
-pub fn fsgnjn_s(c: &mut Ctx, a: &Args) -> bool {
-    sgnj(c, a, false, 1)
-}
-pub fn fsgnjx_s(c: &mut Ctx, a: &Args) -> bool {
-    sgnj(c, a, false, 2)
-}
-pub fn fsgnj_d(c: &mut Ctx, a: &Args) -> bool {
-    sgnj(c, a, true, 0)
-}
-pub fn fsgnjn_d(c: &mut Ctx, a: &Args) -> bool {
-    sgnj(c, a, true, 1)
-}
-pub fn fsgnjx_d(c: &mut Ctx, a: &Args) -> bool {
-    sgnj(c, a, true, 2)
+fns! {
+    feq_s => |c, a| fcmp(c, a, hv::feq_s, FpOp::Eq, false);
+    flt_s => |c, a| fcmp(c, a, hv::flt_s, FpOp::Lt, false);
+    fle_s => |c, a| fcmp(c, a, hv::fle_s, FpOp::Le, false);
+    feq_d => |c, a| fcmp(c, a, hv::feq_d, FpOp::Eq, true);
+    flt_d => |c, a| fcmp(c, a, hv::flt_d, FpOp::Lt, true);
+    fle_d => |c, a| fcmp(c, a, hv::fle_d, FpOp::Le, true);
+    fsgnj_s => |c, a| sgnj(c, a, false, 0);
+    fsgnjn_s => |c, a| sgnj(c, a, false, 1);
+    fsgnjx_s => |c, a| sgnj(c, a, false, 2);
+    fsgnj_d => |c, a| sgnj(c, a, true, 0);
+    fsgnjn_d => |c, a| sgnj(c, a, true, 1);
+    fsgnjx_d => |c, a| sgnj(c, a, true, 2);
 }
 
 fp_fns! {

@@ -58,15 +58,6 @@ fn branch(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
     true
 }
 
-macro_rules! fns {
-    ($($name:ident => $body:expr;)*) => {
-        $(pub fn $name(c: &mut Ctx, a: &Args) -> bool {
-            #[allow(clippy::redundant_closure_call)]
-            ($body)(c, a)
-        })*
-    };
-}
-
 fn load(c: &mut Ctx, a: &Args, size: MemSize, signed: bool) -> bool {
     let addr = c.addr(a.rs1, a.imm);
     let v = c.load(addr, size, signed);

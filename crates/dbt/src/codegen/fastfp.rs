@@ -77,31 +77,7 @@ impl Gen<'_> {
         };
         let cached: Vec<Option<u8>> = args.iter().map(|&v| self.xreg_of(v)).collect();
         // Every register the op needs is settled before the first branch.
-        let mut avoid: Vec<R> = Vec::new();
-        let mut call_args = Vec::with_capacity(args.len());
-        for &v in args {
-            match v {
-                Val::C(c) => call_args.push(Arg::Const(c)),
-                Val::T(_) => {
-                    let r = self.get(v, None, &avoid)?;
-                    avoid.push(r);
-                    call_args.push(Arg::Reg(r));
-                }
-            }
-        }
-        let mut operands = Vec::with_capacity(fast.op.arity());
-        for (k, arg) in call_args.iter().take(fast.op.arity()).enumerate() {
-            let r = match *arg {
-                Arg::Reg(r) => r,
-                // A constant operand (rare: propagated from an integer move) gets a register.
-                Arg::Const(_) => {
-                    let r = self.get(args[k], None, &avoid)?;
-                    avoid.push(r);
-                    r
-                }
-            };
-            operands.push(r);
-        }
+        let (call_args, operands, mut avoid) = self.settle_operands(args, fast.op.arity())?;
         let guard = match static_guard {
             Some(_) => None,
             None => {
@@ -174,26 +150,7 @@ impl Gen<'_> {
         args: &[Val],
         fast: &FastFp,
     ) -> Option<bool> {
-        let mut avoid: Vec<R> = Vec::new();
-        let mut call_args = Vec::with_capacity(args.len());
-        let mut operands = Vec::new();
-        for (k, &v) in args.iter().enumerate() {
-            if k < 2 {
-                let r = self.get(v, None, &avoid)?;
-                avoid.push(r);
-                operands.push(r);
-                call_args.push(Arg::Reg(r));
-            } else {
-                match v {
-                    Val::C(c) => call_args.push(Arg::Const(c)),
-                    Val::T(_) => {
-                        let r = self.get(v, None, &avoid)?;
-                        avoid.push(r);
-                        call_args.push(Arg::Reg(r));
-                    }
-                }
-            }
-        }
+        let (call_args, operands, avoid) = self.settle_operands(args, 2)?;
         let d = self.alloc(&avoid)?;
         let mut sites = Vec::new();
         let dbl = fast.double;
@@ -220,6 +177,43 @@ impl Gen<'_> {
         self.push_slow_call(helper, call_args, d, sites, xrestore, None);
         self.bind(dst, d);
         Some(true)
+    }
+
+    /// Puts the call's arguments where both paths can use them: temporaries in registers,
+    /// constants as constants, and the first `arity` (the host instruction's operands) all
+    /// in registers. Returns the call arguments, the operand registers and the registers in
+    /// use.
+    fn settle_operands(
+        &mut self,
+        args: &[Val],
+        arity: usize,
+    ) -> Option<(Vec<Arg>, Vec<R>, Vec<R>)> {
+        let mut avoid: Vec<R> = Vec::new();
+        let mut call_args = Vec::with_capacity(args.len());
+        for &v in args {
+            match v {
+                Val::C(c) => call_args.push(Arg::Const(c)),
+                Val::T(_) => {
+                    let r = self.get(v, None, &avoid)?;
+                    avoid.push(r);
+                    call_args.push(Arg::Reg(r));
+                }
+            }
+        }
+        let mut operands = Vec::with_capacity(arity);
+        for (k, arg) in call_args.iter().take(arity).enumerate() {
+            let r = match *arg {
+                Arg::Reg(r) => r,
+                // A constant operand (rare: propagated from an integer move) gets a register.
+                Arg::Const(_) => {
+                    let r = self.get(args[k], None, &avoid)?;
+                    avoid.push(r);
+                    r
+                }
+            };
+            operands.push(r);
+        }
+        Some((call_args, operands, avoid))
     }
 
     /// Records the slow path for the fast op just emitted (result register `d`, which the
