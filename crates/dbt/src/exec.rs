@@ -90,6 +90,9 @@ pub struct ExecConfig {
     /// compile as soon as it is translated). Code that runs once or twice, such as a
     /// program's start-up, then costs no code generation.
     pub compile_after: u32,
+    /// Where the guest accrues inexact, which lets the native backend inline FP arithmetic
+    /// (see [`crate::ir::InexactFlag`]).
+    pub inexact_flag: Option<crate::ir::InexactFlag>,
 }
 
 impl std::fmt::Debug for ExecConfig {
@@ -102,6 +105,7 @@ impl std::fmt::Debug for ExecConfig {
             .field("code_size", &self.code_size)
             .field("exec_check", &self.exec_check.is_some())
             .field("compile_after", &self.compile_after)
+            .field("inexact_flag", &self.inexact_flag)
             .finish()
     }
 }
@@ -202,7 +206,12 @@ impl Exec {
         let exit_req = ExitRequest::default();
         smc::register_engine(&exit_req.0);
         let native = match cfg.backend {
-            Backend::Native => Some(Native::new(cfg.code_size, cfg.mem, exit_req.0.clone())?),
+            Backend::Native => Some(Native::new(
+                cfg.code_size,
+                cfg.mem,
+                exit_req.0.clone(),
+                cfg.inexact_flag,
+            )?),
             Backend::Interp => None,
         };
         Ok(Exec {
@@ -444,7 +453,12 @@ impl Exec {
             // We are a fork()ed child: get a code buffer of our own.
             self.flush_all();
             self.native = None;
-            match Native::new(self.cfg.code_size, self.cfg.mem, self.exit_req.0.clone()) {
+            match Native::new(
+                self.cfg.code_size,
+                self.cfg.mem,
+                self.exit_req.0.clone(),
+                self.cfg.inexact_flag,
+            ) {
                 Ok(n) => self.native = Some(n),
                 Err(e) => log::warn!("native backend unavailable after fork ({e}); interpreting"),
             }

@@ -288,10 +288,10 @@ pub enum FpOp {
 ///
 /// Contract with the front end: whenever `guard & guard_mask == guard_want` (the rounding mode
 /// is round-to-nearest-even), every operand (`args[0..]`, as many as the op reads) is a finite
-/// number, the IEEE-754 round-to-nearest-even result has a biased exponent that is neither 0,
-/// 1 nor all ones (a normal number away from the underflow threshold), and either
-/// `guard & inexact_bit != 0` (inexact already accrued) or the result is exact, the helper
-/// returns exactly that result and has no other effect. Operands and result are binary64, or
+/// number and the IEEE-754 round-to-nearest-even result has a biased exponent that is neither
+/// 0, 1 nor all ones (a normal number away from the underflow threshold), the helper returns
+/// exactly that result, and its only other effect is to accrue the inexact flag (see
+/// [`InexactFlag`]) when the result is inexact. Operands and result are binary64, or
 /// binary32 NaN-boxed (upper 32 bits all ones) when `double` is false; a binary32 operand that
 /// is not NaN-boxed does not qualify. Under those conditions no IEEE exception other than
 /// inexact can occur. Backends that do not inline simply make the call, so the IR
@@ -309,7 +309,20 @@ pub struct FastFp {
     pub guard: Val,
     pub guard_mask: u32,
     pub guard_want: u32,
-    pub inexact_bit: u32,
+}
+
+/// Where the guest accrues the IEEE inexact flag: the bits `mask` of the guest register at
+/// env offset `offset` (a global of every block). A native backend that inlines [`FastFp`]
+/// arithmetic lets the host FPU's sticky inexact flag stand in for it and folds that in
+/// before anything can observe the register: an op reading or writing it (other than a
+/// fast path's guard, or a mask or shift that drops the bits), a helper that may write it,
+/// and every return from generated code. Helpers that may not write the register must
+/// leave the host's FP exception flags as they found them (integer code does). Without this
+/// description a native backend makes the calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InexactFlag {
+    pub offset: u32,
+    pub mask: u32,
 }
 
 impl FpOp {

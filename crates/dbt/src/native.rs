@@ -2,12 +2,13 @@
 //! (patched direct jumps), the indirect-jump cache, and the glue that calls generated code.
 
 use crate::codebuf::CodeBuf;
+use crate::codegen::inexact;
 use crate::codegen::{self, SPILL_SLOTS};
 use crate::env::EnvPtr;
 use crate::eval;
 use crate::hostmem::{self, GuestMem, HostFault};
 use crate::interp::BlockExit;
-use crate::ir::{BinOp, Block, Ty, UnOp, MAX_SLOTS};
+use crate::ir::{BinOp, Block, InexactFlag, Ty, UnOp, MAX_SLOTS};
 use crate::x86::*;
 use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
@@ -42,6 +43,8 @@ pub struct NCtx {
     fault_write: u64,
     /// Scratch word for generated code (MXCSR reads and writes).
     scratch: u64,
+    /// MXCSR as generated code returned, for the deferred inexact flag (see `execute`).
+    exit_mxcsr: u64,
     /// Constants for the FP fast path's binary64 range test (see `codegen::fastfp`).
     f64_low: u64,
     f64_span: u64,
@@ -53,6 +56,7 @@ pub const CTX_EXIT_FLAG: i32 = offset_of!(NCtx, exit_flag) as i32;
 pub const CTX_FAULT_ADDR: i32 = offset_of!(NCtx, fault_addr) as i32;
 pub const CTX_FAULT_WRITE: i32 = offset_of!(NCtx, fault_write) as i32;
 pub const CTX_SCRATCH: i32 = offset_of!(NCtx, scratch) as i32;
+pub const CTX_EXIT_MXCSR: i32 = offset_of!(NCtx, exit_mxcsr) as i32;
 pub const CTX_F64_LOW: i32 = offset_of!(NCtx, f64_low) as i32;
 pub const CTX_F64_SPAN: i32 = offset_of!(NCtx, f64_span) as i32;
 pub const CTX_JCACHE: i32 = offset_of!(NCtx, jcache) as i32;
@@ -127,6 +131,9 @@ pub struct Native {
     /// (entry offset, tb index), in increasing offset order, for mapping a faulting rip.
     starts: Vec<(usize, usize)>,
     mem: GuestMem,
+    /// The guest's inexact flag, which generated code leaves in MXCSR.PE (see
+    /// [`InexactFlag`]); `None`: FP helpers are always called.
+    inexact: Option<InexactFlag>,
     /// Process that created the code buffer: after fork() the child must not use it, since
     /// the memfd views are shared with the parent (both would emit into the same pages).
     pid: u32,
@@ -139,7 +146,12 @@ unsafe impl Send for Native {}
 type EntryFn = unsafe extern "sysv64" fn(*mut u8, usize, *mut NCtx) -> u64;
 
 impl Native {
-    pub fn new(size: usize, mem: GuestMem, exit: Arc<AtomicU32>) -> std::io::Result<Native> {
+    pub fn new(
+        size: usize,
+        mem: GuestMem,
+        exit: Arc<AtomicU32>,
+        inexact: Option<InexactFlag>,
+    ) -> std::io::Result<Native> {
         let mut buf = CodeBuf::new(size.max(64 << 10))?;
         let frame = (SPILL_SLOTS * 8 + 8) as i32;
         let mut a = Asm::default();
@@ -151,8 +163,23 @@ impl Native {
         a.mov_rr(true, RBP, RDI);
         a.mov_rr(true, R15, RDX);
         a.load(true, R14, mem_at(R15, 0));
+        if inexact.is_some() {
+            // Generated code's inexact flag starts clear (Rust code may have set MXCSR.PE).
+            inexact::emit_clear(&mut a);
+        }
         a.jmp_r(RSI);
         let exit_off = a.pos();
+        if inexact.is_some() {
+            // Hand the host's inexact flag to `execute`, which folds it into the guest's
+            // after completing the guest state, and leave MXCSR clean for Rust.
+            let m = mem_at(R15, CTX_EXIT_MXCSR);
+            a.stmxcsr(m);
+            a.test_m8(m, inexact::MXCSR_PE);
+            let skip = a.jcc(Cc::E);
+            inexact::emit_clear(&mut a);
+            let here = a.pos();
+            a.patch(skip, here);
+        }
         a.alu_ri(true, Alu::Add, RSP, frame);
         for r in [R15, R14, R13, R12, RBP, RBX] {
             a.pop(r);
@@ -174,6 +201,7 @@ impl Native {
             fault_addr: 0,
             fault_write: 0,
             scratch: 0,
+            exit_mxcsr: 0,
             f64_low: 2 << 53,
             f64_span: (0x7ff - 2) << 53,
             jcache: [JEntry {
@@ -197,6 +225,7 @@ impl Native {
             tbs: Vec::new(),
             starts: Vec::new(),
             mem,
+            inexact,
             pid: std::process::id(),
         })
     }
@@ -217,7 +246,7 @@ impl Native {
         if self.tbs.len() <= idx {
             self.tbs.resize_with(idx + 1, || None);
         }
-        let Some(c) = codegen::compile(b, idx, pc_off) else {
+        let Some(c) = codegen::compile(b, idx, pc_off, self.inexact) else {
             return true;
         };
         let base = (self.buf.used() + 15) & !15;
@@ -345,6 +374,19 @@ impl Native {
             let f: EntryFn = std::mem::transmute(self.buf.exec_addr(self.entry_off));
             f(env.as_ptr(), code, &mut *self.ctx)
         };
+        let exit = self.decode_exit(r, env, pc_off);
+        if let Some(f) = self.inexact {
+            if self.ctx.exit_mxcsr as u8 & inexact::MXCSR_PE != 0 {
+                env.write(f.offset, env.read(f.offset) | f.mask as u64);
+                self.ctx.exit_mxcsr = 0;
+            }
+        }
+        exit
+    }
+
+    /// What the return value `r` of generated code means; completes the guest state of a
+    /// fault.
+    fn decode_exit(&mut self, r: u64, env: EnvPtr, pc_off: u32) -> NativeExit {
         let payload = r >> 8;
         match r & 0xff {
             k if (K_CHAIN..K_CHAIN + MAX_SLOTS as u64).contains(&k) => NativeExit::Unchained {

@@ -202,6 +202,23 @@ impl Asm {
         self.modrm_rr(op as u8, dst.0);
         self.d32(v);
     }
+    /// `op [m], simm32` for the ALU ops.
+    pub fn alu_mi(&mut self, w: bool, op: Alu, m: Mem, v: i32) {
+        self.op_rm(w, &[0x81], R(op as u8), m, false);
+        self.d32(v);
+    }
+    /// `test [m], simm32`.
+    pub fn test_mi(&mut self, w: bool, m: Mem, v: i32) {
+        self.op_rm(w, &[0xf7], R(0), m, false);
+        self.d32(v);
+    }
+    /// `test r, simm32`.
+    pub fn test_ri(&mut self, w: bool, r: R, v: i32) {
+        self.rex(w, 0, 0, r.0, false);
+        self.b(0xf7);
+        self.modrm_rr(0, r.0);
+        self.d32(v);
+    }
     /// `cmp reg, [m]`.
     pub fn cmp_rm(&mut self, w: bool, a: R, m: Mem) {
         self.op_rm(w, &[0x3b], a, m, false)

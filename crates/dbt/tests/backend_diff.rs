@@ -316,6 +316,8 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
         code_size: 1 << 20,
         exec_check: None,
         compile_after: 0,
+        // Global 0 holds the flags; inexact is bit 0 (see `fp_ref`).
+        inexact_flag: Some(InexactFlag { offset: 0, mask: 1 }),
     })
     .unwrap();
     let mut env = env0.clone();
@@ -626,6 +628,27 @@ fn fp_fast_paths_match_interpreter() {
                 fp_locals.retain(|t| g.l64.contains(t));
                 continue;
             }
+            if g.r.below(8) == 0 {
+                // Observe the flags (global 0) mid-block: read them into another global, or
+                // clear inexact, as a guest's frflags / fsflags would.
+                let g0 = Val::T(Temp(0));
+                let op = if g.r.below(2) == 0 {
+                    Op::Mov {
+                        dst: Temp(1 + g.r.below(NG as u64 - 1) as u32),
+                        src: g0,
+                    }
+                } else {
+                    Op::Bin {
+                        op: BinOp::And,
+                        ty: Ty::I64,
+                        dst: Temp(0),
+                        a: g0,
+                        b: Val::C(!1),
+                    }
+                };
+                g.b.push(op);
+                continue;
+            }
             let op = FP_OPS[g.r.below(FP_OPS.len() as u64) as usize];
             let operand = |g: &mut GenB| match g.r.below(3) {
                 0 if !fp_locals.is_empty() => {
@@ -663,7 +686,6 @@ fn fp_fast_paths_match_interpreter() {
                     guard: Val::T(Temp(0)),
                     guard_mask: 6,
                     guard_want: 0,
-                    inexact_bit: 1,
                 }),
             });
         }

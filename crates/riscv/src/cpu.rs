@@ -1,6 +1,6 @@
 //! Architectural state of one RV64 hart, laid out for generated code.
 
-use dbt::ir::{GlobalDef, Ty};
+use dbt::ir::{GlobalDef, InexactFlag, Ty};
 use std::mem::offset_of;
 
 /// One hart. `#[repr(C)]` so generated code addresses fields at fixed offsets.
@@ -37,6 +37,12 @@ pub const F_BASE: u32 = 34;
 /// Global index of `fcsr`, read as 64 bits (with `_pad` above it). Translated code only reads
 /// it (to check frm); helpers that change `fcsr` list it in their `writes`.
 pub const FCSR_G: u32 = F_BASE + 32;
+
+/// Where translated code accrues the inexact flag (fflags.NX in `fcsr`).
+pub const INEXACT_FLAG: InexactFlag = InexactFlag {
+    offset: offset_of!(Cpu, fcsr) as u32,
+    mask: crate::softfloat::NX,
+};
 
 /// Globals: x0..x31 (x0 is never read or written through its global), the reservation, then
 /// f0..f31 (raw bits; FP helpers read and write them in the env), then fcsr (see [`FCSR_G`]).

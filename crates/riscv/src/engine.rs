@@ -119,6 +119,7 @@ impl Engine {
             code_size: config.code_size,
             exec_check: config.exec_check.clone(),
             compile_after: config.compile_after,
+            inexact_flag: Some(crate::cpu::INEXACT_FLAG),
         })
         .map_err(EngineError::CodeBuffer)?;
         Ok(Engine {

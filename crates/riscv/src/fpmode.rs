@@ -1,25 +1,25 @@
-//! Specialising blocks on the FP mode. Every inline FP fast path is guarded on `fcsr`
-//! (rounding mode RNE, inexact accrued or not; see `trans_fp`). Nothing but a CSR instruction
-//! changes the rounding mode or clears a flag, and FP helpers only accrue flags, so within a
-//! block that writes no FP CSR the guards' outcome cannot change once "RNE, inexact accrued"
-//! holds. Such a block gets a copy of itself with those guards known true, entered after a
-//! single check of `fcsr`; the original follows for every other mode.
+//! Specialising blocks on the FP mode. Every inline FP fast path with a dynamic rounding
+//! mode is guarded on `fcsr` (frm = RNE; see `trans_fp`), and each block checks once that frm
+//! is valid. Nothing but a CSR instruction changes the rounding mode, so within a block that
+//! writes no FP CSR these checks' outcome cannot change once frm = RNE holds. Such a block
+//! gets a copy of itself with the guards known true and the validity check gone (frm reads
+//! as 0), entered after a single check of `fcsr`; the original follows for every other mode.
 
 use crate::cpu::FCSR_G;
-use crate::softfloat::NX;
 use dbt::ir::{BinOp, Block, Cond, Op, Temp, Ty, Val};
 use std::collections::HashMap;
 
-/// Guards per block below which the copy is not worth its code (the check costs as much as
-/// one guard).
-const MIN_GUARDS: usize = 2;
+/// Bits of fcsr below frm (the accrued flags).
+const FFLAGS_MASK: u64 = 0x1f;
+/// Position of frm in fcsr.
+const FRM_SHIFT: u64 = 5;
 
 pub fn specialise(b: &mut Block) {
     let fcsr = Temp(FCSR_G);
+    // The one check replaces a guard, or the frm validity check (which every block with a
+    // guard has, so one guard is enough).
     let guarded = |op: &Op| matches!(op, Op::Call { fast: Some(f), .. } if f.guard == Val::T(fcsr));
-    if b.ops.iter().filter(|op| guarded(op)).count() < MIN_GUARDS
-        || b.ops.iter().any(|op| op.def() == Some(fcsr))
-    {
+    if !b.ops.iter().any(guarded) || b.ops.iter().any(|op| op.def() == Some(fcsr)) {
         return;
     }
     let original = std::mem::take(&mut b.ops);
@@ -47,7 +47,24 @@ pub fn specialise(b: &mut Block) {
         }
         if let Op::Call { fast: Some(f), .. } = op {
             if f.guard == Val::T(fcsr) {
-                f.guard = Val::C((f.guard_want | f.inexact_bit) as u64);
+                f.guard = Val::C(f.guard_want as u64);
+            }
+        }
+        // fcsr >> 5 (and further) is 0 in this copy; constant folding then drops the frm
+        // validity check.
+        if let Op::Bin {
+            op: BinOp::Shr,
+            dst,
+            a: Val::T(t),
+            b: Val::C(s),
+            ..
+        } = *op
+        {
+            if t == fcsr && s >= FRM_SHIFT {
+                *op = Op::Mov {
+                    dst,
+                    src: Val::C(0),
+                };
             }
         }
     }
@@ -58,13 +75,13 @@ pub fn specialise(b: &mut Block) {
         ty: Ty::I64,
         dst: mode,
         a: Val::T(fcsr),
-        b: Val::C(7 << 5 | NX as u64),
+        b: Val::C(!FFLAGS_MASK),
     });
     b.ops.push(Op::BrCond {
         cond: Cond::Ne,
         ty: Ty::I64,
         a: Val::T(mode),
-        b: Val::C(NX as u64),
+        b: Val::C(0),
         label: general,
     });
     b.ops.extend(copy);

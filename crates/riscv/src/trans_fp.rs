@@ -5,7 +5,6 @@ use crate::cpu::{FCSR_G, F_BASE};
 use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
 use crate::decode::{Imm, Row};
 use crate::fpu::hv;
-use crate::softfloat as sf;
 use dbt::ir::{BinOp, Cond, FastFp, FpOp, Helper, MemSize, Op, Temp, Ty, Val};
 
 /// Checks the rounding mode: static 5/6 are illegal at translation time; dynamic (7)
@@ -79,7 +78,6 @@ fn fcmp(c: &mut Ctx, a: &Args, helper: Helper, op: FpOp, double: bool) -> bool {
             guard: Val::C(0),
             guard_mask: 0,
             guard_want: 0,
-            inexact_bit: 0,
         }),
     });
     c.set_x(a.rd, Val::T(r));
@@ -152,8 +150,7 @@ type HostOp = (FpOp, bool, bool, bool);
 /// An FP arithmetic instruction done by a value-passing helper (see `fpu::hv`): the operand
 /// registers' raw values go in, the result's raw value comes back into rd. In round to
 /// nearest even (static, or dynamic with frm = RNE) it carries an inline fast path for the
-/// native backend, guarded on fcsr: frm = RNE when dynamic; the accrued inexact flag tells
-/// whether the fast path must also prove the result exact.
+/// native backend, guarded on fcsr: frm = RNE when dynamic.
 fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32, host: HostOp) -> bool {
     if !check_rm(c, a.rm) {
         return false;
@@ -185,7 +182,6 @@ fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32, host: HostOp) -> bool {
         guard: Val::T(Temp(FCSR_G)),
         guard_mask,
         guard_want: 0,
-        inexact_bit: sf::NX,
     });
     let r = c.temp();
     c.emit(Op::Call {

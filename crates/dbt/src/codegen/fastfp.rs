@@ -2,22 +2,20 @@
 //!
 //! The fast path computes the result with one SSE/FMA instruction and keeps it only when the
 //! [`FastFp`] contract says the helper would have returned the same value with no other
-//! effect: the guard holds, binary32 operands are NaN-boxed, and the result is a normal
-//! number away from the underflow threshold. The operands need no finiteness check of their
+//! effect than accruing inexact (which the host FPU records, see `inexact`): the guard holds,
+//! binary32 operands are NaN-boxed, and the result is a normal number away from the underflow
+//! threshold. The operands need no finiteness check of their
 //! own: with an infinite or NaN operand every one of these operations yields an infinity, a
 //! NaN or (x / inf) a zero, all of which fail the result check. Anything else jumps to an
 //! out-of-line stub that makes the real call while preserving every host register, so the
 //! register allocator's view is the same on both paths.
 
+use super::inexact::{emit_fold, emit_settle, FlagHome};
 use super::xcache::XSrc;
 use super::{DirtyRegs, Gen, Stub, ALLOC, CALLEE_SAVED};
 use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
 use crate::native as n;
 use crate::x86::*;
-
-/// MXCSR with every exception masked, round to nearest even and no flags: what Rust code
-/// (and so the generated code) runs with.
-const MXCSR_DEFAULT: i32 = 0x1f80;
 
 /// Caller-saved allocatable registers, pushed by the slow path around its call (an even
 /// count keeps the stack 16-byte aligned).
@@ -45,6 +43,8 @@ pub(super) struct SlowCall {
     /// gets this op's result (comparisons: none).
     pub xrestore: Vec<(u8, XSrc)>,
     pub xdst: Option<u8>,
+    /// The helper may accrue flags: MXCSR is settled after it (see `inexact`).
+    pub accrues: bool,
     pub done: usize,
 }
 
@@ -70,61 +70,36 @@ impl Gen<'_> {
         if fast.op.is_compare() {
             return self.fast_fp_compare(helper, dst, args, fast);
         }
-        let static_guard = match fast.guard {
+        if self.flag_global.is_none() {
+            // Without a place for the host's inexact flag, results must come from the helper.
+            return Some(false);
+        }
+        let check_guard = match fast.guard {
             Val::C(c) if (c as u32 & fast.guard_mask) != fast.guard_want => return Some(false),
-            Val::C(c) => Some(c as u32 & fast.inexact_bit != 0),
-            Val::T(_) => None,
+            Val::C(_) => false,
+            Val::T(_) => fast.guard_mask != 0,
         };
         let cached: Vec<Option<u8>> = args.iter().map(|&v| self.xreg_of(v)).collect();
         // Every register the op needs is settled before the first branch.
         let (call_args, operands, mut avoid) = self.settle_operands(args, fast.op.arity())?;
-        let guard = match static_guard {
-            Some(_) => None,
-            None => {
-                let g = self.get(fast.guard, None, &avoid)?;
-                avoid.push(g);
-                Some(g)
-            }
+        let guard = if check_guard {
+            let g = self.get(fast.guard, None, &avoid)?;
+            avoid.push(g);
+            Some(g)
+        } else {
+            None
         };
         let d = self.alloc(&avoid)?;
         let mut sites = Vec::new();
-        let mut to_store = Vec::new();
-        // Path "inexact not yet accrued": the result must also be proved exact.
-        let exact_path = |g: &mut Self, sites: &mut Vec<usize>, to_store: &mut Vec<usize>| {
-            g.fast_fp_body(fast, &operands, &cached, true, sites);
-            g.prove_exact(fast, &operands, sites);
-            to_store.push(g.a.jmp());
-        };
-        match (static_guard, guard) {
-            (Some(true), _) => self.fast_fp_body(fast, &operands, &cached, false, &mut sites),
-            (Some(false), _) => exact_path(self, &mut sites, &mut to_store),
-            (None, Some(g)) => {
-                self.a.mov_rr(false, RAX, g);
-                let mask = fast.guard_mask | fast.inexact_bit;
-                self.a.alu_ri(false, Alu::And, RAX, mask as i32);
-                self.a.alu_ri(
-                    false,
-                    Alu::Cmp,
-                    RAX,
-                    (fast.guard_want | fast.inexact_bit) as i32,
-                );
-                let accrued = self.a.jcc(Cc::E);
-                if fast.guard_mask != 0 {
-                    // Not equal: either the rounding mode is wrong or inexact is clear.
-                    self.a.alu_ri(false, Alu::Cmp, RAX, fast.guard_want as i32);
-                    sites.push(self.a.jcc(Cc::Ne));
-                }
-                exact_path(self, &mut sites, &mut to_store);
-                let here = self.a.pos();
-                self.a.patch(accrued, here);
-                self.fast_fp_body(fast, &operands, &cached, false, &mut sites);
+        if let Some(g) = guard {
+            self.a.mov_rr(false, RAX, g);
+            self.a.alu_ri(false, Alu::And, RAX, fast.guard_mask as i32);
+            if fast.guard_want != 0 {
+                self.a.alu_ri(false, Alu::Cmp, RAX, fast.guard_want as i32);
             }
-            (None, None) => unreachable!("a non-constant guard has a register"),
+            sites.push(self.a.jcc(Cc::Ne));
         }
-        let here = self.a.pos();
-        for j in to_store {
-            self.a.patch(j, here);
-        }
+        self.fast_fp_body(fast, &operands, &cached, &mut sites);
         if !fast.double {
             self.a.mov_ri(RCX, 0xffff_ffff_0000_0000);
             self.a.alu_rr(true, Alu::Or, RAX, RCX);
@@ -227,6 +202,7 @@ impl Gen<'_> {
         xrestore: Vec<(u8, XSrc)>,
         xdst: Option<u8>,
     ) {
+        let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
         let reload = ALLOC
             .iter()
             .filter_map(|&r| {
@@ -245,6 +221,7 @@ impl Gen<'_> {
             reload,
             xrestore,
             xdst,
+            accrues,
             done: self.a.pos(),
         }));
     }
@@ -265,37 +242,18 @@ impl Gen<'_> {
         fast: &FastFp,
         operands: &[R],
         cached: &[Option<u8>],
-        keep_first: bool,
         sites: &mut Vec<usize>,
     ) {
         let dbl = fast.double;
         if !dbl {
             self.check_boxed(operands, sites);
         }
-        // The fused forms negate the product through the first operand and the addend
-        // directly: flipping a sign bit is exact.
-        let sign = if dbl { 1u64 << 63 } else { 1 << 31 };
-        // (Only where the exactness proofs need the negated operands; otherwise the fused
-        // instruction's own sign variants do it.) Operands with a copy in an xmm register
-        // come from there.
+        // Operands with a copy in an xmm register come from there.
         for (k, &r) in operands.iter().enumerate() {
-            let negate = keep_first
-                && fast.op == FpOp::MulAdd
-                && ((k == 0 && fast.neg_prod) || (k == 2 && fast.neg_add));
-            if negate {
-                self.a.mov_ri(RCX, sign);
-                self.a.mov_rr(true, RAX, r);
-                self.a.alu_rr(true, Alu::Xor, RAX, RCX);
-                self.a.movq_to_xmm(true, k as u8, RAX);
-            } else if let Some(x) = cached[k] {
-                self.a.movapd(k as u8, x);
-            } else {
-                self.a.movq_to_xmm(true, k as u8, r);
+            match cached[k] {
+                Some(x) => self.a.movapd(k as u8, x),
+                None => self.a.movq_to_xmm(true, k as u8, r),
             }
-        }
-        if keep_first {
-            // The exactness proofs need the first operand after the operation.
-            self.a.movapd(3, 0);
         }
         match fast.op {
             FpOp::Add => self.a.sse_scalar(dbl, 0x58, 0, 1),
@@ -303,7 +261,6 @@ impl Gen<'_> {
             FpOp::Mul => self.a.sse_scalar(dbl, 0x59, 0, 1),
             FpOp::Div => self.a.sse_scalar(dbl, 0x5e, 0, 1),
             FpOp::Sqrt => self.a.sse_scalar(dbl, 0x51, 0, 0),
-            FpOp::MulAdd if keep_first => self.a.fma213(dbl, 0xa9, 0, 1, 2),
             FpOp::MulAdd => {
                 let opc = match (fast.neg_prod, fast.neg_add) {
                     (false, false) => 0xa9,
@@ -355,13 +312,26 @@ impl Gen<'_> {
                 }
             }
         }
+        if let Some(f) = self.inexact {
+            // The dirty globals are in the env now, where the helper sees (and accrues on)
+            // the flags.
+            emit_fold(
+                &mut self.a,
+                FlagHome::Mem(mem(RBP, f.offset as i32)),
+                f.mask,
+            );
+        }
         self.a.mov_rr(true, RDI, RBP);
         self.a.mov_ri(RAX, s.f);
         self.a.call_r(RAX);
-        // Clear the host's sticky flags for the fast path's exactness test.
-        let scratch = mem(R15, n::CTX_SCRATCH);
-        self.a.store_imm32(scratch, MXCSR_DEFAULT);
-        self.a.ldmxcsr(scratch);
+        if s.accrues {
+            let f = self.inexact.expect("fast paths need the flag's home");
+            emit_settle(
+                &mut self.a,
+                FlagHome::Mem(mem(RBP, f.offset as i32)),
+                f.mask,
+            );
+        }
         for r in PRESERVED.into_iter().rev() {
             self.a.pop(r);
         }

@@ -11,12 +11,12 @@
 
 mod arith;
 mod fastfp;
-mod fpexact;
+pub(crate) mod inexact;
 mod selfloop;
 mod xcache;
 
 use crate::ir::MAX_SLOTS;
-use crate::ir::{Block, Cond, ExtOp, Op, Temp, Ty, UnOp, Val};
+use crate::ir::{Block, Cond, ExtOp, InexactFlag, Op, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
 use crate::x86::*;
 
@@ -114,6 +114,9 @@ struct Gen<'a> {
     /// Temporaries with a copy in xmm8.. (see `xcache`), and the next slot to fill.
     xcache: [Option<Temp>; xcache::SLOTS],
     xnext: usize,
+    /// The guest's inexact flag, deferred to MXCSR (see `inexact`), and its global.
+    inexact: Option<InexactFlag>,
+    flag_global: Option<Temp>,
     out: Compiled,
     stubs: Vec<Stub>,
 }
@@ -137,8 +140,14 @@ fn fits_i32(v: u64, w: bool) -> bool {
     }
 }
 
-/// Compiles `b`; `None` if it needs more spill slots than the frame has.
-pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
+/// Compiles `b`; `None` if it needs more spill slots than the frame has. With `inexact`, FP
+/// fast paths are inlined and leave the inexact flag to the host FPU until it is observed.
+pub fn compile(
+    b: &Block,
+    tb_idx: usize,
+    pc_off: u32,
+    inexact: Option<InexactFlag>,
+) -> Option<Compiled> {
     let nt = b.temps.len();
     let mut last_use = vec![0usize; nt];
     for (i, op) in b.ops.iter().enumerate() {
@@ -169,6 +178,8 @@ pub fn compile(b: &Block, tb_idx: usize, pc_off: u32) -> Option<Compiled> {
         loop_state: Vec::new(),
         xcache: [None; xcache::SLOTS],
         xnext: 0,
+        inexact,
+        flag_global: inexact::flag_global(b, inexact),
         out: Compiled {
             code: Vec::new(),
             gotos: Vec::new(),
@@ -412,6 +423,17 @@ impl Gen<'_> {
     }
 
     fn op(&mut self, op: &Op) -> Option<()> {
+        if self.observes_inexact(op) {
+            self.fold_inexact();
+        }
+        self.op_body(op)?;
+        if self.flag_global.is_some() && op.def() == self.flag_global {
+            self.settle_inexact();
+        }
+        Some(())
+    }
+
+    fn op_body(&mut self, op: &Op) -> Option<()> {
         match *op {
             Op::InsnStart { pc } => self.pc = pc,
             Op::Mov { dst, src } => {
@@ -596,9 +618,17 @@ impl Gen<'_> {
                 ref args,
                 ..
             } => {
+                // Helpers see the guest state, flags included.
+                self.fold_inexact();
+                let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
                 let mut v = Vec::with_capacity(args.len() + 1);
                 v.extend_from_slice(args);
                 self.call(helper.f as usize as u64, true, &v, dst)?;
+                if let (true, Some(f)) = (accrues, self.inexact) {
+                    // The helper wrote the env (registers caching the flag are stale).
+                    let home = inexact::FlagHome::Mem(mem(RBP, f.offset as i32));
+                    inexact::emit_settle(&mut self.a, home, f.mask);
+                }
                 // Cached copies of globals the helper may have written are stale (they were
                 // clean: the call wrote every dirty global back first).
                 for r in ALLOC {
