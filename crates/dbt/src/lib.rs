@@ -14,6 +14,7 @@ pub mod hostmem;
 pub mod interp;
 pub mod inthash;
 pub mod ir;
+mod loadcse;
 pub mod native;
 pub mod opt;
 pub mod smc;

@@ -1,10 +1,11 @@
-//! Block optimiser: constant folding and propagation, copy propagation, branch folding and
-//! dead-code removal. Facts about temporaries are forgotten at labels (control may merge
+//! Block optimiser: constant folding and propagation, copy propagation, branch folding,
+//! redundant load elimination (see `loadcse`) and dead-code removal. Facts about temporaries are forgotten at labels (control may merge
 //! there), which keeps the passes linear and obviously correct.
 
 use crate::eval;
 use crate::inthash::IntMap;
 use crate::ir::{BinOp, Block, Op, Temp, Ty, Val};
+use crate::loadcse::LoadCse;
 
 pub fn optimize(b: &mut Block) {
     propagate(b);
@@ -17,6 +18,7 @@ fn propagate(b: &mut Block) {
     let mut out = Vec::with_capacity(b.ops.len());
     let ops = std::mem::take(&mut b.ops);
     let mut dead_code = false;
+    let mut loads = LoadCse::default();
     for mut op in ops {
         if let Op::Label(_) = op {
             known.clear();
@@ -34,6 +36,7 @@ fn propagate(b: &mut Block) {
             }
         });
         let op = fold(b, op);
+        let op = loads.visit(b, op, &mut out);
         if let Op::Call { helper, .. } = &op {
             known.retain(|k, v| {
                 !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))

@@ -202,6 +202,10 @@ impl Asm {
         self.modrm_rr(op as u8, dst.0);
         self.d32(v);
     }
+    /// `lea dst, [m]` (32-bit: the low half of the address, zero-extended).
+    pub fn lea(&mut self, w: bool, dst: R, m: Mem) {
+        self.op_rm(w, &[0x8d], dst, m, false)
+    }
     /// `op [m], simm32` for the ALU ops.
     pub fn alu_mi(&mut self, w: bool, op: Alu, m: Mem, v: i32) {
         self.op_rm(w, &[0x81], R(op as u8), m, false);

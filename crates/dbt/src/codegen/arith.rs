@@ -61,6 +61,18 @@ impl Gen<'_> {
             None => self.alloc(&[ra, rb])?,
         };
         if d != ra {
+            // Three-operand additions: one `lea` instead of a copy and the operation.
+            let sum = match (op, imm) {
+                (BinOp::Add, Some(i)) => Some(mem(ra, i)),
+                (BinOp::Sub, Some(i)) if i != i32::MIN => Some(mem(ra, -i)),
+                (BinOp::Add, None) => Some(mem_idx(ra, rb)),
+                _ => None,
+            };
+            if let Some(m) = sum {
+                self.a.lea(w, d, m);
+                self.bind(dst, d);
+                return Some(());
+            }
             self.a.mov_rr(w, d, ra);
         }
         match (alu, shift, imm) {
