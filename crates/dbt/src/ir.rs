@@ -13,6 +13,9 @@
 use std::fmt;
 
 /// Value type of a temporary. `I32` values are kept zero-extended in 64-bit containers.
+/// Operations of type `I32` (`Bin`, `SetCond`, `BrCond`) and `Sext32`/`Zext32` read only the
+/// low 32 bits of their operands, so an `I64` operand stands for its truncation (the
+/// optimiser uses this to drop `Trunc`s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ty {
     I32,
@@ -174,6 +177,7 @@ pub enum Cond {
 
 impl Cond {
     pub fn eval(self, ty: Ty, a: u64, b: u64) -> bool {
+        let (a, b) = (ty.canon(a), ty.canon(b));
         let (sa, sb) = match ty {
             Ty::I32 => (a as u32 as i32 as i64, b as u32 as i32 as i64),
             Ty::I64 => (a as i64, b as i64),

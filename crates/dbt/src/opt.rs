@@ -4,7 +4,7 @@
 
 use crate::eval;
 use crate::inthash::IntMap;
-use crate::ir::{BinOp, Block, Op, Temp, Ty, Val};
+use crate::ir::{BinOp, Block, ExtOp, Op, Temp, Ty, Val};
 use crate::loadcse::LoadCse;
 
 pub fn optimize(b: &mut Block) {
@@ -19,9 +19,12 @@ fn propagate(b: &mut Block) {
     let ops = std::mem::take(&mut b.ops);
     let mut dead_code = false;
     let mut loads = LoadCse::default();
+    // Locals holding the truncation of an I64 temporary (unchanged since).
+    let mut truncs: IntMap<Temp, Temp> = IntMap::default();
     for mut op in ops {
         if let Op::Label(_) = op {
             known.clear();
+            truncs.clear();
             dead_code = false;
         }
         if dead_code {
@@ -35,6 +38,7 @@ fn propagate(b: &mut Block) {
                 }
             }
         });
+        narrow_reads(&mut op, &truncs);
         let op = fold(b, op);
         let op = loads.visit(b, op, &mut out);
         if let Op::Call { helper, .. } = &op {
@@ -42,7 +46,22 @@ fn propagate(b: &mut Block) {
                 !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))
             });
         }
+        if let Op::Call { helper, .. } = &op {
+            truncs.retain(|k, v| !helper.may_write(*k) && !helper.may_write(*v));
+        }
         if let Some(d) = op.def() {
+            truncs.remove(&d);
+            truncs.retain(|_, v| *v != d);
+            if let Op::Ext {
+                op: ExtOp::Trunc,
+                a: Val::T(x),
+                ..
+            } = op
+            {
+                if x != d && b.ty(x) == Ty::I64 {
+                    truncs.insert(d, x);
+                }
+            }
             known.remove(&d);
             known.retain(|_, v| *v != Val::T(d));
             if let Op::Mov { dst, src } = op {
@@ -71,6 +90,30 @@ fn propagate(b: &mut Block) {
         out.push(op);
     }
     b.ops = out;
+}
+
+/// Operations that read only the low halves of their operands (see [`Ty`]) read a
+/// truncated value's source directly, so the truncation can die.
+fn narrow_reads(op: &mut Op, truncs: &IntMap<Temp, Temp>) {
+    let narrow = matches!(
+        op,
+        Op::Bin { ty: Ty::I32, .. }
+            | Op::SetCond { ty: Ty::I32, .. }
+            | Op::BrCond { ty: Ty::I32, .. }
+            | Op::Ext {
+                op: ExtOp::Sext32 | ExtOp::Zext32,
+                ..
+            }
+    );
+    if narrow {
+        op.for_each_use_mut(|v| {
+            if let Val::T(t) = v {
+                if let Some(&x) = truncs.get(t) {
+                    *v = Val::T(x);
+                }
+            }
+        });
+    }
 }
 
 fn c(v: Val) -> Option<u64> {
@@ -105,13 +148,11 @@ fn fold(b: &Block, op: Op) -> Op {
                 (BinOp::And, Some(m)) => ty.canon(m) == ty.canon(u64::MAX),
                 _ => false,
             };
-            if ident && same_ty(b, a, ty) {
-                return Op::Mov { dst, src: a };
+            if ident {
+                return copy_as(b, dst, a, ty);
             }
-            if matches!((bop, c(a)), (BinOp::Add | BinOp::Or | BinOp::Xor, Some(0)))
-                && same_ty(b, bb, ty)
-            {
-                return Op::Mov { dst, src: bb };
+            if matches!((bop, c(a)), (BinOp::Add | BinOp::Or | BinOp::Xor, Some(0))) {
+                return copy_as(b, dst, bb, ty);
             }
             if matches!((bop, c(bb)), (BinOp::And | BinOp::Mul, Some(0))) {
                 return Op::Mov {
@@ -196,6 +237,20 @@ fn fold(b: &Block, op: Op) -> Op {
             }
         }
         other => other,
+    }
+}
+
+/// `dst = v` as a value of type `ty`: a move, or the truncation of a wider operand (which
+/// narrow readers then skip, see `narrow_reads`).
+fn copy_as(b: &Block, dst: Temp, v: Val, ty: Ty) -> Op {
+    if same_ty(b, v, ty) {
+        Op::Mov { dst, src: v }
+    } else {
+        Op::Ext {
+            op: ExtOp::Trunc,
+            dst,
+            a: v,
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub const R15: R = R(15);
 pub struct Mem {
     pub base: R,
     pub index: Option<R>,
+    /// The index is multiplied by `1 << scale` (0..=3).
+    pub scale: u8,
     pub disp: i32,
 }
 
@@ -32,6 +34,7 @@ pub fn mem(base: R, disp: i32) -> Mem {
     Mem {
         base,
         index: None,
+        scale: 0,
         disp,
     }
 }
@@ -39,6 +42,7 @@ pub fn mem_idx(base: R, index: R) -> Mem {
     Mem {
         base,
         index: Some(index),
+        scale: 0,
         disp: 0,
     }
 }
@@ -122,7 +126,7 @@ impl Asm {
             }
             Some(i) => {
                 self.b(0x84 | (reg & 7) << 3);
-                self.b((i.0 & 7) << 3 | (m.base.0 & 7));
+                self.b(m.scale << 6 | (i.0 & 7) << 3 | (m.base.0 & 7));
             }
         }
         self.d32(m.disp);

@@ -707,29 +707,19 @@ impl Gen<'_> {
                     self.a.mov_rr(true, RAX, rt);
                 }
                 self.a.store(true, mem(RBP, self.pc_off as i32), RAX);
-                self.a.mov_rr(true, RCX, RAX);
-                self.a.shift_i(true, Shift::Shr, RCX, 1);
-                self.a.alu_ri(false, Alu::And, RCX, n::JC_SIZE as i32 - 1);
-                self.a.shift_i(false, Shift::Shl, RCX, 4);
-                self.a.cmp_rm(
-                    true,
-                    RAX,
-                    Mem {
-                        base: R15,
-                        index: Some(RCX),
-                        disp: n::CTX_JCACHE,
-                    },
-                );
+                // Entry ((pc >> 1) & (JC_SIZE - 1)) of 16 bytes: (pc & mask) * 8.
+                self.a.mov_rr(false, RCX, RAX);
+                self.a
+                    .alu_ri(false, Alu::And, RCX, (n::JC_SIZE as i32 - 1) << 1);
+                let entry = |disp| Mem {
+                    base: R15,
+                    index: Some(RCX),
+                    scale: 3,
+                    disp,
+                };
+                self.a.cmp_rm(true, RAX, entry(n::CTX_JCACHE));
                 let miss = self.a.jcc(Cc::Ne);
-                self.a.load(
-                    true,
-                    RDX,
-                    Mem {
-                        base: R15,
-                        index: Some(RCX),
-                        disp: n::CTX_JCACHE + 8,
-                    },
-                );
+                self.a.load(true, RDX, entry(n::CTX_JCACHE + 8));
                 self.a.jmp_r(RDX);
                 let here = self.a.pos();
                 self.a.patch(miss, here);
