@@ -250,6 +250,9 @@ pub struct Helper {
     /// Globals with an index in `[writes.0, writes.1)` may be changed by the helper in the
     /// env; backends and the optimiser forget what they knew about them across the call.
     pub writes: (u32, u32),
+    /// The bits of those globals the helper may change (e.g. only the accrued-flag bits of an
+    /// FP status register); all ones when it may write anything.
+    pub write_bits: u64,
 }
 
 impl Helper {

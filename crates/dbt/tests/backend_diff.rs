@@ -250,12 +250,14 @@ impl GenB {
                         name: "mix",
                         f: mix,
                         writes: (0, 0),
+                        write_bits: u64::MAX,
                     }
                 } else {
                     Helper {
                         name: "poke",
                         f: poke,
                         writes: (1, 2),
+                        write_bits: u64::MAX,
                     }
                 };
                 let args: Vec<Val> = (0..self.r.below(5)).map(|_| self.val(Ty::I64)).collect();
@@ -422,6 +424,7 @@ fn register_pressure_spills_match() {
                         name: "mix",
                         f: mix,
                         writes: (0, 0),
+                        write_bits: u64::MAX,
                     },
                     dst: Some(t),
                     args: vec![g, Val::C(i as u64)],
@@ -583,6 +586,7 @@ const FP_REF: Helper = Helper {
     name: "fp_ref",
     f: fp_ref,
     writes: (0, 1),
+    write_bits: u64::MAX,
 };
 
 /// FP bit patterns: ordinary, short-mantissa (exact results), huge, tiny, zero, inf, NaN.
@@ -706,5 +710,105 @@ fn fp_fast_paths_match_interpreter() {
             .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
             .collect();
         assert_backends_agree(&g.b, &env0, &mem0, case);
+    }
+}
+
+/// Test helper: sets bit 0 of global 5 (like an FP helper accruing a flag).
+extern "C" fn accrue(env: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: env points at the test's `Env`; global 5 is its sixth word.
+    unsafe { *(env as *mut u64).add(5) |= 1 };
+    0
+}
+
+/// A self-loop starting with a check the loop cannot change skips it on the back edge
+/// (native backend, `selfloop::invariant_prefix`); whenever the body can change what the
+/// check reads, it must still be made on every iteration, as the interpreter does.
+#[test]
+fn self_loop_invariant_checks_match() {
+    const ACCRUE: Helper = Helper {
+        name: "accrue",
+        f: accrue,
+        writes: (5, 6),
+        write_bits: 1,
+    };
+    let globals = test_globals();
+    let g = |k: u32| Temp(k);
+    let add = |b: &mut Block, d: Temp, v: u64| {
+        b.push(Op::Bin {
+            op: BinOp::Add,
+            ty: Ty::I64,
+            dst: d,
+            a: Val::T(d),
+            b: Val::C(v),
+        })
+    };
+    // (initial global 5, what the fast path's body ORs into it, expected global 2)
+    let cases = [(0, 0, 20), (0x100, 0, 20_000), (0, 0x100, 1 + 19_000)];
+    for (case, &(mode, sets, want)) in cases.iter().enumerate() {
+        let mut b = Block::new(0x1000, &globals);
+        let m = b.new_temp(Ty::I64);
+        let general = b.new_label();
+        let again = b.new_label();
+        let again2 = b.new_label();
+        b.push(Op::Bin {
+            op: BinOp::And,
+            ty: Ty::I64,
+            dst: m,
+            a: Val::T(g(5)),
+            b: Val::C(!0xff),
+        });
+        b.push(Op::BrCond {
+            cond: Cond::Ne,
+            ty: Ty::I64,
+            a: Val::T(m),
+            b: Val::C(0),
+            label: general,
+        });
+        // Fast path: count, accrue a low bit, maybe set a checked one.
+        add(&mut b, g(2), 1);
+        b.push(Op::Call {
+            helper: ACCRUE,
+            dst: None,
+            args: vec![],
+            fast: None,
+        });
+        b.push(Op::Bin {
+            op: BinOp::Or,
+            ty: Ty::I64,
+            dst: g(5),
+            a: Val::T(g(5)),
+            b: Val::C(sets),
+        });
+        // Both paths count iterations and loop back 20 times; the other path adds 1000.
+        for (slot, back) in [(0, again), (2, again2)] {
+            if slot == 2 {
+                b.push(Op::Label(general));
+                add(&mut b, g(2), 1000);
+            }
+            add(&mut b, g(1), 1);
+            b.push(Op::BrCond {
+                cond: Cond::Ne,
+                ty: Ty::I64,
+                a: Val::T(g(1)),
+                b: Val::C(20),
+                label: back,
+            });
+            b.push(Op::GotoTb { slot, pc: 0x2000 });
+            b.push(Op::Label(back));
+            b.push(Op::GotoTb {
+                slot: slot + 1,
+                pc: 0x1000,
+            });
+        }
+        b.verify().unwrap();
+        let mut env0 = Env {
+            g: [0; NG],
+            pc: 0x1000,
+        };
+        env0.g[5] = mode;
+        let mem0 = vec![0u8; MEM];
+        let (env, _, _) = run(&b, Backend::Native, &env0, &mem0);
+        assert_eq!(env.g[2], want, "case {case}: iterations per path\n{b}");
+        assert_backends_agree(&b, &env0, &mem0, case);
     }
 }

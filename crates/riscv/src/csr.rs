@@ -62,9 +62,11 @@ pub const COUNTER: Helper = Helper {
     name: "csr_counter",
     f: counter,
     writes: (0, 0),
+    write_bits: u64::MAX,
 };
 pub const FENCE: Helper = Helper {
     name: "fence",
     f: fence,
     writes: (0, 0),
+    write_bits: u64::MAX,
 };

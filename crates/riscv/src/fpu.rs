@@ -170,6 +170,8 @@ macro_rules! value_helpers {
                 name: concat!(stringify!($name), "_v"),
                 f: f::$name,
                 writes: (crate::cpu::FCSR_G, crate::cpu::FCSR_G + 1),
+                // They only accrue flags (fflags, the low five bits of fcsr).
+                write_bits: 0x1f,
             };)*
             mod f {
                 use super::super::*;

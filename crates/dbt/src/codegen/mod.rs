@@ -111,6 +111,10 @@ struct Gen<'a> {
     /// registers it expects in which host registers (see `selfloop`).
     loop_head: Option<usize>,
     loop_state: Vec<(R, Temp)>,
+    /// A loop-invariant check at the loop's start (see `selfloop::invariant_prefix`): where
+    /// it ends, the first op reached only when it failed, and the code position after it.
+    loop_prefix: Option<(usize, usize)>,
+    fast_head: Option<usize>,
     /// Temporaries with a copy in xmm8.. (see `xcache`), and the next slot to fill.
     xcache: [Option<Temp>; xcache::SLOTS],
     xnext: usize,
@@ -176,6 +180,8 @@ pub fn compile(
         label_state: vec![Vec::new(); b.nlabels as usize],
         loop_head: None,
         loop_state: Vec::new(),
+        loop_prefix: None,
+        fast_head: None,
         xcache: [None; xcache::SLOTS],
         xnext: 0,
         inexact,
@@ -198,9 +204,13 @@ pub fn compile(
     });
     if g.is_self_loop() {
         g.enter_loop()?;
+        g.loop_prefix = g.invariant_prefix();
     }
     for (i, op) in b.ops.iter().enumerate() {
         g.cur = i;
+        if matches!(g.loop_prefix, Some((end, _)) if end == i) {
+            g.mark_fast_head();
+        }
         g.op(op)?;
         g.free_dead();
     }
@@ -685,7 +695,11 @@ impl Gen<'_> {
                 self.label_fix.push((s, label.0));
             }
             Op::GotoTb { pc, .. } if pc == self.b.guest_pc && self.loop_head.is_some() => {
-                let head = self.loop_head?;
+                let head = match (self.loop_prefix, self.fast_head) {
+                    // Only reached when the invariant check passed: it passes again.
+                    (Some((_, failed)), Some(fast)) if self.cur < failed => fast,
+                    _ => self.loop_head?,
+                };
                 self.loop_back(head)?;
             }
             Op::GotoTb { slot, pc } => {

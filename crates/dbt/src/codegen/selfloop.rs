@@ -3,9 +3,13 @@
 //! iterations, instead of being written back and reloaded on every trip through a chained
 //! jump. The back edge moves guest registers to where the loop head expects them, checks
 //! for exit requests (signals, other threads) and jumps to the head.
+//!
+//! A block may start with checks whose outcome the loop cannot change (FP-mode
+//! specialisation's check of `fcsr`, which the block does not write): back edges reached
+//! only when those checks passed skip them.
 
 use super::{Gen, Stub, ALLOC};
-use crate::ir::{Op, Temp, Val};
+use crate::ir::{BinOp, Op, Temp, Val};
 use crate::native as n;
 use crate::x86::*;
 
@@ -69,9 +73,118 @@ impl Gen<'_> {
         Some(())
     }
 
-    /// The back edge: write back other dirty guest registers, put the loop's registers where
-    /// the head expects them, check for exit requests and jump to the head.
+    /// The block's leading run of branches (and the pure ops computing their operands into
+    /// locals) that read only guest register bits the block never changes: (index of the first op
+    /// after it, index of the first label those branches reach). Ops in between run only if
+    /// every one of them fell through, and on the next iteration they would again.
+    pub(super) fn invariant_prefix(&self) -> Option<(usize, usize)> {
+        let ops = &self.b.ops;
+        // Bits of each guest register the block may change.
+        let mut changed = vec![0u64; self.b.nglobals as usize];
+        for op in ops {
+            if let Some(c) = op.def().and_then(|d| changed.get_mut(d.0 as usize)) {
+                *c = u64::MAX;
+            }
+            if let Op::Call { helper, .. } = op {
+                for (g, c) in changed.iter_mut().enumerate() {
+                    if helper.may_write(Temp(g as u32)) {
+                        *c |= helper.write_bits;
+                    }
+                }
+            }
+        }
+        let mut local = vec![false; self.b.temps.len()];
+        let mut end = 0;
+        let mut targets = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            // A guest register is read invariantly if the block never changes it, or changes
+            // only bits this op masks off.
+            let read_mask = match op {
+                Op::Bin {
+                    op: BinOp::And,
+                    b: Val::C(m),
+                    ..
+                } => *m,
+                _ => u64::MAX,
+            };
+            let mut invariant = true;
+            op.for_each_use(|v| {
+                if let Val::T(t) = v {
+                    invariant &= if self.is_global(*t) {
+                        changed[t.0 as usize] & read_mask == 0
+                    } else {
+                        local[t.0 as usize]
+                    };
+                }
+            });
+            match op {
+                Op::Bin { dst, .. } | Op::Un { dst, .. } | Op::Ext { dst, .. }
+                    if invariant && !self.is_global(*dst) =>
+                {
+                    local[dst.0 as usize] = true;
+                }
+                Op::BrCond { label, .. } if invariant => {
+                    targets.push(*label);
+                    end = i + 1;
+                }
+                _ => break,
+            }
+        }
+        if end == 0 {
+            return None;
+        }
+        // Skipped on later iterations, so nothing after may read what the prefix computed.
+        let mut read_later = false;
+        for op in &ops[end..] {
+            op.for_each_use(|v| read_later |= matches!(v, Val::T(t) if local[t.0 as usize]));
+        }
+        let failed = ops
+            .iter()
+            .position(|op| matches!(op, Op::Label(l) if targets.contains(l)))?;
+        (!read_later).then_some((end, failed))
+    }
+
+    /// At the end of the invariant prefix: put the loop's registers where the head has them
+    /// and drop everything else, so back edges can enter here in the head's state.
+    pub(super) fn mark_fast_head(&mut self) {
+        self.restore_loop_state();
+        // The prefix's own locals are dead here (see `invariant_prefix`).
+        self.forget_all();
+        for (r, g) in self.loop_state.clone() {
+            self.holds[r.0 as usize] = Some(g);
+            self.reg_of[g.0 as usize] = Some(r);
+            self.dirty[r.0 as usize] = true;
+        }
+        self.xclear();
+        self.fast_head = Some(self.a.pos());
+    }
+
+    /// The back edge: put the loop's registers where the head expects them (see
+    /// `restore_loop_state`), check for exit requests and jump to `head`.
     pub(super) fn loop_back(&mut self, head: usize) -> Option<()> {
+        self.restore_loop_state();
+        let state = self.loop_state.clone();
+        self.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
+        self.a.cmp_m_zero(mem(RAX, 0));
+        let site = self.a.jcc(Cc::Ne);
+        let regs = state
+            .iter()
+            .map(|&(r, g)| (self.b.globals[g.0 as usize].offset, r.0))
+            .collect();
+        self.stubs.push(Stub::LoopInterrupt {
+            site,
+            regs,
+            pc: self.b.guest_pc,
+        });
+        let j = self.a.jmp();
+        self.a.patch(j, head);
+        self.forget_all();
+        Some(())
+    }
+
+    /// Writes back dirty guest registers that are not the loop's and moves or loads the
+    /// loop's into the host registers the head has them in.
+    fn restore_loop_state(&mut self) {
         let state = self.loop_state.clone();
         let in_loop = |t: Temp| state.iter().any(|&(_, g)| g == t);
         for r in ALLOC {
@@ -98,22 +211,6 @@ impl Gen<'_> {
             let off = self.b.globals[g.0 as usize].offset as i32;
             self.a.load(true, r, mem(RBP, off));
         }
-        self.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
-        self.a.cmp_m_zero(mem(RAX, 0));
-        let site = self.a.jcc(Cc::Ne);
-        let regs = state
-            .iter()
-            .map(|&(r, g)| (self.b.globals[g.0 as usize].offset, r.0))
-            .collect();
-        self.stubs.push(Stub::LoopInterrupt {
-            site,
-            regs,
-            pc: self.b.guest_pc,
-        });
-        let j = self.a.jmp();
-        self.a.patch(j, head);
-        self.forget_all();
-        Some(())
     }
 
     /// Emits register moves `(dst, src)` as if done simultaneously (rax breaks cycles).
