@@ -203,8 +203,8 @@ pub fn compile(
         pc: b.guest_pc,
     });
     if g.is_self_loop() {
-        g.enter_loop()?;
         g.loop_prefix = g.invariant_prefix();
+        g.enter_loop()?;
     }
     for (i, op) in b.ops.iter().enumerate() {
         g.cur = i;

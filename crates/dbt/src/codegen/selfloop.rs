@@ -32,7 +32,9 @@ impl Gen<'_> {
     /// spill slots, as everywhere in the generator.
     pub(super) fn enter_loop(&mut self) -> Option<()> {
         let mut uses = vec![0u32; self.b.nglobals as usize];
-        for op in &self.b.ops {
+        // With an invariant check, the loop runs in the part after it that it guards.
+        let (from, to) = self.loop_prefix.unwrap_or((0, self.b.ops.len()));
+        for op in &self.b.ops[from..to] {
             op.for_each_use(|v| {
                 if let Val::T(t) = v {
                     if let Some(u) = uses.get_mut(t.0 as usize) {
