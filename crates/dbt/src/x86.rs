@@ -60,6 +60,7 @@ pub enum Cc {
     P = 0xa,
     L = 0xc,
     Ge = 0xd,
+    Le = 0xe,
     G = 0xf,
 }
 

@@ -136,6 +136,26 @@ fn cc(c: Cond) -> Cc {
     }
 }
 
+/// The condition with its operands swapped (`a < b` is `b > a`).
+fn cc_swapped(c: Cond) -> Cc {
+    match c {
+        Cond::Eq => Cc::E,
+        Cond::Ne => Cc::Ne,
+        Cond::Lt => Cc::G,
+        Cond::Ge => Cc::Le,
+        Cond::Ltu => Cc::A,
+        Cond::Geu => Cc::Be,
+    }
+}
+
+/// Comparison operands with a constant second (an immediate), and the condition to test.
+fn cmp_order(cond: Cond, a: Val, b: Val) -> (Val, Val, Cc) {
+    match (a, b) {
+        (Val::C(_), Val::T(_)) => (b, a, cc_swapped(cond)),
+        _ => (a, b, cc(cond)),
+    }
+}
+
 fn fits_i32(v: u64, w: bool) -> bool {
     if w {
         v as i64 >= i32::MIN as i64 && v as i64 <= i32::MAX as i64
@@ -284,7 +304,8 @@ impl Gen<'_> {
     /// Writes a register's value to its home if needed and frees it.
     fn evict(&mut self, r: R) -> Option<()> {
         if let Some(t) = self.holds[r.0 as usize] {
-            let live_local = !self.is_global(t) && self.last_use[t.0 as usize] > self.cur;
+            // A local read by the current op is still needed: the op may load it back.
+            let live_local = !self.is_global(t) && self.last_use[t.0 as usize] >= self.cur;
             if self.dirty[r.0 as usize] || live_local {
                 let m = self.home(t)?;
                 self.a.store(true, m, r);
@@ -528,11 +549,12 @@ impl Gen<'_> {
                 b,
             } => {
                 let w = self.w(ty);
+                let (a, b, c) = cmp_order(cond, a, b);
                 let ra = self.get(a, Some(RCX), &[])?;
                 let (rb, imm) = self.operand(b, w, RDX, &[ra])?;
                 let d = self.alloc(&[ra, rb])?;
                 self.cmp(w, ra, rb, imm);
-                self.a.setcc(cc(cond), d);
+                self.a.setcc(c, d);
                 self.bind(dst, d);
             }
             Op::Select {
@@ -683,6 +705,7 @@ impl Gen<'_> {
                 label,
             } => {
                 let w = self.w(ty);
+                let (a, b, c) = cmp_order(cond, a, b);
                 let ra = self.get(a, Some(RAX), &[])?;
                 let (rb, imm) = self.operand(b, w, RCX, &[ra])?;
                 if self.carries_state[label.0 as usize] {
@@ -691,7 +714,7 @@ impl Gen<'_> {
                     self.sync_globals();
                 }
                 self.cmp(w, ra, rb, imm);
-                let s = self.a.jcc(cc(cond));
+                let s = self.a.jcc(c);
                 self.label_fix.push((s, label.0));
             }
             Op::GotoTb { pc, .. } if pc == self.b.guest_pc && self.loop_head.is_some() => {
