@@ -34,10 +34,10 @@ impl LoadCse {
         }
     }
 
-    /// Rewrites `op` if it repeats an earlier load; an op needed first (a truncation) goes to
-    /// `out`. Then records what `op` teaches or invalidates.
-    pub fn visit(&mut self, b: &mut Block, op: Op, out: &mut Vec<Op>) -> Op {
-        let op = self.rewrite(b, op, out);
+    /// Rewrites `op` if it repeats an earlier load, then records what `op` teaches or
+    /// invalidates.
+    pub fn visit(&mut self, b: &Block, op: Op) -> Op {
+        let op = self.rewrite(b, op);
         match op {
             Op::Label(_) => self.clear(),
             Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } => self.loads.clear(),
@@ -83,7 +83,7 @@ impl LoadCse {
             .retain(|&((base, _), _, _, r)| base != Val::T(d) && r != d);
     }
 
-    fn rewrite(&self, b: &mut Block, op: Op, out: &mut Vec<Op>) -> Op {
+    fn rewrite(&self, b: &Block, op: Op) -> Op {
         let Op::Load {
             dst,
             addr,
@@ -109,22 +109,17 @@ impl LoadCse {
                 src: Val::T(r),
             };
         }
-        // The same word loaded with the other extension: re-extend its low half.
+        // The same word loaded with the other extension: re-extend its low half (extensions
+        // read only the low 32 bits of their operand).
         let other = self.loads.iter().find(|&&(la, ls, _, r)| {
             la == a && ls == MemSize::B4 && size == MemSize::B4 && b.ty(r) == Ty::I64
         });
         if let Some(&(_, _, _, r)) = other {
-            let low = b.new_temp(Ty::I32);
-            out.push(Op::Ext {
-                op: ExtOp::Trunc,
-                dst: low,
-                a: Val::T(r),
-            });
             let op = if signed { ExtOp::Sext32 } else { ExtOp::Zext32 };
             return Op::Ext {
                 op,
                 dst,
-                a: Val::T(low),
+                a: Val::T(r),
             };
         }
         op

@@ -40,7 +40,7 @@ fn propagate(b: &mut Block) {
         });
         narrow_reads(&mut op, &truncs);
         let op = fold(b, op);
-        let op = loads.visit(b, op, &mut out);
+        let op = loads.visit(b, op);
         if let Op::Call { helper, .. } = &op {
             known.retain(|k, v| {
                 !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))

@@ -11,7 +11,7 @@
 //! - the trampoline clears MXCSR on entry and hands it to `Native::execute` on every return.
 
 use super::Gen;
-use crate::ir::{BinOp, InexactFlag, Op, Temp, Val};
+use crate::ir::{BinOp, Block, InexactFlag, Op, Temp, Val};
 use crate::native as n;
 use crate::x86::*;
 
@@ -70,7 +70,7 @@ pub fn emit_clear(a: &mut Asm) {
 }
 
 /// The global holding the flag, if the backend defers it for this block.
-pub fn flag_global(b: &crate::ir::Block, f: Option<InexactFlag>) -> Option<Temp> {
+pub fn flag_global(b: &Block, f: Option<InexactFlag>) -> Option<Temp> {
     let f = f?;
     let k = b.globals.iter().position(|g| g.offset == f.offset)?;
     Some(Temp(k as u32))
