@@ -812,3 +812,100 @@ fn self_loop_invariant_checks_match() {
         assert_backends_agree(&b, &env0, &mem0, case);
     }
 }
+
+/// Runs `block` once in the IR interpreter, without the optimiser.
+fn interpret(block: &Block, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8>, dbt::interp::BlockExit) {
+    let mut memv = mem0.to_vec();
+    let mem = GuestMem {
+        base: memv.as_mut_ptr() as usize,
+        limit: MEM as u64,
+    };
+    let mut env = env0.clone();
+    let labels = dbt::interp::label_table(block);
+    let exit = dbt::interp::run_block(block, &labels, EnvPtr::new(&mut env), &mem, (NG * 8) as u32);
+    (env, memv, exit)
+}
+
+/// The optimiser (folding, propagation, dropped truncations, merged loads, dead code) keeps
+/// what a block does: random blocks, with repeated loads of one address mixed in, give the
+/// same exit, guest registers and memory before and after it, both interpreted.
+#[test]
+fn optimiser_preserves_semantics() {
+    let globals = test_globals();
+    let mut r = Rng(0x0b7e_5eed_0000_0001);
+    for case in 0..1500 {
+        let mut g = GenB {
+            r: Rng(r.next() | 1),
+            b: Block::new(0x1000, &globals),
+            l64: vec![],
+            l32: vec![],
+        };
+        let mut bases: Vec<(Temp, u64)> = Vec::new();
+        for _ in 0..1 + g.r.below(40) {
+            if g.r.below(4) != 0 {
+                g.op();
+                // Labels end locals (see GenB): forget bases that are gone.
+                bases.retain(|(t, _)| g.l64.contains(t));
+                continue;
+            }
+            // base + offset loads, often of an address loaded before.
+            let (base, off) = match bases.get(g.r.below(bases.len() as u64 + 1) as usize) {
+                Some(&b) => b,
+                None => {
+                    let t = g.b.new_temp(Ty::I64);
+                    let src = Val::T(Temp(g.r.below(NG as u64) as u32));
+                    g.b.push(Op::Bin {
+                        op: BinOp::And,
+                        ty: Ty::I64,
+                        dst: t,
+                        a: src,
+                        b: Val::C(0x7ff0),
+                    });
+                    g.l64.push(t);
+                    let b = (t, g.r.below(8) * 4);
+                    bases.push(b);
+                    b
+                }
+            };
+            let addr = g.b.new_temp(Ty::I64);
+            g.b.push(Op::Bin {
+                op: BinOp::Add,
+                ty: Ty::I64,
+                dst: addr,
+                a: Val::T(base),
+                b: Val::C(off),
+            });
+            let size = [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8][g.r.below(4) as usize];
+            let dst = g.dst(Ty::I64);
+            g.b.push(Op::Load {
+                dst,
+                addr: Val::T(addr),
+                size,
+                signed: g.r.below(2) == 0,
+            });
+        }
+        g.b.push(Op::Exit {
+            code: 3,
+            pc: 0x2000,
+        });
+        g.b.verify().unwrap();
+        let mut env0 = Env {
+            g: [0; NG],
+            pc: 0x1000,
+        };
+        for v in env0.g.iter_mut() {
+            *v = r.next() >> r.below(64);
+        }
+        let mem0: Vec<u8> = (0..MEM)
+            .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
+            .collect();
+        let mut opt = g.b.clone();
+        dbt::opt::optimize(&mut opt);
+        let (env_a, mem_a, exit_a) = interpret(&g.b, &env0, &mem0);
+        let (env_b, mem_b, exit_b) = interpret(&opt, &env0, &mem0);
+        let ctx = || format!("case {case}\nbefore:\n{}\nafter:\n{opt}", g.b);
+        assert_eq!(exit_a, exit_b, "{}", ctx());
+        assert_eq!(env_a, env_b, "{}", ctx());
+        assert!(mem_a == mem_b, "memory differs: {}", ctx());
+    }
+}
