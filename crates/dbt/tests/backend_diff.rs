@@ -77,6 +77,16 @@ struct GenB {
 }
 
 impl GenB {
+    /// A generator for a block at 0x1000, seeded from `r`.
+    fn new(r: &mut Rng, globals: &[GlobalDef]) -> GenB {
+        GenB {
+            r: Rng(r.next() | 1),
+            b: Block::new(0x1000, globals),
+            l64: vec![],
+            l32: vec![],
+        }
+    }
+
     fn val(&mut self, ty: Ty) -> Val {
         let pool = if ty == Ty::I64 { &self.l64 } else { &self.l32 };
         match self.r.below(4) {
@@ -344,6 +354,28 @@ fn test_globals() -> Vec<GlobalDef> {
         .collect()
 }
 
+/// Guest registers with random values of random widths, pc at the test block.
+fn random_env(r: &mut Rng) -> Env {
+    let mut env = Env {
+        g: [0; NG],
+        pc: 0x1000,
+    };
+    for v in env.g.iter_mut() {
+        *v = r.next() >> r.below(64);
+    }
+    env
+}
+
+/// Guest memory filled with a fixed pattern, with random low bits if `noise` is given.
+fn pattern_mem(mut noise: Option<&mut Rng>) -> Vec<u8> {
+    (0..MEM)
+        .map(|i| {
+            let n = noise.as_mut().map_or(0, |r| r.next() as u8 & 1);
+            (i as u64).wrapping_mul(0x9e37_79b9) as u8 ^ n
+        })
+        .collect()
+}
+
 /// Runs `block` on both backends from the same state; exit, env and memory must agree.
 fn assert_backends_agree(block: &Block, env0: &Env, mem0: &[u8], case: usize) {
     let a = run(block, Backend::Interp, env0, mem0);
@@ -363,12 +395,7 @@ fn native_matches_interpreter_on_random_blocks() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1500);
     for case in 0..cases {
-        let mut g = GenB {
-            r: Rng(r.next() | 1),
-            b: Block::new(0x1000, &globals),
-            l64: vec![],
-            l32: vec![],
-        };
+        let mut g = GenB::new(&mut r, &globals);
         let n = 1 + g.r.below(40);
         for _ in 0..n {
             g.op();
@@ -386,16 +413,8 @@ fn native_matches_interpreter_on_random_blocks() {
         };
         g.b.push(end);
         g.b.verify().unwrap();
-        let mut env0 = Env {
-            g: [0; NG],
-            pc: 0x1000,
-        };
-        for v in env0.g.iter_mut() {
-            *v = r.next() >> r.below(64);
-        }
-        let mem0: Vec<u8> = (0..MEM)
-            .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8 ^ (r.next() as u8 & 1))
-            .collect();
+        let env0 = random_env(&mut r);
+        let mem0 = pattern_mem(Some(&mut r));
         assert_backends_agree(&g.b, &env0, &mem0, case);
     }
 }
@@ -617,12 +636,7 @@ fn fp_fast_paths_match_interpreter() {
     let globals = test_globals();
     let mut r = Rng(0x0f10_a7f1_0a75_0001);
     for case in 0..1500 {
-        let mut g = GenB {
-            r: Rng(r.next() | 1),
-            b: Block::new(0x1000, &globals),
-            l64: vec![],
-            l32: vec![],
-        };
+        let mut g = GenB::new(&mut r, &globals);
         let double = g.r.below(3) != 0;
         let mut fp_locals: Vec<Temp> = Vec::new();
         for _ in 0..1 + g.r.below(30) {
@@ -706,9 +720,7 @@ fn fp_fast_paths_match_interpreter() {
         for v in env0.g[1..].iter_mut() {
             *v = fp_bits(&mut r, double);
         }
-        let mem0: Vec<u8> = (0..MEM)
-            .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
-            .collect();
+        let mem0 = pattern_mem(None);
         assert_backends_agree(&g.b, &env0, &mem0, case);
     }
 }
@@ -834,12 +846,7 @@ fn optimiser_preserves_semantics() {
     let globals = test_globals();
     let mut r = Rng(0x0b7e_5eed_0000_0001);
     for case in 0..1500 {
-        let mut g = GenB {
-            r: Rng(r.next() | 1),
-            b: Block::new(0x1000, &globals),
-            l64: vec![],
-            l32: vec![],
-        };
+        let mut g = GenB::new(&mut r, &globals);
         let mut bases: Vec<(Temp, u64)> = Vec::new();
         for _ in 0..1 + g.r.below(40) {
             if g.r.below(4) != 0 {
@@ -889,16 +896,8 @@ fn optimiser_preserves_semantics() {
             pc: 0x2000,
         });
         g.b.verify().unwrap();
-        let mut env0 = Env {
-            g: [0; NG],
-            pc: 0x1000,
-        };
-        for v in env0.g.iter_mut() {
-            *v = r.next() >> r.below(64);
-        }
-        let mem0: Vec<u8> = (0..MEM)
-            .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8)
-            .collect();
+        let env0 = random_env(&mut r);
+        let mem0 = pattern_mem(None);
         let mut opt = g.b.clone();
         dbt::opt::optimize(&mut opt);
         let (env_a, mem_a, exit_a) = interpret(&g.b, &env0, &mem0);
