@@ -1,6 +1,7 @@
 //! Block optimiser: constant folding and propagation, copy propagation, branch folding,
-//! redundant load elimination (see `loadcse`) and dead-code removal. Facts about temporaries are forgotten at labels (control may merge
-//! there), which keeps the passes linear and obviously correct.
+//! redundant load elimination (see `loadcse`) and dead-code removal. Facts about temporaries
+//! are forgotten at labels (control may merge there), which keeps the passes linear and
+//! obviously correct.
 
 use crate::eval;
 use crate::inthash::IntMap;

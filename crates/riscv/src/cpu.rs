@@ -34,8 +34,9 @@ pub const RES_ADDR: u32 = 32;
 pub const RES_VAL: u32 = 33;
 /// Global index of f0 (f0..f31 follow the integer registers and the reservation).
 pub const F_BASE: u32 = 34;
-/// Global index of `fcsr`, read as 64 bits (with `_pad` above it). Translated code only reads
-/// it (to check frm); helpers that change `fcsr` list it in their `writes`.
+/// Global index of `fcsr`, read as 64 bits (with `_pad` above it). Translated code reads it
+/// (frm checks, FP CSR instructions) and writes it (FP CSR instructions); helpers that accrue
+/// flags list it in their `writes`.
 pub const FCSR_G: u32 = F_BASE + 32;
 
 /// Where translated code accrues the inexact flag (fflags.NX in `fcsr`).

@@ -16,9 +16,12 @@ const FRM_SHIFT: u64 = 5;
 
 pub fn specialise(b: &mut Block) {
     let fcsr = Temp(FCSR_G);
-    // The one check replaces a guard, or the frm validity check (which every block with a
-    // guard has, so one guard is enough).
-    let guarded = |op: &Op| matches!(op, Op::Call { fast: Some(f), .. } if f.guard == Val::T(fcsr));
+    // The one check replaces a dynamic-rounding guard and the frm validity check that comes
+    // with it, so one such guard is enough.
+    let guarded = |op: &Op| {
+        matches!(op, Op::Call { fast: Some(f), .. }
+            if f.guard == Val::T(fcsr) && f.guard_mask != 0)
+    };
     if !b.ops.iter().any(guarded) || b.ops.iter().any(|op| op.def() == Some(fcsr)) {
         return;
     }
@@ -54,13 +57,13 @@ pub fn specialise(b: &mut Block) {
         // validity check.
         if let Op::Bin {
             op: BinOp::Shr,
+            ty,
             dst,
             a: Val::T(t),
             b: Val::C(s),
-            ..
         } = *op
         {
-            if t == fcsr && s >= FRM_SHIFT {
+            if t == fcsr && s & (ty.bits() as u64 - 1) >= FRM_SHIFT {
                 *op = Op::Mov {
                     dst,
                     src: Val::C(0),

@@ -203,6 +203,13 @@ impl Gen<'_> {
         xdst: Option<u8>,
     ) {
         let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
+        // Arithmetic helpers accrue flags; the stub's reload of the flag register (and the
+        // settle after the call) rely on the helper saying so.
+        debug_assert!(
+            accrues || xdst.is_none(),
+            "{}: inline FP arithmetic whose helper does not write the flag register",
+            helper.name
+        );
         let reload = ALLOC
             .iter()
             .filter_map(|&r| {

@@ -72,6 +72,8 @@ pub fn emit_clear(a: &mut Asm) {
 /// The global holding the flag, if the backend defers it for this block.
 pub fn flag_global(b: &Block, f: Option<InexactFlag>) -> Option<Temp> {
     let f = f?;
+    // The fold and settle sequences use the mask as a sign-extended 32-bit immediate.
+    assert!(f.mask < 1 << 31, "inexact flag mask {:#x} too wide", f.mask);
     let k = b.globals.iter().position(|g| g.offset == f.offset)?;
     Some(Temp(k as u32))
 }
@@ -95,10 +97,11 @@ impl Gen<'_> {
             } if t == g => m & f.mask as u64 != 0,
             Op::Bin {
                 op: BinOp::Shr | BinOp::Sar,
+                ty,
                 a: Val::T(t),
                 b: Val::C(s),
                 ..
-            } if t == g => s >= 64 || (f.mask as u64) >> s != 0,
+            } if t == g => (f.mask as u64) >> (s & (ty.bits() as u64 - 1)) != 0,
             Op::Call { .. } => false,
             _ => {
                 let mut reads = false;
@@ -110,8 +113,10 @@ impl Gen<'_> {
 
     /// Where the flag register is now.
     fn flag_home(&self) -> Option<(FlagHome, u32)> {
-        let (g, f) = (self.flag_global?, self.inexact?);
-        let home = match self.reg_of[g.0 as usize] {
+        let f = self.inexact?;
+        // A block without the register as a global still folds what a predecessor left.
+        let cached = self.flag_global.and_then(|g| self.reg_of[g.0 as usize]);
+        let home = match cached {
             Some(r) => FlagHome::Reg(r),
             None => FlagHome::Mem(mem(RBP, f.offset as i32)),
         };

@@ -652,7 +652,10 @@ impl Gen<'_> {
             } => {
                 // Helpers see the guest state, flags included.
                 self.fold_inexact();
-                let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
+                let accrues = match self.flag_global {
+                    Some(g) => helper.may_write(g),
+                    None => self.inexact.is_some(),
+                };
                 let mut v = Vec::with_capacity(args.len() + 1);
                 v.extend_from_slice(args);
                 self.call(helper.f as usize as u64, true, &v, dst)?;
