@@ -86,49 +86,28 @@ pub fn compute(
     // restored to the default before the block ends, so surrounding code never observes the
     // changed rounding mode. The FMA form is only used after checking the CPU supports it.
     unsafe {
-        // In RNE the rounding control is already the default, so MXCSR is only loaded to clear
-        // the sticky flags and is not restored afterwards (leftover flags are harmless: Rust
-        // code never reads them). Other modes set and then restore the rounding control.
+        // Loading `csr` also clears the sticky flags (in RNE it is the default itself).
         macro_rules! run {
             ($insn:literal) => {{
                 let mut x: u64 = a;
-                if rm == 0 {
-                    std::arch::asm!(
-                        "ldmxcsr dword ptr [{def}]",
-                        "movq xmm0, {x}",
-                        "movq xmm1, {y}",
-                        "movq xmm2, {z}",
-                        $insn,
-                        "movq {x}, xmm0",
-                        "stmxcsr dword ptr [{out}]",
-                        x = inout(reg) x,
-                        y = in(reg) b,
-                        z = in(reg) c,
-                        out = in(reg) &mut out_csr,
-                        def = in(reg) &MXCSR_DEFAULT,
-                        out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                        options(nostack),
-                    );
-                } else {
-                    std::arch::asm!(
-                        "ldmxcsr dword ptr [{csr}]",
-                        "movq xmm0, {x}",
-                        "movq xmm1, {y}",
-                        "movq xmm2, {z}",
-                        $insn,
-                        "movq {x}, xmm0",
-                        "stmxcsr dword ptr [{out}]",
-                        "ldmxcsr dword ptr [{def}]",
-                        x = inout(reg) x,
-                        y = in(reg) b,
-                        z = in(reg) c,
-                        csr = in(reg) &csr,
-                        out = in(reg) &mut out_csr,
-                        def = in(reg) &MXCSR_DEFAULT,
-                        out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                        options(nostack),
-                    );
-                }
+                std::arch::asm!(
+                    "ldmxcsr dword ptr [{csr}]",
+                    "movq xmm0, {x}",
+                    "movq xmm1, {y}",
+                    "movq xmm2, {z}",
+                    $insn,
+                    "movq {x}, xmm0",
+                    "stmxcsr dword ptr [{out}]",
+                    "ldmxcsr dword ptr [{def}]",
+                    x = inout(reg) x,
+                    y = in(reg) b,
+                    z = in(reg) c,
+                    csr = in(reg) &csr,
+                    out = in(reg) &mut out_csr,
+                    def = in(reg) &MXCSR_DEFAULT,
+                    out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                    options(nostack),
+                );
                 x
             }};
         }
@@ -156,38 +135,28 @@ pub fn compute(
     Some((r, if out_csr & PE != 0 { NX } else { 0 }))
 }
 
-/// `a * b + c` rounded once in RNE (the default MXCSR rounding; flags are ignored). Only
-/// called after checking the CPU has FMA.
-fn fma64(a: f64, b: f64, c: f64) -> f64 {
-    let mut x = a;
-    // SAFETY: register-only arithmetic; callers check FMA support first.
-    unsafe {
-        std::arch::asm!(
-            "vfmadd213sd {x}, {y}, {z}",
-            x = inout(xmm_reg) x,
-            y = in(xmm_reg) b,
-            z = in(xmm_reg) c,
-            options(pure, nomem, nostack),
-        );
-    }
-    x
+/// `fma64`/`fma32`: `a * b + c` rounded once in RNE (the default MXCSR rounding; flags are
+/// ignored). Only called after checking the CPU has FMA.
+macro_rules! fma_fn {
+    ($name:ident, $t:ty, $insn:literal) => {
+        fn $name(a: $t, b: $t, c: $t) -> $t {
+            let mut x = a;
+            // SAFETY: register-only arithmetic; callers check FMA support first.
+            unsafe {
+                std::arch::asm!(
+                    $insn,
+                    x = inout(xmm_reg) x,
+                    y = in(xmm_reg) b,
+                    z = in(xmm_reg) c,
+                    options(pure, nomem, nostack),
+                );
+            }
+            x
+        }
+    };
 }
-
-/// Single-precision counterpart of [`fma64`].
-fn fma32(a: f32, b: f32, c: f32) -> f32 {
-    let mut x = a;
-    // SAFETY: as for `fma64`.
-    unsafe {
-        std::arch::asm!(
-            "vfmadd213ss {x}, {y}, {z}",
-            x = inout(xmm_reg) x,
-            y = in(xmm_reg) b,
-            z = in(xmm_reg) c,
-            options(pure, nomem, nostack),
-        );
-    }
-    x
-}
+fma_fn!(fma64, f64, "vfmadd213sd {x}, {y}, {z}");
+fma_fn!(fma32, f32, "vfmadd213ss {x}, {y}, {z}");
 
 /// Error-free sum: `s + e == x + y` exactly (RNE, no overflow).
 fn two_sum(x: f64, y: f64) -> (f64, f64) {
