@@ -120,14 +120,26 @@ fn assert_starts(name: &str, kernel: &Path) {
     assert!(!boot.stderr.contains("panicked"), "{}", boot.stderr);
 }
 
-fn shared(name: &str) -> PathBuf {
-    let path = x86_guests::shared_guest_dir().join(name);
+/// A guest image from `../shared/guest` (or `TANDEM_GUEST_DIR`). `None`, after printing why
+/// `test` skips, when there is no such directory at all (a clone without `../shared` beside
+/// it); a directory that lacks the image is a broken set-up and fails the test.
+fn shared(test: &str, name: &str) -> Option<PathBuf> {
+    let dir = x86_guests::shared_guest_dir();
+    if !dir.is_dir() {
+        eprintln!(
+            "skipping {test}: no guest image directory at {} (../shared/guest beside the \
+             repository, or TANDEM_GUEST_DIR)",
+            dir.display()
+        );
+        return None;
+    }
+    let path = dir.join(name);
     assert!(
         path.exists(),
         "{} is missing (../shared/guest or TANDEM_GUEST_DIR)",
         path.display()
     );
-    path
+    Some(path)
 }
 
 #[test]
@@ -135,7 +147,10 @@ fn elf_vmlinux_starts_through_pvh() {
     if !x86_guests::kvm_usable("elf_vmlinux_starts_through_pvh") {
         return;
     }
-    assert_starts("vmlinux", &shared("linux-x86_64.vmlinux"));
+    let Some(kernel) = shared("elf_vmlinux_starts_through_pvh", "linux-x86_64.vmlinux") else {
+        return;
+    };
+    assert_starts("vmlinux", &kernel);
 }
 
 #[test]
@@ -143,7 +158,10 @@ fn lz4_bzimage_starts() {
     if !x86_guests::kvm_usable("lz4_bzimage_starts") {
         return;
     }
-    assert_starts("bzImage", &shared("linux-x86_64.bzImage"));
+    let Some(kernel) = shared("lz4_bzimage_starts", "linux-x86_64.bzImage") else {
+        return;
+    };
+    assert_starts("bzImage", &kernel);
 }
 
 #[test]
@@ -171,13 +189,12 @@ fn emulation_limit_is_reported_with_the_guest_rip() {
         eprintln!("skipping emulation_limit_is_reported_with_the_guest_rip: this host has hardware virtualisation, so the kernel does not hit PVM's emulation limits");
         return;
     }
+    let test = "emulation_limit_is_reported_with_the_guest_rip";
+    let Some(kernel) = shared(test, "linux-x86_64.vmlinux") else {
+        return;
+    };
     // No markers: run until Tandem ends by itself.
-    let boot = boot(
-        &shared("linux-x86_64.vmlinux"),
-        None,
-        CMDLINE,
-        &["marker that never appears"],
-    );
+    let boot = boot(&kernel, None, CMDLINE, &["marker that never appears"]);
     assert_eq!(boot.status.code(), Some(5), "stderr: {}", boot.stderr);
     let lines: Vec<&str> = boot
         .stderr
@@ -201,9 +218,16 @@ fn boots_to_the_initramfs_with_hardware_virtualization() {
         eprintln!("skipping boots_to_the_initramfs_with_hardware_virtualization: no kvm_intel/kvm_amd (nested PVM emulates guest ring 0 too slowly and incompletely for a full boot)");
         return;
     }
+    let test = "boots_to_the_initramfs_with_hardware_virtualization";
+    let (Some(kernel), Some(initramfs)) = (
+        shared(test, "linux-x86_64.vmlinux"),
+        shared(test, "initramfs-x86_64.cpio.gz"),
+    ) else {
+        return;
+    };
     let boot = boot(
-        &shared("linux-x86_64.vmlinux"),
-        Some(&shared("initramfs-x86_64.cpio.gz")),
+        &kernel,
+        Some(&initramfs),
         "console=ttyS0 panic=-1",
         &["BOOT-OK"],
     );
