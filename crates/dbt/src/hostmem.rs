@@ -150,8 +150,9 @@ const GREG: [i32; 16] = [
 ];
 
 thread_local! {
-    /// General registers of generated code at its last fault (by x86 register number).
-    static FAULT_REGS: Cell<[u64; 16]> = const { Cell::new([0; 16]) };
+    /// Registers of generated code at its last fault: the general registers by x86 register
+    /// number, then the low 64 bits of xmm0..xmm15.
+    static FAULT_REGS: Cell<[u64; 32]> = const { Cell::new([0; 32]) };
     static LAST_FAULT: Cell<FaultRecord> = const {
         Cell::new(FaultRecord { host_addr: 0, rip: 0, write: false })
     };
@@ -276,7 +277,7 @@ pub fn unregister_code_region(slot: usize) {
 }
 
 /// Register values of generated code at its last fault on this thread.
-pub fn last_code_fault_regs() -> [u64; 16] {
+pub fn last_code_fault_regs() -> [u64; 32] {
     FAULT_REGS.with(|c| c.get())
 }
 
@@ -320,9 +321,15 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
         for r in REGIONS.iter() {
             let (s, e) = (r[0].load(Ordering::Acquire), r[1].load(Ordering::Acquire));
             if s != 0 && rip >= s && rip < e {
-                let mut regs = [0u64; 16];
+                let mut regs = [0u64; 32];
                 for (i, g) in GREG.iter().enumerate() {
                     regs[i] = uc.uc_mcontext.gregs[*g as usize] as u64;
+                }
+                // The kernel always saves the FPU state for a signal on x86-64.
+                if let Some(fp) = uc.uc_mcontext.fpregs.as_ref() {
+                    for (i, x) in fp._xmm.iter().enumerate() {
+                        regs[16 + i] = x.element[0] as u64 | (x.element[1] as u64) << 32;
+                    }
                 }
                 FAULT_REGS.with(|c| c.set(regs));
                 LAST_FAULT.with(|c| {

@@ -414,7 +414,7 @@ impl Native {
                             // Complete the guest state with registers that were only cached.
                             let regs = hostmem::last_code_fault_regs();
                             for (env_off, r) in m.dirty.iter() {
-                                env.write(env_off, regs[r as usize & 15]);
+                                env.write(env_off, regs[r as usize % regs.len()]);
                             }
                             env.write(pc_off, m.pc);
                             write = m.write;

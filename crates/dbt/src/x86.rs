@@ -343,6 +343,16 @@ impl Asm {
         self.b(0x66);
         self.op_rr(w, &[0x0f, 0x7e], R(xmm), dst)
     }
+    /// `movq xmm, [m]` (the upper half of the register is zeroed).
+    pub fn movq_load(&mut self, xmm: u8, m: Mem) {
+        self.b(0xf3);
+        self.op_rm(false, &[0x0f, 0x7e], R(xmm), m, false)
+    }
+    /// `movq [m], xmm` (the low 64 bits).
+    pub fn movq_store(&mut self, m: Mem, xmm: u8) {
+        self.b(0x66);
+        self.op_rm(false, &[0x0f, 0xd6], R(xmm), m, false)
+    }
     /// Scalar SSE arithmetic `op xmm_dst, xmm_src` (`double`: the `sd` form, else `ss`);
     /// `opc` is the second opcode byte (0x58 add, 0x59 mul, 0x5c sub, 0x5e div, 0x51 sqrt).
     pub fn sse_scalar(&mut self, double: bool, opc: u8, dst: u8, src: u8) {

@@ -318,6 +318,12 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
         base: memv.as_mut_ptr() as usize,
         limit: MEM as u64,
     };
+    let (env, r) = run_in(block, backend, env0, mem);
+    (env, memv, r)
+}
+
+/// Runs `block` on `backend` over guest memory `mem`.
+fn run_in(block: &Block, backend: Backend, env0: &Env, mem: GuestMem) -> (Env, RunExit) {
     let globals = block.globals.clone();
     let fe = Fixed(block.clone(), globals);
     let mut ex = Exec::new(ExecConfig {
@@ -340,7 +346,7 @@ fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8
             "block not compiled natively"
         );
     }
-    (env, memv, r)
+    (env, r)
 }
 
 /// Globals g0..g(NG-1), one word each at the start of `Env`.
@@ -503,8 +509,8 @@ const BOX: u64 = 0xffff_ffff_0000_0000;
 /// inlines, with the flags it raised accrued into global 0 (inexact bit 0, invalid bit 3,
 /// divide by zero bit 4, overflow bit 5, underflow bit 6). Global 0 bits 1-2 play the rounding
 /// mode: when non-zero the result is deliberately different, so a fast path taken despite its
-/// guard shows. It also clobbers xmm8-xmm15, as any callee may, so the native backend's
-/// cached FP copies must be rebuilt after slow calls.
+/// guard shows. It also clobbers xmm8-xmm15, as any callee may, so the native backend
+/// must save the xmm registers holding FP values around slow calls.
 /// `code` (the fourth argument): op index | double << 4 | neg_prod << 5 | neg_add << 6.
 extern "C" fn fp_ref(env: *mut u8, a: u64, b: u64, c: u64, code: u64) -> u64 {
     let op = FP_OPS[(code & 15) as usize];
@@ -665,6 +671,36 @@ fn fp_fast_paths_match_interpreter() {
                     }
                 };
                 g.b.push(op);
+                continue;
+            }
+            if g.r.below(6) == 0 {
+                // FP loads and stores (`fld`/`fsd`), sometimes out of range: the fault
+                // must find FP values still in host registers written back.
+                let addr = match g.r.below(8) {
+                    0 => Val::C(MEM as u64 + g.r.below(64)),
+                    _ => Val::C(g.r.below(MEM as u64 - 8)),
+                };
+                if g.r.below(2) == 0 {
+                    let t = g.b.new_temp(Ty::I64);
+                    g.l64.push(t);
+                    fp_locals.push(t);
+                    g.b.push(Op::Load {
+                        dst: t,
+                        addr,
+                        size: MemSize::B8,
+                        signed: false,
+                    });
+                } else {
+                    let src = match fp_locals.last() {
+                        Some(&t) if g.r.below(2) == 0 => Val::T(t),
+                        _ => Val::T(Temp(1 + g.r.below(NG as u64 - 1) as u32)),
+                    };
+                    g.b.push(Op::Store {
+                        src,
+                        addr,
+                        size: MemSize::B8,
+                    });
+                }
                 continue;
             }
             let op = FP_OPS[g.r.below(FP_OPS.len() as u64) as usize];
@@ -907,4 +943,103 @@ fn optimiser_preserves_semantics() {
         assert_eq!(env_a, env_b, "{}", ctx());
         assert!(mem_a == mem_b, "memory differs: {}", ctx());
     }
+}
+
+/// A host fault (SIGSEGV on a protected page) or a failed range check in the middle of a
+/// block leaves the guest state exact for the faulting instruction, including FP results
+/// that were still only in xmm registers (the fault path reads them from the signal context).
+#[test]
+fn faults_write_back_fp_registers() {
+    if !std::is_x86_feature_detected!("fma") {
+        eprintln!("skipping: the host has no FMA (the reference helper uses it)");
+        return;
+    }
+    const PAGE: usize = 4096;
+    // SAFETY: a fresh private anonymous mapping of two pages; the second is made
+    // inaccessible, which is the point of the test. Unmapped at the end.
+    let base = unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            2 * PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        assert_eq!(libc::mprotect(p.add(PAGE), PAGE, libc::PROT_NONE), 0);
+        p as usize
+    };
+    let mem = GuestMem {
+        base,
+        limit: 2 * PAGE as u64,
+    };
+    let globals = test_globals();
+    let fp = |dst: u32, op: FpOp, a: u32, b: u32| Op::Call {
+        helper: FP_REF,
+        dst: Some(Temp(dst)),
+        args: vec![
+            Val::T(Temp(a)),
+            Val::T(Temp(b)),
+            Val::C(0),
+            Val::C(FP_OPS.iter().position(|o| *o == op).unwrap() as u64 | 16),
+        ],
+        fast: Some(FastFp {
+            op,
+            double: true,
+            neg_prod: false,
+            neg_add: false,
+            guard: Val::T(Temp(0)),
+            guard_mask: 6,
+            guard_want: 0,
+        }),
+    };
+    // Inside the protected page, and past the end of guest memory.
+    for fault_addr in [PAGE as u64 + 16, 2 * PAGE as u64 + 8] {
+        let mut b = Block::new(0x1000, &globals);
+        b.push(fp(3, FpOp::Mul, 1, 2));
+        b.push(fp(4, FpOp::Add, 3, 1));
+        let t = b.new_temp(Ty::I64);
+        b.push(Op::Load {
+            dst: t,
+            addr: Val::C(8),
+            size: MemSize::B8,
+            signed: false,
+        });
+        b.push(fp(5, FpOp::Mul, 4, 4));
+        b.push(Op::Store {
+            src: Val::T(Temp(5)),
+            addr: Val::C(fault_addr),
+            size: MemSize::B8,
+        });
+        b.push(Op::Mov {
+            dst: Temp(6),
+            src: Val::T(t),
+        });
+        b.push(Op::Exit {
+            code: 3,
+            pc: 0x2000,
+        });
+        b.verify().unwrap();
+        let mut env0 = Env {
+            g: [0; NG],
+            pc: 0x1000,
+        };
+        env0.g[1] = 1.5f64.to_bits();
+        env0.g[2] = 2.25f64.to_bits();
+        let interp = run_in(&b, Backend::Interp, &env0, mem);
+        let native = run_in(&b, Backend::Native, &env0, mem);
+        assert_eq!(interp, native, "fault at {fault_addr:#x}");
+        let g = native.0.g;
+        assert_eq!(f64::from_bits(g[3]), 3.375);
+        assert_eq!(f64::from_bits(g[4]), 4.875);
+        assert_eq!(f64::from_bits(g[5]), 4.875 * 4.875);
+        assert!(
+            matches!(native.1, RunExit::Fault { addr, write: true, .. } if addr == fault_addr),
+            "{:?}",
+            native.1
+        );
+    }
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { libc::munmap(base as *mut libc::c_void, 2 * PAGE) };
 }

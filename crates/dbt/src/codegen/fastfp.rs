@@ -11,7 +11,7 @@
 //! register allocator's view is the same on both paths.
 
 use super::inexact::{emit_fold, emit_settle, FlagHome};
-use super::xcache::XSrc;
+use super::xregs::{XALLOC, XMM_BASE};
 use super::{DirtyRegs, Gen, Stub, ALLOC, CALLEE_SAVED};
 use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
 use crate::native as n;
@@ -26,6 +26,23 @@ const PRESERVED: [R; 6] = [RSI, RDI, R8, R9, R10, R11];
 pub(super) enum Arg {
     Const(u64),
     Reg(R),
+    Xmm(u8),
+}
+
+/// A fast op's operands made ready (see `settle_operands`): the slow call's arguments, the
+/// host instruction's operands, and the general-purpose and xmm registers they occupy.
+struct Settled {
+    call_args: Vec<Arg>,
+    operands: Vec<Loc>,
+    avoid: Vec<R>,
+    xavoid: Vec<u8>,
+}
+
+/// Where an operand or the result of the host instruction is.
+#[derive(Clone, Copy)]
+pub(super) enum Loc {
+    Gpr(R),
+    Xmm(u8),
 }
 
 /// Out-of-line slow path of one fast FP op.
@@ -33,16 +50,15 @@ pub(super) struct SlowCall {
     pub sites: Vec<usize>,
     pub f: u64,
     pub args: Vec<Arg>,
-    pub dst: R,
+    pub dst: Loc,
     /// Dirty globals to store before the call (env offset, register), so the helper sees
     /// the exact guest state.
     pub dirty: DirtyRegs,
-    /// Registers caching globals the helper may write: reloaded after the call.
-    pub reload: Vec<(u32, R)>,
-    /// FP result copies to rebuild after the call (see `xcache`), and the xmm register that
-    /// gets this op's result (comparisons: none).
-    pub xrestore: Vec<(u8, XSrc)>,
-    pub xdst: Option<u8>,
+    /// Registers caching globals the helper may write: reloaded after the call (numbered as
+    /// in `DirtyRegs`).
+    pub reload: Vec<(u32, u8)>,
+    /// xmm registers holding values: the call clobbers them, so the stub saves them.
+    pub xsave: Vec<u8>,
     /// The helper may accrue flags: MXCSR is settled after it (see `inexact`).
     pub accrues: bool,
     pub done: usize,
@@ -50,6 +66,14 @@ pub(super) struct SlowCall {
 
 fn host_supports(op: FpOp) -> bool {
     op != FpOp::MulAdd || std::is_x86_feature_detected!("fma")
+}
+
+/// Whether a call with `nargs` arguments and fast path `f` is inlined as arithmetic (not a
+/// comparison) in a block with a flag register: what `fast_fp_call` decides, for
+/// `xregs::classify`.
+pub(super) fn inlined_arith(f: &FastFp, nargs: usize) -> bool {
+    let guard_fails = matches!(f.guard, Val::C(c) if (c as u32 & f.guard_mask) != f.guard_want);
+    !f.op.is_compare() && host_supports(f.op) && nargs >= f.op.arity() && !guard_fails
 }
 
 impl Gen<'_> {
@@ -79,9 +103,13 @@ impl Gen<'_> {
             Val::C(_) => false,
             Val::T(_) => fast.guard_mask != 0,
         };
-        let cached: Vec<Option<u8>> = args.iter().map(|&v| self.xreg_of(v)).collect();
         // Every register the op needs is settled before the first branch.
-        let (call_args, operands, mut avoid) = self.settle_operands(args, fast.op.arity())?;
+        let Settled {
+            call_args,
+            operands,
+            mut avoid,
+            xavoid,
+        } = self.settle_operands(args, fast.op.arity(), fast.double)?;
         let guard = if check_guard {
             let g = self.get(fast.guard, None, &avoid)?;
             avoid.push(g);
@@ -89,7 +117,11 @@ impl Gen<'_> {
         } else {
             None
         };
-        let d = self.alloc(&avoid)?;
+        let d = if self.is_x(dst) && fast.double {
+            Loc::Xmm(self.xalloc(&xavoid)?)
+        } else {
+            Loc::Gpr(self.alloc(&avoid)?)
+        };
         let mut sites = Vec::new();
         if let Some(g) = guard {
             self.a.mov_rr(false, RAX, g);
@@ -99,20 +131,22 @@ impl Gen<'_> {
             }
             sites.push(self.a.jcc(Cc::Ne));
         }
-        self.fast_fp_body(fast, &operands, &cached, &mut sites);
-        if !fast.double {
-            self.a.mov_ri(RCX, 0xffff_ffff_0000_0000);
-            self.a.alu_rr(true, Alu::Or, RAX, RCX);
+        self.fast_fp_body(fast, &operands, &mut sites);
+        match d {
+            Loc::Xmm(x) => self.a.movapd(x, 0),
+            Loc::Gpr(r) => {
+                if !fast.double {
+                    self.a.mov_ri(RCX, 0xffff_ffff_0000_0000);
+                    self.a.alu_rr(true, Alu::Or, RAX, RCX);
+                }
+                self.a.mov_rr(true, r, RAX);
+            }
         }
-        self.a.mov_rr(true, d, RAX);
-        // Keep a copy of the result in an xmm register for the next FP op.
-        self.xforget(dst);
-        let x = self.xpick();
-        let xrestore = self.xlive()?;
-        self.a.movapd(x, 0);
-        self.push_slow_call(helper, call_args, d, sites, xrestore, Some(x));
-        self.bind(dst, d);
-        self.xset(x, dst);
+        self.push_slow_call(helper, call_args, d, sites);
+        match d {
+            Loc::Xmm(x) => self.xbind(dst, x),
+            Loc::Gpr(r) => self.bind(dst, r),
+        }
         Some(true)
     }
 
@@ -125,19 +159,19 @@ impl Gen<'_> {
         args: &[Val],
         fast: &FastFp,
     ) -> Option<bool> {
-        let (call_args, operands, avoid) = self.settle_operands(args, 2)?;
+        let dbl = fast.double;
+        let Settled {
+            call_args,
+            operands,
+            avoid,
+            ..
+        } = self.settle_operands(args, 2, dbl)?;
         let d = self.alloc(&avoid)?;
         let mut sites = Vec::new();
-        let dbl = fast.double;
         if !dbl {
             self.check_boxed(&operands, &mut sites);
         }
-        for (k, &r) in operands.iter().enumerate() {
-            match self.xreg_of(args[k]) {
-                Some(x) => self.a.movapd(k as u8, x),
-                None => self.a.movq_to_xmm(true, k as u8, r),
-            }
-        }
+        self.operands_to_scratch(&operands);
         self.a.ucomis(dbl, 0, 1);
         sites.push(self.a.jcc(Cc::P));
         let cc = match fast.op {
@@ -147,27 +181,28 @@ impl Gen<'_> {
         };
         self.a.setcc(cc, RAX);
         self.a.mov_rr(true, d, RAX);
-        self.xforget(dst);
-        let xrestore = self.xlive()?;
-        self.push_slow_call(helper, call_args, d, sites, xrestore, None);
+        self.push_slow_call(helper, call_args, Loc::Gpr(d), sites);
         self.bind(dst, d);
         Some(true)
     }
 
-    /// Puts the call's arguments where both paths can use them: temporaries in registers,
-    /// constants as constants, and the first `arity` (the host instruction's operands) all
-    /// in registers. Returns the call arguments, the operand registers and the registers in
+    /// Puts the call's arguments where both paths can use them: temporaries in registers
+    /// (xmm-class ones of double operations in xmm registers), constants as constants, and
+    /// the first `arity` (the host instruction's operands) all in registers. Returns the
+    /// call arguments, the operand locations and the general-purpose and xmm registers in
     /// use.
-    fn settle_operands(
-        &mut self,
-        args: &[Val],
-        arity: usize,
-    ) -> Option<(Vec<Arg>, Vec<R>, Vec<R>)> {
+    fn settle_operands(&mut self, args: &[Val], arity: usize, double: bool) -> Option<Settled> {
         let mut avoid: Vec<R> = Vec::new();
+        let mut xavoid: Vec<u8> = Vec::new();
         let mut call_args = Vec::with_capacity(args.len());
         for &v in args {
             match v {
                 Val::C(c) => call_args.push(Arg::Const(c)),
+                Val::T(t) if double && self.is_x(t) => {
+                    let x = self.xget(t, &xavoid)?;
+                    xavoid.push(x);
+                    call_args.push(Arg::Xmm(x));
+                }
                 Val::T(_) => {
                     let r = self.get(v, None, &avoid)?;
                     avoid.push(r);
@@ -177,47 +212,58 @@ impl Gen<'_> {
         }
         let mut operands = Vec::with_capacity(arity);
         for (k, arg) in call_args.iter().take(arity).enumerate() {
-            let r = match *arg {
-                Arg::Reg(r) => r,
+            let loc = match *arg {
+                Arg::Reg(r) => Loc::Gpr(r),
+                Arg::Xmm(x) => Loc::Xmm(x),
                 // A constant operand (rare: propagated from an integer move) gets a register.
                 Arg::Const(_) => {
                     let r = self.get(args[k], None, &avoid)?;
                     avoid.push(r);
-                    r
+                    Loc::Gpr(r)
                 }
             };
-            operands.push(r);
+            operands.push(loc);
         }
-        Some((call_args, operands, avoid))
+        Some(Settled {
+            call_args,
+            operands,
+            avoid,
+            xavoid,
+        })
+    }
+
+    /// Copies the operands to xmm0, xmm1, ...
+    fn operands_to_scratch(&mut self, operands: &[Loc]) {
+        for (k, &loc) in operands.iter().enumerate() {
+            match loc {
+                Loc::Xmm(x) => self.a.movapd(k as u8, x),
+                Loc::Gpr(r) => self.a.movq_to_xmm(true, k as u8, r),
+            }
+        }
     }
 
     /// Records the slow path for the fast op just emitted (result register `d`, which the
     /// fast path has filled; `sites` jump to the slow path).
-    fn push_slow_call(
-        &mut self,
-        helper: Helper,
-        args: Vec<Arg>,
-        d: R,
-        sites: Vec<usize>,
-        xrestore: Vec<(u8, XSrc)>,
-        xdst: Option<u8>,
-    ) {
+    fn push_slow_call(&mut self, helper: Helper, args: Vec<Arg>, d: Loc, sites: Vec<usize>) {
         let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
         // Arithmetic helpers accrue flags; the stub's reload of the flag register (and the
         // settle after the call) rely on the helper saying so.
         debug_assert!(
-            accrues || xdst.is_none(),
+            accrues || !self.is_x_result(d),
             "{}: inline FP arithmetic whose helper does not write the flag register",
             helper.name
         );
-        let reload = ALLOC
-            .iter()
-            .filter_map(|&r| {
-                let t = self.holds[r.0 as usize]?;
+        let gprs = ALLOC.iter().map(|r| r.0);
+        let xmms = XALLOC.iter().map(|x| x + XMM_BASE);
+        let reload = gprs
+            .chain(xmms)
+            .filter_map(|k| {
+                let (t, _) = self.held(k)?;
                 (self.is_global(t) && helper.may_write(t))
-                    .then(|| (self.b.globals[t.0 as usize].offset, r))
+                    .then(|| (self.b.globals[t.0 as usize].offset, k))
             })
             .collect();
+        let xsave = self.xoccupied();
         let dirty = self.dirty_list();
         self.stubs.push(Stub::SlowCall(SlowCall {
             sites,
@@ -226,16 +272,24 @@ impl Gen<'_> {
             dst: d,
             dirty,
             reload,
-            xrestore,
-            xdst,
+            xsave,
             accrues,
             done: self.a.pos(),
         }));
     }
 
+    /// Whether `d` is an xmm register (a double result of the xmm class).
+    fn is_x_result(&self, d: Loc) -> bool {
+        matches!(d, Loc::Xmm(_))
+    }
+
     /// Jumps to the slow path unless every binary32 operand is NaN-boxed.
-    fn check_boxed(&mut self, operands: &[R], sites: &mut Vec<usize>) {
-        for &r in operands {
+    fn check_boxed(&mut self, operands: &[Loc], sites: &mut Vec<usize>) {
+        for &loc in operands {
+            // Only double operations take operands from xmm registers.
+            let Loc::Gpr(r) = loc else {
+                unreachable!("binary32 operands are in general-purpose registers")
+            };
             self.a.mov_rr(true, RAX, r);
             self.a.shift_i(true, Shift::Shr, RAX, 32);
             self.a.alu_ri(false, Alu::Cmp, RAX, -1);
@@ -244,24 +298,12 @@ impl Gen<'_> {
     }
 
     /// Operand checks, the host operation and the result check; leaves the raw result in rax.
-    fn fast_fp_body(
-        &mut self,
-        fast: &FastFp,
-        operands: &[R],
-        cached: &[Option<u8>],
-        sites: &mut Vec<usize>,
-    ) {
+    fn fast_fp_body(&mut self, fast: &FastFp, operands: &[Loc], sites: &mut Vec<usize>) {
         let dbl = fast.double;
         if !dbl {
             self.check_boxed(operands, sites);
         }
-        // Operands with a copy in an xmm register come from there.
-        for (k, &r) in operands.iter().enumerate() {
-            match cached[k] {
-                Some(x) => self.a.movapd(k as u8, x),
-                None => self.a.movq_to_xmm(true, k as u8, r),
-            }
-        }
+        self.operands_to_scratch(operands);
         match fast.op {
             FpOp::Add => self.a.sse_scalar(dbl, 0x58, 0, 1),
             FpOp::Sub => self.a.sse_scalar(dbl, 0x5c, 0, 1),
@@ -300,21 +342,30 @@ impl Gen<'_> {
             self.a.patch(site, here);
         }
         for (off, r) in s.dirty.iter() {
-            self.a.store(true, mem(RBP, off as i32), R(r));
+            self.store_any(mem(RBP, off as i32), r);
         }
         for r in PRESERVED {
             self.a.push(r);
+        }
+        // The xmm save area keeps the stack 16-byte aligned.
+        let xbytes = (s.xsave.len() as i32 * 8 + 15) & !15;
+        if xbytes > 0 {
+            self.a.alu_ri(true, Alu::Sub, RSP, xbytes);
+            for (i, &x) in s.xsave.iter().enumerate() {
+                self.a.movq_store(mem(RSP, i as i32 * 8), x);
+            }
         }
         let arg_regs = [RSI, RDX, RCX, R8];
         for (k, target) in arg_regs.into_iter().enumerate() {
             match s.args.get(k) {
                 None => self.a.mov_ri(target, 0),
                 Some(Arg::Const(c)) => self.a.mov_ri(target, *c),
+                Some(Arg::Xmm(x)) => self.a.movq_from_xmm(true, target, *x),
                 Some(Arg::Reg(r)) if CALLEE_SAVED.contains(r) => self.a.mov_rr(true, target, *r),
                 Some(Arg::Reg(r)) => {
                     // Read the pushed copy: earlier argument moves may have overwritten it.
                     let pos = PRESERVED.iter().position(|p| p == r).expect("allocatable");
-                    let depth = (PRESERVED.len() - 1 - pos) as i32 * 8;
+                    let depth = xbytes + (PRESERVED.len() - 1 - pos) as i32 * 8;
                     self.a.load(true, target, mem(RSP, depth));
                 }
             }
@@ -339,19 +390,33 @@ impl Gen<'_> {
                 f.mask,
             );
         }
+        if xbytes > 0 {
+            for (i, &x) in s.xsave.iter().enumerate() {
+                self.a.movq_load(x, mem(RSP, i as i32 * 8));
+            }
+            self.a.alu_ri(true, Alu::Add, RSP, xbytes);
+        }
         for r in PRESERVED.into_iter().rev() {
             self.a.pop(r);
         }
-        self.a.mov_rr(true, s.dst, RAX);
-        for (off, r) in s.reload {
-            if r != s.dst {
-                self.a.load(true, r, mem(RBP, off as i32));
+        let dst = match s.dst {
+            Loc::Gpr(r) => {
+                self.a.mov_rr(true, r, RAX);
+                r.0
+            }
+            Loc::Xmm(x) => {
+                self.a.movq_to_xmm(true, x, RAX);
+                XMM_BASE + x
+            }
+        };
+        for (off, k) in s.reload {
+            if k != dst {
+                match k.checked_sub(XMM_BASE) {
+                    Some(x) => self.a.movq_load(x, mem(RBP, off as i32)),
+                    None => self.a.load(true, R(k), mem(RBP, off as i32)),
+                }
             }
         }
-        if let Some(x) = s.xdst {
-            self.a.movq_to_xmm(true, x, RAX);
-        }
-        self.xrestore(&s.xrestore);
         let j = self.a.jmp();
         self.a.patch(j, s.done);
     }

@@ -4,7 +4,8 @@
 //! `r15` = the backend context ([`crate::native::NCtx`]), `rsp` = a fixed frame with spill
 //! slots. `rax`, `rcx`, `rdx` are scratch. Nine registers hold IR values: globals (guest
 //! registers) stay cached in them across ops until a label, a call or a block exit forces
-//! dirty ones back to the env. Memory accesses do not force a write-back: each records which
+//! dirty ones back to the env. Double-precision FP values live in xmm3..xmm15 the same way
+//! (see `xregs`); xmm0..xmm2 are scratch. Memory accesses do not force a write-back: each records which
 //! globals were dirty in which registers, and the fault paths (the range-check stub, and the
 //! SIGSEGV path using the registers saved by the signal handler) store them, so the guest
 //! state at a fault is exact for the faulting instruction.
@@ -13,10 +14,10 @@ mod arith;
 mod fastfp;
 pub(crate) mod inexact;
 mod selfloop;
-mod xcache;
+mod xregs;
 
 use crate::ir::MAX_SLOTS;
-use crate::ir::{Block, Cond, ExtOp, InexactFlag, Op, Temp, Ty, UnOp, Val};
+use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
 use crate::x86::*;
 
@@ -51,7 +52,7 @@ pub struct MemOp {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DirtyRegs {
     len: u8,
-    regs: [(u32, u8); ALLOC.len()],
+    regs: [(u32, u8); ALLOC.len() + xregs::XALLOC.len()],
 }
 
 impl DirtyRegs {
@@ -106,7 +107,7 @@ struct Gen<'a> {
     carries_state: Vec<bool>,
     /// Guest registers in host registers at the branch to such a label (register, global,
     /// dirty).
-    label_state: Vec<Vec<(R, Temp, bool)>>,
+    label_state: Vec<Vec<(u8, Temp, bool)>>,
     /// For a block that jumps back to itself: where the loop head is and which guest
     /// registers it expects in which host registers (see `selfloop`).
     loop_head: Option<usize>,
@@ -115,9 +116,16 @@ struct Gen<'a> {
     /// it ends, the first op reached only when it failed, and the code position after it.
     loop_prefix: Option<(usize, usize)>,
     fast_head: Option<usize>,
-    /// Temporaries with a copy in xmm8.. (see `xcache`), and the next slot to fill.
-    xcache: [Option<Temp>; xcache::SLOTS],
-    xnext: usize,
+    /// The xmm register class (see `xregs`): which temporaries belong to it, what each xmm
+    /// register holds and whether it differs from its home, where each temporary is, and
+    /// the guest registers a self-loop keeps in xmm registers.
+    xclass: Vec<bool>,
+    xholds: [Option<Temp>; 16],
+    xdirty: [bool; 16],
+    xreg_of: Vec<Option<u8>>,
+    xloop_state: Vec<(u8, Temp)>,
+    /// Set when a value could not be placed (out of spill slots): the block is not compiled.
+    failed: bool,
     /// The guest's inexact flag, deferred to MXCSR (see `inexact`), and its global.
     inexact: Option<InexactFlag>,
     flag_global: Option<Temp>,
@@ -202,8 +210,12 @@ pub fn compile(
         loop_state: Vec::new(),
         loop_prefix: None,
         fast_head: None,
-        xcache: [None; xcache::SLOTS],
-        xnext: 0,
+        xclass: Vec::new(),
+        xholds: [None; 16],
+        xdirty: [false; 16],
+        xreg_of: vec![None; nt],
+        xloop_state: Vec::new(),
+        failed: false,
         inexact,
         flag_global: inexact::flag_global(b, inexact),
         out: Compiled {
@@ -213,6 +225,10 @@ pub fn compile(
             exit_sites: Vec::new(),
         },
         stubs: Vec::new(),
+    };
+    g.xclass = match g.flag_global {
+        Some(flags) => xregs::classify(b, flags, fastfp::inlined_arith),
+        None => vec![false; nt],
     };
     // Entry: honour exit requests at every block boundary.
     g.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
@@ -235,7 +251,7 @@ pub fn compile(
         g.free_dead();
     }
     g.finish();
-    Some(g.out)
+    (!g.failed).then_some(g.out)
 }
 
 /// See [`Gen::carries_state`].
@@ -259,14 +275,31 @@ fn carried_labels(b: &Block) -> Vec<bool> {
 impl Gen<'_> {
     /// Remembers which guest registers are in host registers, for a label that carries state.
     fn save_label_state(&mut self, l: u32) {
-        self.label_state[l as usize] = ALLOC
-            .iter()
-            .filter_map(|&r| {
-                let t = self.holds[r.0 as usize]?;
-                self.is_global(t)
-                    .then_some((r, t, self.dirty[r.0 as usize]))
+        let gprs = ALLOC.iter().map(|r| r.0);
+        let xmms = xregs::XALLOC.iter().map(|x| x + xregs::XMM_BASE);
+        self.label_state[l as usize] = gprs
+            .chain(xmms)
+            .filter_map(|k| {
+                let (t, dirty) = self.held(k)?;
+                self.is_global(t).then_some((k, t, dirty))
             })
             .collect();
+    }
+
+    /// What register `k` (numbered as in [`DirtyRegs`]) holds, and whether it is dirty.
+    fn held(&self, k: u8) -> Option<(Temp, bool)> {
+        match k.checked_sub(xregs::XMM_BASE) {
+            Some(x) => Some((self.xholds[x as usize]?, self.xdirty[x as usize])),
+            None => Some((self.holds[k as usize]?, self.dirty[k as usize])),
+        }
+    }
+
+    /// Stores register `k` (numbered as in [`DirtyRegs`]) to `m`.
+    fn store_any(&mut self, m: Mem, k: u8) {
+        match k.checked_sub(xregs::XMM_BASE) {
+            Some(x) => self.a.movq_store(m, x),
+            None => self.a.store(true, m, R(k)),
+        }
     }
 
     fn is_global(&self, t: Temp) -> bool {
@@ -363,7 +396,10 @@ impl Gen<'_> {
     }
 
     fn bind(&mut self, t: Temp, r: R) {
-        self.xforget(t);
+        if self.is_x(t) {
+            self.bind_from_gpr(t, r);
+            return;
+        }
         if let Some(old) = self.reg_of[t.0 as usize] {
             if old != r {
                 self.unbind(old);
@@ -386,6 +422,7 @@ impl Gen<'_> {
                 self.a.mov_ri(r, c);
                 Some(r)
             }
+            Val::T(t) if self.is_x(t) => self.get_from_x(t, scratch, avoid),
             Val::T(t) => {
                 if let Some(r) = self.reg_of[t.0 as usize] {
                     return Some(r);
@@ -414,6 +451,7 @@ impl Gen<'_> {
     }
 
     fn free_dead(&mut self) {
+        self.xfree_dead();
         for r in ALLOC {
             if let Some(t) = self.holds[r.0 as usize] {
                 if !self.is_global(t) && self.last_use[t.0 as usize] <= self.cur {
@@ -424,6 +462,7 @@ impl Gen<'_> {
     }
 
     fn sync_globals(&mut self) {
+        self.xsync_globals();
         for r in ALLOC {
             if self.dirty[r.0 as usize] {
                 if let Some(t) = self.holds[r.0 as usize] {
@@ -436,6 +475,7 @@ impl Gen<'_> {
     }
 
     fn forget_all(&mut self) {
+        self.xforget_all();
         for r in ALLOC {
             self.unbind(r);
         }
@@ -467,6 +507,7 @@ impl Gen<'_> {
     fn op_body(&mut self, op: &Op) -> Option<()> {
         match *op {
             Op::InsnStart { pc } => self.pc = pc,
+            Op::Mov { dst, src } if self.is_x(dst) => self.xmov(dst, src)?,
             Op::Mov { dst, src } => {
                 let d = match src {
                     Val::T(s)
@@ -491,11 +532,6 @@ impl Gen<'_> {
                     }
                 };
                 self.bind(dst, d);
-                if let Val::T(s) = src {
-                    if !self.is_global(s) && self.last_use[s.0 as usize] == self.cur {
-                        self.xrename(s, dst);
-                    }
-                }
             }
             Op::Bin { op, ty, dst, a, b } => self.bin(op, ty, dst, a, b)?,
             Op::Un {
@@ -593,11 +629,30 @@ impl Gen<'_> {
                 signed,
             } => {
                 let ra = self.get(addr, Some(RCX), &[])?;
+                if self.is_x(dst) && size == MemSize::B8 {
+                    let x = self.xalloc(&[])?;
+                    self.range_check(ra, 8, false);
+                    self.memop(false);
+                    self.a.movq_load(x, mem_idx(R14, ra));
+                    self.xbind(dst, x);
+                    return Some(());
+                }
                 self.range_check(ra, size.bytes(), false);
                 let d = self.alloc(&[ra])?;
                 self.memop(false);
                 self.a.load_ext(d, mem_idx(R14, ra), size.bytes(), signed);
                 self.bind(dst, d);
+            }
+            Op::Store {
+                src: Val::T(s),
+                addr,
+                size: MemSize::B8,
+            } if self.is_x(s) && addr != Val::T(s) => {
+                let ra = self.get(addr, Some(RCX), &[])?;
+                let x = self.xget(s, &[])?;
+                self.range_check(ra, 8, true);
+                self.memop(true);
+                self.a.movq_store(mem_idx(R14, ra), x);
             }
             Op::Store { src, addr, size } => {
                 let ra = self.get(addr, Some(RCX), &[])?;
@@ -677,18 +732,25 @@ impl Gen<'_> {
             Op::Label(l) if self.carries_state[l.0 as usize] => {
                 // Only reached from its one branch: the state there is the state here.
                 self.forget_all();
-                self.xclear();
-                for (r, t, dirty) in std::mem::take(&mut self.label_state[l.0 as usize]) {
-                    self.holds[r.0 as usize] = Some(t);
-                    self.reg_of[t.0 as usize] = Some(r);
-                    self.dirty[r.0 as usize] = dirty;
+                for (k, t, dirty) in std::mem::take(&mut self.label_state[l.0 as usize]) {
+                    match k.checked_sub(xregs::XMM_BASE) {
+                        Some(x) => {
+                            self.xholds[x as usize] = Some(t);
+                            self.xreg_of[t.0 as usize] = Some(x);
+                            self.xdirty[x as usize] = dirty;
+                        }
+                        None => {
+                            self.holds[k as usize] = Some(t);
+                            self.reg_of[t.0 as usize] = Some(R(k));
+                            self.dirty[k as usize] = dirty;
+                        }
+                    }
                 }
                 self.labels[l.0 as usize] = Some(self.a.pos());
             }
             Op::Label(l) => {
                 self.sync_globals();
                 self.forget_all();
-                self.xclear();
                 self.labels[l.0 as usize] = Some(self.a.pos());
             }
             Op::Br(l) => {
@@ -799,6 +861,13 @@ impl Gen<'_> {
                 }
             }
         }
+        for x in xregs::XALLOC {
+            if self.xdirty[x as usize] {
+                if let Some(t) = self.xholds[x as usize].filter(|&t| self.is_global(t)) {
+                    d.push((self.b.globals[t.0 as usize].offset, xregs::XMM_BASE + x));
+                }
+            }
+        }
         d
     }
 
@@ -831,6 +900,7 @@ impl Gen<'_> {
     /// Calls `f(first, args...)` where `first` is the env (helpers) or nothing (pure ops).
     fn call(&mut self, f: u64, env_first: bool, args: &[Val], dst: Option<Temp>) -> Option<()> {
         self.sync_globals();
+        self.xspill_for_call(args)?;
         // Save locals living in caller-saved registers; globals there are clean now.
         for r in ALLOC {
             if CALLEE_SAVED.contains(&r) {
@@ -872,8 +942,6 @@ impl Gen<'_> {
         }
         self.a.mov_ri(RAX, f);
         self.a.call_r(RAX);
-        // The callee may clobber every xmm register.
-        self.xclear();
         if let Some(d) = dst {
             let r = self.alloc(&[])?;
             self.a.mov_rr(true, r, RAX);
@@ -899,7 +967,7 @@ impl Gen<'_> {
                 } => {
                     self.a.patch(site, here);
                     for (off, r) in dirty.iter() {
-                        self.a.store(true, mem(RBP, off as i32), R(r));
+                        self.store_any(mem(RBP, off as i32), r);
                     }
                     self.a.store(true, mem(R15, n::CTX_FAULT_ADDR), addr);
                     self.a.store_imm(mem(R15, n::CTX_FAULT_WRITE), write as i32);
@@ -913,7 +981,7 @@ impl Gen<'_> {
                 Stub::LoopInterrupt { site, regs, pc } => {
                     self.a.patch(site, here);
                     for (off, r) in regs {
-                        self.a.store(true, mem(RBP, off as i32), R(r));
+                        self.store_any(mem(RBP, off as i32), r);
                     }
                     self.set_pc_exit(pc, K_INTERRUPT);
                 }

@@ -8,6 +8,7 @@
 //! specialisation's check of `fcsr`, which the block does not write): back edges reached
 //! only when those checks passed skip them.
 
+use super::xregs::{XALLOC, XMM_BASE};
 use super::{Gen, Stub, ALLOC};
 use crate::ir::{BinOp, Op, Temp, Val};
 use crate::native as n;
@@ -18,6 +19,8 @@ use crate::x86::*;
 const LOOP_REGS: usize = 6;
 /// The same for a loop that uses more guest registers than there are host registers.
 const LOOP_REGS_CROWDED: usize = 3;
+/// Guest registers of the xmm class kept in xmm registers across iterations.
+const LOOP_XREGS: usize = 8;
 
 impl Gen<'_> {
     /// True if the block ends with a direct jump to its own start.
@@ -52,6 +55,16 @@ impl Gen<'_> {
             .filter(|&g| uses[g as usize] > 0)
             .collect();
         order.sort_by_key(|&g| std::cmp::Reverse(uses[g as usize]));
+        let (mut xorder, mut order): (Vec<u32>, Vec<u32>) =
+            order.into_iter().partition(|&g| self.is_x(Temp(g)));
+        xorder.truncate(LOOP_XREGS);
+        let mut xstate = Vec::with_capacity(xorder.len());
+        for g in xorder {
+            let x = self.xget(Temp(g), &[])?;
+            self.xdirty[x as usize] = true;
+            xstate.push((x, Temp(g)));
+        }
+        self.xloop_state = xstate;
         // A loop touching more guest registers than there are host registers would only see
         // its pinned ones evicted inside the body and reloaded on every back edge: keep
         // fewer then.
@@ -157,7 +170,11 @@ impl Gen<'_> {
             self.reg_of[g.0 as usize] = Some(r);
             self.dirty[r.0 as usize] = true;
         }
-        self.xclear();
+        for (x, g) in self.xloop_state.clone() {
+            self.xholds[x as usize] = Some(g);
+            self.xreg_of[g.0 as usize] = Some(x);
+            self.xdirty[x as usize] = true;
+        }
         self.fast_head = Some(self.a.pos());
     }
 
@@ -169,9 +186,15 @@ impl Gen<'_> {
         self.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
         self.a.cmp_m_zero(mem(RAX, 0));
         let site = self.a.jcc(Cc::Ne);
+        let off = |g: Temp| self.b.globals[g.0 as usize].offset;
+        let xregs = self
+            .xloop_state
+            .iter()
+            .map(|&(x, g)| (off(g), XMM_BASE + x));
         let regs = state
             .iter()
-            .map(|&(r, g)| (self.b.globals[g.0 as usize].offset, r.0))
+            .map(|&(r, g)| (off(g), r.0))
+            .chain(xregs)
             .collect();
         self.stubs.push(Stub::LoopInterrupt {
             site,
@@ -212,6 +235,54 @@ impl Gen<'_> {
         for (r, g) in loads {
             let off = self.b.globals[g.0 as usize].offset as i32;
             self.a.load(true, r, mem(RBP, off));
+        }
+        self.restore_xloop_state();
+    }
+
+    /// `restore_loop_state` for the xmm class.
+    fn restore_xloop_state(&mut self) {
+        let state = self.xloop_state.clone();
+        let in_loop = |t: Temp| state.iter().any(|&(_, g)| g == t);
+        for x in XALLOC {
+            if let Some(t) = self.xholds[x as usize] {
+                if self.is_global(t) && !in_loop(t) && self.xdirty[x as usize] {
+                    let off = self.b.globals[t.0 as usize].offset as i32;
+                    self.a.movq_store(mem(RBP, off), x);
+                    self.xdirty[x as usize] = false;
+                }
+            }
+        }
+        let mut moves: Vec<(u8, u8)> = Vec::new();
+        let mut loads: Vec<(u8, Temp)> = Vec::new();
+        for &(x, g) in &state {
+            match self.xreg_of[g.0 as usize] {
+                Some(s) if s == x => {}
+                Some(s) => moves.push((x, s)),
+                None => loads.push((x, g)),
+            }
+        }
+        // As `parallel_move`, with xmm0 breaking cycles.
+        while !moves.is_empty() {
+            let free = moves
+                .iter()
+                .position(|&(d, _)| !moves.iter().any(|&(_, s)| s == d));
+            match free {
+                Some(i) => {
+                    let (d, s) = moves.remove(i);
+                    self.a.movapd(d, s);
+                }
+                None => {
+                    let s0 = moves[0].1;
+                    self.a.movapd(0, s0);
+                    for m in moves.iter_mut().filter(|m| m.1 == s0) {
+                        m.1 = 0;
+                    }
+                }
+            }
+        }
+        for (x, g) in loads {
+            let off = self.b.globals[g.0 as usize].offset as i32;
+            self.a.movq_load(x, mem(RBP, off));
         }
     }
 
