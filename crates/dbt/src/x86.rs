@@ -364,13 +364,15 @@ impl Asm {
         self.b(0x66);
         self.op_rr(false, &[0x0f, 0x28], R(dst), R(src))
     }
-    /// `vf[n]madd/msub213s[sd] dst, src1, src2` on xmm0..xmm7: dst = ±(src1 * dst) ± src2 with
-    /// one rounding. `opc`: 0xa9 a*b+c, 0xab a*b-c, 0xad -(a*b)+c, 0xaf -(a*b)-c.
+    /// `vf[n]madd/msub213s[sd] dst, src1, src2` on xmm0..xmm15: dst = ±(src1 * dst) ± src2
+    /// with one rounding. `opc`: 0xa9 a*b+c, 0xab a*b-c, 0xad -(a*b)+c, 0xaf -(a*b)-c.
     pub fn fma213(&mut self, double: bool, opc: u8, dst: u8, src1: u8, src2: u8) {
-        // Three-byte VEX: no R/X/B extension, map 0F38; W selects sd/ss, vvvv = ~src1, pp = 66.
+        // Three-byte VEX: inverted R (extends dst) and B (extends src2), no X, map 0F38;
+        // W selects sd/ss, vvvv = ~src1, pp = 66.
+        let vex1 = (!dst >> 3 & 1) << 7 | 1 << 6 | (!src2 >> 3 & 1) << 5 | 0x02;
         let vex2 = (double as u8) << 7 | (!src1 & 0xf) << 3 | 0x01;
         let modrm = 0xc0 | (dst & 7) << 3 | (src2 & 7);
-        self.buf.extend_from_slice(&[0xc4, 0xe2, vex2, opc, modrm]);
+        self.buf.extend_from_slice(&[0xc4, vex1, vex2, opc, modrm]);
     }
     /// `ucomisd xmm_a, xmm_b` (`double`) or `ucomiss`: quiet ordered comparison into ZF/CF,
     /// PF set when unordered.

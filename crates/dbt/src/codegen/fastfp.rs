@@ -131,9 +131,13 @@ impl Gen<'_> {
             }
             sites.push(self.a.jcc(Cc::Ne));
         }
-        self.fast_fp_body(fast, &operands, &mut sites);
+        let into = match d {
+            Loc::Xmm(x) => x,
+            Loc::Gpr(_) => 0,
+        };
+        self.fast_fp_body(fast, &operands, into, &mut sites);
         match d {
-            Loc::Xmm(x) => self.a.movapd(x, 0),
+            Loc::Xmm(_) => {}
             Loc::Gpr(r) => {
                 if !fast.double {
                     self.a.mov_ri(RCX, 0xffff_ffff_0000_0000);
@@ -297,19 +301,36 @@ impl Gen<'_> {
         }
     }
 
-    /// Operand checks, the host operation and the result check; leaves the raw result in rax.
-    fn fast_fp_body(&mut self, fast: &FastFp, operands: &[Loc], sites: &mut Vec<usize>) {
+    /// Operand checks, the host operation into xmm register `into` (distinct from every
+    /// operand's) and the result check; leaves the raw result in rax too.
+    fn fast_fp_body(&mut self, fast: &FastFp, operands: &[Loc], into: u8, sites: &mut Vec<usize>) {
         let dbl = fast.double;
         if !dbl {
             self.check_boxed(operands, sites);
         }
-        self.operands_to_scratch(operands);
+        // Operands other than the first are read where they are (xmm1, xmm2 if in a
+        // general-purpose register); the first is copied into `into`, which x86's two-address
+        // forms overwrite. A square root reads its operand in place.
+        let mut src = [0u8; 3];
+        for (k, &loc) in operands.iter().enumerate() {
+            src[k] = match loc {
+                Loc::Xmm(x) => x,
+                Loc::Gpr(r) => {
+                    let x = if k == 0 { into } else { k as u8 };
+                    self.a.movq_to_xmm(true, x, r);
+                    x
+                }
+            };
+        }
+        if fast.op != FpOp::Sqrt && src[0] != into {
+            self.a.movapd(into, src[0]);
+        }
         match fast.op {
-            FpOp::Add => self.a.sse_scalar(dbl, 0x58, 0, 1),
-            FpOp::Sub => self.a.sse_scalar(dbl, 0x5c, 0, 1),
-            FpOp::Mul => self.a.sse_scalar(dbl, 0x59, 0, 1),
-            FpOp::Div => self.a.sse_scalar(dbl, 0x5e, 0, 1),
-            FpOp::Sqrt => self.a.sse_scalar(dbl, 0x51, 0, 0),
+            FpOp::Add => self.a.sse_scalar(dbl, 0x58, into, src[1]),
+            FpOp::Sub => self.a.sse_scalar(dbl, 0x5c, into, src[1]),
+            FpOp::Mul => self.a.sse_scalar(dbl, 0x59, into, src[1]),
+            FpOp::Div => self.a.sse_scalar(dbl, 0x5e, into, src[1]),
+            FpOp::Sqrt => self.a.sse_scalar(dbl, 0x51, into, src[0]),
             FpOp::MulAdd => {
                 let opc = match (fast.neg_prod, fast.neg_add) {
                     (false, false) => 0xa9,
@@ -317,11 +338,11 @@ impl Gen<'_> {
                     (true, false) => 0xad,
                     (true, true) => 0xaf,
                 };
-                self.a.fma213(dbl, opc, 0, 1, 2)
+                self.a.fma213(dbl, opc, into, src[1], src[2])
             }
             FpOp::Eq | FpOp::Lt | FpOp::Le => unreachable!("comparisons have their own path"),
         }
-        self.a.movq_from_xmm(dbl, RAX, 0);
+        self.a.movq_from_xmm(dbl, RAX, into);
         // Biased exponent in 2..max-1, else the slow path decides. Doubling drops the sign;
         // then `x - (2 << mantissa+1) < (max - 2) << mantissa+1` (unsigned) is the range test.
         self.a.lea_double(dbl, RCX, RAX);
