@@ -382,6 +382,14 @@ fn pattern_mem(mut noise: Option<&mut Rng>) -> Vec<u8> {
         .collect()
 }
 
+/// Number of random cases: `default`, or TANDEM_BACKEND_DIFF_CASES for soak testing.
+fn soak_cases(default: usize) -> usize {
+    std::env::var("TANDEM_BACKEND_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs `block` on both backends from the same state; exit, env and memory must agree.
 fn assert_backends_agree(block: &Block, env0: &Env, mem0: &[u8], case: usize) {
     let a = run(block, Backend::Interp, env0, mem0);
@@ -395,12 +403,7 @@ fn assert_backends_agree(block: &Block, env0: &Env, mem0: &[u8], case: usize) {
 fn native_matches_interpreter_on_random_blocks() {
     let globals = test_globals();
     let mut r = Rng(0x1234_5678_9abc_def1);
-    // TANDEM_BACKEND_DIFF_CASES=N for soak testing; CI uses the default.
-    let cases = std::env::var("TANDEM_BACKEND_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1500);
-    for case in 0..cases {
+    for case in 0..soak_cases(1500) {
         let mut g = GenB::new(&mut r, &globals);
         let n = 1 + g.r.below(40);
         for _ in 0..n {
@@ -641,7 +644,7 @@ fn fp_fast_paths_match_interpreter() {
     }
     let globals = test_globals();
     let mut r = Rng(0x0f10_a7f1_0a75_0001);
-    for case in 0..1500 {
+    for case in 0..soak_cases(1500) {
         let mut g = GenB::new(&mut r, &globals);
         let double = g.r.below(3) != 0;
         let mut fp_locals: Vec<Temp> = Vec::new();
