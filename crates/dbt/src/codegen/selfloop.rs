@@ -261,24 +261,9 @@ impl Gen<'_> {
                 None => loads.push((x, g)),
             }
         }
-        // As `parallel_move`, with xmm0 breaking cycles.
-        while !moves.is_empty() {
-            let free = moves
-                .iter()
-                .position(|&(d, _)| !moves.iter().any(|&(_, s)| s == d));
-            match free {
-                Some(i) => {
-                    let (d, s) = moves.remove(i);
-                    self.a.movapd(d, s);
-                }
-                None => {
-                    let s0 = moves[0].1;
-                    self.a.movapd(0, s0);
-                    for m in moves.iter_mut().filter(|m| m.1 == s0) {
-                        m.1 = 0;
-                    }
-                }
-            }
+        // xmm0 is scratch: nothing lives in it between ops.
+        for (d, s) in sequence_moves(moves, 0) {
+            self.a.movapd(d, s);
         }
         for (x, g) in loads {
             let off = self.b.globals[g.0 as usize].offset as i32;
@@ -287,24 +272,32 @@ impl Gen<'_> {
     }
 
     /// Emits register moves `(dst, src)` as if done simultaneously (rax breaks cycles).
-    fn parallel_move(&mut self, mut moves: Vec<(R, R)>) {
-        while !moves.is_empty() {
-            let free = moves
-                .iter()
-                .position(|&(d, _)| !moves.iter().any(|&(_, s)| s == d));
-            match free {
-                Some(i) => {
-                    let (d, s) = moves.remove(i);
-                    self.a.mov_rr(true, d, s);
-                }
-                None => {
-                    let s0 = moves[0].1;
-                    self.a.mov_rr(true, RAX, s0);
-                    for m in moves.iter_mut().filter(|m| m.1 == s0) {
-                        m.1 = RAX;
-                    }
+    fn parallel_move(&mut self, moves: Vec<(R, R)>) {
+        let moves = moves.into_iter().map(|(d, s)| (d.0, s.0)).collect();
+        for (d, s) in sequence_moves(moves, RAX.0) {
+            self.a.mov_rr(true, R(d), R(s));
+        }
+    }
+}
+
+/// Orders register moves `(dst, src)` meant to happen at once into single moves, breaking
+/// cycles through the register `spare`.
+fn sequence_moves(mut moves: Vec<(u8, u8)>, spare: u8) -> Vec<(u8, u8)> {
+    let mut out = Vec::with_capacity(moves.len() + 1);
+    while !moves.is_empty() {
+        let free = moves
+            .iter()
+            .position(|&(d, _)| !moves.iter().any(|&(_, s)| s == d));
+        match free {
+            Some(i) => out.push(moves.remove(i)),
+            None => {
+                let s0 = moves[0].1;
+                out.push((spare, s0));
+                for m in moves.iter_mut().filter(|m| m.1 == s0) {
+                    m.1 = spare;
                 }
             }
         }
     }
+    out
 }
