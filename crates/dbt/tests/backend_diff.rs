@@ -1046,3 +1046,118 @@ fn faults_write_back_fp_registers() {
     // SAFETY: the mapping made above, no longer used.
     unsafe { libc::munmap(base as *mut libc::c_void, 2 * PAGE) };
 }
+
+/// A self-loop doing FP arithmetic keeps its FP guest registers in xmm registers across
+/// iterations (`selfloop`): loads feeding an FMA, the result stored and carried round the
+/// back edge, against the interpreter and against the same sums computed here.
+#[test]
+fn self_loop_keeps_fp_registers() {
+    if !std::is_x86_feature_detected!("fma") {
+        eprintln!("skipping: the host has no FMA (the reference helper uses it)");
+        return;
+    }
+    const N: u64 = 20;
+    let globals = test_globals();
+    let g = |k: u32| Val::T(Temp(k));
+    let mut b = Block::new(0x1000, &globals);
+    let back = b.new_label();
+    let t = b.new_temp(Ty::I64);
+    b.push(Op::Load {
+        dst: t,
+        addr: g(6),
+        size: MemSize::B8,
+        signed: false,
+    });
+    let code = FP_OPS.iter().position(|o| *o == FpOp::MulAdd).unwrap() as u64 | 16;
+    b.push(Op::Call {
+        helper: FP_REF,
+        dst: Some(Temp(3)),
+        args: vec![g(3), g(1), Val::T(t), Val::C(code)],
+        fast: Some(FastFp {
+            op: FpOp::MulAdd,
+            double: true,
+            neg_prod: false,
+            neg_add: false,
+            guard: g(0),
+            guard_mask: 6,
+            guard_want: 0,
+        }),
+    });
+    b.push(Op::Store {
+        src: g(3),
+        addr: g(6),
+        size: MemSize::B8,
+    });
+    // g2 = g2 + g3 (a second FP register carried round the loop).
+    let add = FpOp::Add;
+    b.push(Op::Call {
+        helper: FP_REF,
+        dst: Some(Temp(2)),
+        args: vec![
+            g(2),
+            g(3),
+            Val::C(0),
+            Val::C(FP_OPS.iter().position(|o| *o == add).unwrap() as u64 | 16),
+        ],
+        fast: Some(FastFp {
+            op: add,
+            double: true,
+            neg_prod: false,
+            neg_add: false,
+            guard: g(0),
+            guard_mask: 6,
+            guard_want: 0,
+        }),
+    });
+    for (k, v) in [(6, 8), (4, 1)] {
+        b.push(Op::Bin {
+            op: BinOp::Add,
+            ty: Ty::I64,
+            dst: Temp(k),
+            a: g(k),
+            b: Val::C(v),
+        });
+    }
+    b.push(Op::BrCond {
+        cond: Cond::Ne,
+        ty: Ty::I64,
+        a: g(4),
+        b: Val::C(N),
+        label: back,
+    });
+    b.push(Op::GotoTb {
+        slot: 0,
+        pc: 0x2000,
+    });
+    b.push(Op::Label(back));
+    b.push(Op::GotoTb {
+        slot: 1,
+        pc: 0x1000,
+    });
+    b.verify().unwrap();
+    let mut env0 = Env {
+        g: [0; NG],
+        pc: 0x1000,
+    };
+    env0.g[1] = 0.75f64.to_bits();
+    env0.g[2] = 0.0f64.to_bits();
+    env0.g[3] = 1.0f64.to_bits();
+    env0.g[6] = 0x100;
+    let mut mem0 = vec![0u8; MEM];
+    for i in 0..N as usize {
+        let v = 0.5 * i as f64 + 0.25;
+        mem0[0x100 + 8 * i..0x108 + 8 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    assert_backends_agree(&b, &env0, &mem0, 0);
+    let (env, memv, _) = run(&b, Backend::Native, &env0, &mem0);
+    let (mut acc, mut sum) = (1.0f64, 0.0f64);
+    for i in 0..N as usize {
+        acc = acc.mul_add(0.75, 0.5 * i as f64 + 0.25);
+        sum += acc;
+        let stored = f64::from_le_bytes(memv[0x100 + 8 * i..0x108 + 8 * i].try_into().unwrap());
+        assert_eq!(stored, acc, "element {i}");
+    }
+    assert_eq!(f64::from_bits(env.g[3]), acc);
+    assert_eq!(f64::from_bits(env.g[2]), sum);
+    assert_eq!(env.g[4], N);
+}

@@ -1,6 +1,6 @@
 //! Arithmetic and atomic read-modify-write lowering (split from the main code generator).
 
-use super::Gen;
+use super::{Gen, ALLOC};
 use crate::ir::{BinOp, Op, RmwOp, Temp, Ty, Val};
 use crate::native as n;
 use crate::x86::*;
@@ -50,11 +50,13 @@ impl Gen<'_> {
             _ => self.operand(b, w, RCX, &[ra])?,
         };
         // Compute in place when `a` dies here or is the guest register being overwritten,
-        // directly or by the move right after (`g = g op b`; x86 is two-address).
+        // directly or by the move right after (`g = g op b`; x86 is two-address). Not in a
+        // scratch register (an xmm-class `a` is copied to one): results never live there.
+        let in_place = ALLOC.contains(&ra);
         let d = match self.dying_local_reg(a) {
             Some(r) => r,
-            None if a == Val::T(dst) && self.is_global(dst) => ra,
-            None if self.written_back_next(a, dst) => {
+            None if in_place && a == Val::T(dst) && self.is_global(dst) => ra,
+            None if in_place && self.written_back_next(a, dst) => {
                 self.unbind(ra);
                 ra
             }

@@ -102,7 +102,10 @@ impl Gen<'_> {
                 b: Val::C(s),
                 ..
             } if t == g => (f.mask as u64) >> (s & (ty.bits() as u64 - 1)) != 0,
-            Op::Call { .. } => false,
+            // Helpers fold for themselves (see `Gen::op_body`) and a fast path's guard reads
+            // only the rounding mode; an argument, though, is the register's whole value
+            // (copy propagation can make it an FP operand).
+            Op::Call { ref args, .. } => args.contains(&Val::T(g)),
             _ => {
                 let mut reads = false;
                 op.for_each_use(|v| reads |= *v == Val::T(g));

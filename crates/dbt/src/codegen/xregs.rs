@@ -54,31 +54,25 @@ pub(super) fn classify(
     if !x.contains(&true) {
         return x;
     }
-    // Guest registers receiving such values (`fmv.d` moves them on).
+    // Guest registers receiving such values (`fmv.d` moves them on) whose every use here
+    // welcomes an xmm register: an integer register written by `fmv.x.d` and then used as
+    // an integer stays in the general-purpose class.
     for _ in 0..2 {
+        let welcome = welcoming(b, &x);
         for op in &b.ops {
             if let Op::Mov {
                 dst,
                 src: Val::T(s),
             } = *op
             {
-                if b.is_global(dst) && dst != flags && x[s.0 as usize] {
+                if b.is_global(dst) && dst != flags && x[s.0 as usize] && welcome[dst.0 as usize] {
                     x[dst.0 as usize] = true;
                 }
             }
         }
     }
     // 8-byte loads whose every use welcomes an xmm register.
-    let mut welcome = vec![true; b.temps.len()];
-    for op in &b.ops {
-        op.for_each_use(|v| {
-            if let Val::T(t) = *v {
-                if !welcomes(op, t, &x) {
-                    welcome[t.0 as usize] = false;
-                }
-            }
-        });
-    }
+    let welcome = welcoming(b, &x);
     for op in &b.ops {
         if let Op::Load {
             dst,
@@ -92,6 +86,21 @@ pub(super) fn classify(
         }
     }
     x
+}
+
+/// For each temporary, whether every use of it in `b` welcomes an xmm register.
+fn welcoming(b: &Block, x: &[bool]) -> Vec<bool> {
+    let mut welcome = vec![true; b.temps.len()];
+    for op in &b.ops {
+        op.for_each_use(|v| {
+            if let Val::T(t) = *v {
+                if !welcomes(op, t, x) {
+                    welcome[t.0 as usize] = false;
+                }
+            }
+        });
+    }
+    welcome
 }
 
 /// Whether `op` can take `t` from an xmm register as it is: an operand of inline double
@@ -114,6 +123,7 @@ fn welcomes(op: &Op, t: Temp, x: &[bool]) -> bool {
         } => {
             let arity = f.op.arity();
             args.len() >= arity
+                && f.double
                 && x[d.0 as usize]
                 && f.guard != v
                 && args[..arity].contains(&v)
