@@ -948,6 +948,26 @@ fn optimiser_preserves_semantics() {
     }
 }
 
+/// `dst = op(args)` in double precision through the reference helper, with the fast path
+/// guarded by the rounding-mode bits of global 0.
+fn fp_double(dst: Temp, op: FpOp, args: [Val; 3]) -> Op {
+    let code = FP_OPS.iter().position(|o| *o == op).unwrap() as u64 | 16;
+    Op::Call {
+        helper: FP_REF,
+        dst: Some(dst),
+        args: vec![args[0], args[1], args[2], Val::C(code)],
+        fast: Some(FastFp {
+            op,
+            double: true,
+            neg_prod: false,
+            neg_add: false,
+            guard: Val::T(Temp(0)),
+            guard_mask: 6,
+            guard_want: 0,
+        }),
+    }
+}
+
 /// A host fault (SIGSEGV on a protected page) or a failed range check in the middle of a
 /// block leaves the guest state exact for the faulting instruction, including FP results
 /// that were still only in xmm registers (the fault path reads them from the signal context).
@@ -978,24 +998,8 @@ fn faults_write_back_fp_registers() {
         limit: 2 * PAGE as u64,
     };
     let globals = test_globals();
-    let fp = |dst: u32, op: FpOp, a: u32, b: u32| Op::Call {
-        helper: FP_REF,
-        dst: Some(Temp(dst)),
-        args: vec![
-            Val::T(Temp(a)),
-            Val::T(Temp(b)),
-            Val::C(0),
-            Val::C(FP_OPS.iter().position(|o| *o == op).unwrap() as u64 | 16),
-        ],
-        fast: Some(FastFp {
-            op,
-            double: true,
-            neg_prod: false,
-            neg_add: false,
-            guard: Val::T(Temp(0)),
-            guard_mask: 6,
-            guard_want: 0,
-        }),
+    let fp = |dst: u32, op: FpOp, a: u32, b: u32| {
+        fp_double(Temp(dst), op, [Val::T(Temp(a)), Val::T(Temp(b)), Val::C(0)])
     };
     // Inside the protected page, and past the end of guest memory.
     for fault_addr in [PAGE as u64 + 16, 2 * PAGE as u64 + 8] {
@@ -1068,47 +1072,14 @@ fn self_loop_keeps_fp_registers() {
         size: MemSize::B8,
         signed: false,
     });
-    let code = FP_OPS.iter().position(|o| *o == FpOp::MulAdd).unwrap() as u64 | 16;
-    b.push(Op::Call {
-        helper: FP_REF,
-        dst: Some(Temp(3)),
-        args: vec![g(3), g(1), Val::T(t), Val::C(code)],
-        fast: Some(FastFp {
-            op: FpOp::MulAdd,
-            double: true,
-            neg_prod: false,
-            neg_add: false,
-            guard: g(0),
-            guard_mask: 6,
-            guard_want: 0,
-        }),
-    });
+    b.push(fp_double(Temp(3), FpOp::MulAdd, [g(3), g(1), Val::T(t)]));
     b.push(Op::Store {
         src: g(3),
         addr: g(6),
         size: MemSize::B8,
     });
     // g2 = g2 + g3 (a second FP register carried round the loop).
-    let add = FpOp::Add;
-    b.push(Op::Call {
-        helper: FP_REF,
-        dst: Some(Temp(2)),
-        args: vec![
-            g(2),
-            g(3),
-            Val::C(0),
-            Val::C(FP_OPS.iter().position(|o| *o == add).unwrap() as u64 | 16),
-        ],
-        fast: Some(FastFp {
-            op: add,
-            double: true,
-            neg_prod: false,
-            neg_add: false,
-            guard: g(0),
-            guard_mask: 6,
-            guard_want: 0,
-        }),
-    });
+    b.push(fp_double(Temp(2), FpOp::Add, [g(2), g(3), Val::C(0)]));
     for (k, v) in [(6, 8), (4, 1)] {
         b.push(Op::Bin {
             op: BinOp::Add,
