@@ -253,7 +253,7 @@ impl Gen<'_> {
         // Arithmetic helpers accrue flags; the stub's reload of the flag register (and the
         // settle after the call) rely on the helper saying so.
         debug_assert!(
-            accrues || !self.is_x_result(d),
+            accrues || matches!(d, Loc::Gpr(_)),
             "{}: inline FP arithmetic whose helper does not write the flag register",
             helper.name
         );
@@ -280,11 +280,6 @@ impl Gen<'_> {
             accrues,
             done: self.a.pos(),
         }));
-    }
-
-    /// Whether `d` is an xmm register (a double result of the xmm class).
-    fn is_x_result(&self, d: Loc) -> bool {
-        matches!(d, Loc::Xmm(_))
     }
 
     /// Jumps to the slow path unless every binary32 operand is NaN-boxed.

@@ -241,10 +241,9 @@ impl Gen<'_> {
                 let xs = self.xget(s, &[])?;
                 if !self.is_global(s) && self.last_use[s.0 as usize] == self.cur {
                     // The source dies here: hand its register over.
-                    let dirty = self.xdirty[xs as usize];
+                    // (`xbind` marks it dirty: `dst`'s home is not written.)
                     self.xunbind(xs);
                     self.xbind(dst, xs);
-                    self.xdirty[xs as usize] |= dirty || self.is_global(dst);
                 } else {
                     let xd = self.xalloc(&[xs])?;
                     self.a.movapd(xd, xs);
