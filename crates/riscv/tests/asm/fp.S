@@ -251,6 +251,58 @@
     frrm a0
     CHECK 88, a0, 7
     csrw fcsr, zero
+    # exceptions of results an inline host fast path keeps (dynamic rounding, RNE): overflow,
+    # underflow, an exact subnormal (no underflow), tininess detected after rounding (a fused
+    # result just below 2^-1022 that rounds to it is not tiny: inexact only; a product that
+    # rounds to 2^-1022 only at subnormal precision is), binary32 too
+    LD fa0, 0x7fe0000000000000
+    fmul.d fa1, fa0, fa0
+    fmv.x.d a0, fa1
+    CHECK 89, a0, 0x7ff0000000000000
+    FLAGS 90, 5
+    LD fa0, 0x1a70000000000000
+    fmul.d fa1, fa0, fa0
+    fmv.x.d a0, fa1
+    CHECK 91, a0, 0
+    FLAGS 92, 3
+    LD fa0, 0x0010000000000000
+    LD fa2, 0x3fe0000000000000
+    fmul.d fa1, fa0, fa2
+    fmv.x.d a0, fa1
+    CHECK 93, a0, 0x0008000000000000
+    FLAGS 94, 0
+    LD fa0, 0x1e30000000000000
+    LD fa2, 0x9e60000000000000
+    LD fa3, 0x0010000000000000
+    fmadd.d fa1, fa0, fa2, fa3
+    fmv.x.d a0, fa1
+    CHECK 95, a0, 0x0010000000000000
+    FLAGS 96, 1
+    LD fa2, 0x3fefffffffffffff
+    fmul.d fa1, fa3, fa2
+    fmv.x.d a0, fa1
+    CHECK 97, a0, 0x0010000000000000
+    FLAGS 98, 3
+    li t0, 0x0d800000
+    fmv.w.x fa0, t0
+    fmul.s fa1, fa0, fa0
+    fmv.x.w a0, fa1
+    CHECK 99, a0, 0
+    FLAGS 100, 3
+    li t0, 0x7e800000
+    fmv.w.x fa0, t0
+    fadd.s fa1, fa0, fa0
+    fmv.x.w a0, fa1
+    CHECK 101, a0, 0x7f000000
+    FLAGS 102, 0
+    fmul.s fa1, fa0, fa0
+    fmv.x.w a0, fa1
+    CHECK 103, a0, 0x7f800000
+    FLAGS 104, 5
+    fsqrt.d fa1, fa3
+    fmv.x.d a0, fa1
+    CHECK 105, a0, 0x2000000000000000
+    FLAGS 106, 0
     PASS
     .data
     .balign 8
