@@ -158,6 +158,8 @@ pub struct Stats {
 
 pub(crate) struct Tb {
     pub pc: u64,
+    /// The guest code it was translated from: `[lo, lo + len)`.
+    pub lo: u64,
     pub len: u64,
     /// The IR and its label table, kept only for blocks the interpreter runs (the native
     /// backend's blocks drop theirs: hundreds of translated blocks' IR would otherwise stay
@@ -264,7 +266,7 @@ impl Exec {
             let idxs = self.by_page.remove(&p).unwrap_or_default();
             for i in idxs {
                 let tb = &mut self.tbs[i];
-                if tb.valid && tb.pc < end && tb.pc + tb.len > addr {
+                if tb.valid && tb.lo < end && tb.lo + tb.len > addr {
                     tb.valid = false;
                     self.stats.invalidated_blocks += 1;
                     if self.by_pc.get(&tb.pc) == Some(&i) {
@@ -380,7 +382,7 @@ impl Exec {
             let b = fe
                 .translate(pc, if hot { 1 } else { max }, &mut fetch)
                 .map_err(|f| HostFault { write: false, ..f })?;
-            if !hot && watch && self.cfg.smc && spans_hot(pc, b.guest_len) {
+            if !hot && watch && self.cfg.smc && spans_hot(b.guest_lo, b.guest_len) {
                 hot = true;
                 continue;
             }
@@ -391,10 +393,10 @@ impl Exec {
         }
         opt::optimize(&mut block);
         debug_assert_eq!(block.verify(), Ok(()));
-        let len = block.guest_len.max(1);
+        let (lo, len) = (block.guest_lo, block.guest_len.max(1));
         if watch && self.cfg.smc {
-            let mut p = pc & !(smc::PAGE - 1);
-            while p < pc + len {
+            let mut p = lo & !(smc::PAGE - 1);
+            while p < lo + len {
                 smc::watch_page(&mem, p);
                 p += smc::PAGE;
             }
@@ -416,6 +418,7 @@ impl Exec {
         let native = self.native.as_ref().is_some_and(|n| n.has(idx));
         self.tbs.push(Tb {
             pc,
+            lo,
             len,
             ir: (!native).then(|| {
                 let labels = interp::label_table(&block);
@@ -427,8 +430,8 @@ impl Exec {
         });
         if watch {
             self.by_pc.insert(pc, idx);
-            let mut p = pc / smc::PAGE;
-            while p * smc::PAGE < pc + len {
+            let mut p = lo / smc::PAGE;
+            while p * smc::PAGE < lo + len {
                 self.by_page.entry(p).or_default().push(idx);
                 p += 1;
             }
@@ -541,7 +544,7 @@ impl Exec {
                 let Some((block, labels)) = &self.tbs[idx].ir else {
                     // Not reachable (blocks without native code keep their IR); should it
                     // happen, translating the block again is always correct.
-                    let (p, l) = (self.tbs[idx].pc, self.tbs[idx].len);
+                    let (p, l) = (self.tbs[idx].lo, self.tbs[idx].len);
                     self.drop_range(p, l);
                     continue;
                 };
@@ -567,7 +570,7 @@ impl Exec {
                 BlockExit::Code(EXIT_STALE) => {
                     // A self-checking block found its code changed: drop it and retranslate.
                     let tb = &self.tbs[idx];
-                    let (p, l) = (tb.pc, tb.len);
+                    let (p, l) = (tb.lo, tb.len);
                     self.drop_range(p, l);
                 }
                 BlockExit::Code(c) => return RunExit::Code(c),

@@ -578,7 +578,10 @@ pub struct GlobalDef {
 #[derive(Clone, Debug)]
 pub struct Block {
     pub guest_pc: u64,
-    /// Bytes of guest code covered (for invalidation).
+    /// The guest code the block was translated from lies in `[guest_lo, guest_lo +
+    /// guest_len)` (for invalidation). A front end that follows direct jumps covers more
+    /// than one run of instructions, not necessarily starting at `guest_pc`.
+    pub guest_lo: u64,
     pub guest_len: u64,
     pub ninsns: u32,
     pub temps: Vec<Ty>,
@@ -592,6 +595,7 @@ impl Block {
     pub fn new(guest_pc: u64, globals: &[GlobalDef]) -> Block {
         Block {
             guest_pc,
+            guest_lo: guest_pc,
             guest_len: 0,
             ninsns: 0,
             temps: globals.iter().map(|g| g.ty).collect(),

@@ -38,6 +38,9 @@ pub struct Ctx<'a> {
     pub next_slot: &'a mut u8,
     /// The block may go on past a conditional branch (budget of instructions and slots left).
     pub may_continue: bool,
+    /// Set by a direct jump that lets the front end decide whether the block goes on at its
+    /// target (see `frontend`); the jump has emitted everything but the transfer itself.
+    pub jump: Option<u64>,
     /// Block-wide: frm was already checked valid by an earlier instruction of this block
     /// (and no CSR instruction since could have changed it).
     pub frm_checked: &'a mut bool,

@@ -7,6 +7,35 @@ use crate::decode;
 use dbt::hostmem::HostFault;
 use dbt::ir::{Block, GlobalDef, Op, MAX_SLOTS};
 
+/// A block follows a direct jump only while all its code stays within this many bytes: the
+/// whole span is watched for self-modifying code, so a wide one would be invalidated by
+/// writes to unrelated code or data next to it.
+const FOLLOW_SPAN: u64 = 4096;
+
+/// The guest code a block has translated so far: runs of consecutive instructions.
+struct Covered {
+    runs: Vec<(u64, u64)>,
+}
+
+impl Covered {
+    fn lo(&self) -> u64 {
+        self.runs.iter().map(|r| r.0).min().unwrap_or(0)
+    }
+    fn hi(&self) -> u64 {
+        self.runs.iter().map(|r| r.1).max().unwrap_or(0)
+    }
+    fn contains(&self, pc: u64) -> bool {
+        self.runs.iter().any(|&(s, e)| s <= pc && pc < e)
+    }
+    /// Whether the block can go on at `target`: not code it already has (a jump back into
+    /// the block is a loop, which stays a loop) and the span stays narrow.
+    fn may_follow(&self, target: u64) -> bool {
+        let lo = self.lo().min(target);
+        let hi = self.hi().max(target.saturating_add(4));
+        !self.contains(target) && hi - lo <= FOLLOW_SPAN
+    }
+}
+
 pub struct RiscvFrontend {
     globals: Vec<GlobalDef>,
 }
@@ -42,6 +71,11 @@ impl dbt::Frontend for RiscvFrontend {
         // Once the block writes fcsr it cannot be specialised on the FP mode (see `fpmode`);
         // it then ends at its next branch rather than absorbing more (FP) code.
         let mut fcsr_written = false;
+        // Direct jumps (`j`, `jal`) are followed: the block goes on at the target, so a
+        // jump costs no block transition (a bytecode handler's `j dispatch`, a call).
+        let mut covered = Covered {
+            runs: vec![(pc, pc)],
+        };
         loop {
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
@@ -70,6 +104,7 @@ impl dbt::Frontend for RiscvFrontend {
                 tails: &mut tails,
                 frm_checked: &mut frm_checked,
                 may_continue,
+                jump: None,
                 next_slot: &mut next_slot,
             };
             let ok = if len == 4 {
@@ -80,13 +115,25 @@ impl dbt::Frontend for RiscvFrontend {
             if ok != Some(true) {
                 c.exit(EXIT_ILLEGAL);
             }
-            let ended = c.ended;
+            let (ended, jump) = (c.ended, c.jump);
             let fcsr = dbt::ir::Temp(cpu::FCSR_G);
             fcsr_written |= b.ops[first_op..].iter().any(|op| op.def() == Some(fcsr));
             b.ninsns += 1;
             cur = cur.wrapping_add(len);
+            covered.runs.last_mut().expect("one run at least").1 = cur;
             if ended {
                 break;
+            }
+            if let Some(target) = jump {
+                if !covered.may_follow(target) {
+                    b.push(Op::GotoTb {
+                        slot: next_slot,
+                        pc: target,
+                    });
+                    break;
+                }
+                covered.runs.push((target, target));
+                cur = target;
             }
             if b.ninsns >= max_insns {
                 b.push(Op::GotoTb {
@@ -100,7 +147,8 @@ impl dbt::Frontend for RiscvFrontend {
             b.push(Op::Label(label));
             b.push(exit);
         }
-        b.guest_len = cur.wrapping_sub(pc);
+        b.guest_lo = covered.lo();
+        b.guest_len = covered.hi() - covered.lo();
         crate::fpmode::specialise(&mut b);
         Ok(b)
     }

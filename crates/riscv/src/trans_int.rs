@@ -19,7 +19,12 @@ pub fn auipc(c: &mut Ctx, a: &Args) -> bool {
 pub fn jal(c: &mut Ctx, a: &Args) -> bool {
     let link = c.next_pc();
     c.set_x(a.rd, Val::C(link));
-    c.goto(c.pc.wrapping_add(a.imm as u64));
+    let target = c.pc.wrapping_add(a.imm as u64);
+    if c.may_continue {
+        c.jump = Some(target);
+    } else {
+        c.goto(target);
+    }
     true
 }
 pub fn jalr(c: &mut Ctx, a: &Args) -> bool {

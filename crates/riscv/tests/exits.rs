@@ -178,6 +178,23 @@ fn self_modifying_code() {
 }
 
 #[test]
+fn jumps_followed_into_code_that_changes() {
+    // The loop's block follows `jal ra, back` (a backward jump, into code on the page
+    // below) and, in the next block, `jal ra, fwd` (onto the next page): each block then
+    // holds a copy of code on another page that the loop patches (no fence.i). The second
+    // round must run the new instructions.
+    let body = format!(
+        "    j main\n    .balign 4096\n    .skip 4064\nback:\n    .word 0x00100513\n    ret\n    .balign 4096\n    .skip 3968\nmain:\n    li s3, 0\n    li s4, 2\nagain:\n    jal ra, back\n    add s3, s3, a0\n    jal ra, fwd\n    add s3, s3, a0\n    la t3, back\n    li t4, 0x00700513\n    sw t4, 0(t3)\n    la t3, fwd_insn\n    li t4, 0x02a00513\n    sw t4, 0(t3)\n    addi s4, s4, -1\n    bnez s4, again\n    mv a0, s3\n{EXIT}\n    .balign 4096\nfwd:\n    j 1f\n    .word 0\n1:\nfwd_insn:\n    .word 0x00200513\n    ret\n"
+    );
+    let img = build_prog("smcjump", &body);
+    for b in BACKENDS {
+        let o = run(&img, b);
+        // back() returned 1 then 7, fwd() 2 then 42.
+        assert_eq!(o.code, 1 + 2 + 7 + 42, "{b:?}");
+    }
+}
+
+#[test]
 fn exit_request_interrupts() {
     let img = build_prog("loop", "1:  j 1b\n");
     for b in BACKENDS {
@@ -226,10 +243,14 @@ fn smc_on_a_page_shared_with_hot_data() {
 #[test]
 fn code_buffer_flush_when_full() {
     // 3000 distinct blocks, run three times, with a 64 KiB code buffer: the native backend
-    // must flush and retranslate several times and still compute the right sum.
+    // must flush and retranslate several times and still compute the right sum. (Taken
+    // branches end blocks; plain jumps would be followed.)
     let mut body = String::from("    li s2, 3\n    li a0, 0\n2:\n");
     for i in 0..3000 {
-        body.push_str(&format!("    addi a0, a0, {}\n    j 1f\n1:\n", i % 7));
+        body.push_str(&format!(
+            "    addi a0, a0, {}\n    beqz zero, 1f\n1:\n",
+            i % 7
+        ));
     }
     body.push_str(&format!("    addi s2, s2, -1\n    bnez s2, 2b\n{EXIT}"));
     let img = build_prog("flush", &body);
