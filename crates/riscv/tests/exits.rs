@@ -213,6 +213,53 @@ fn exit_request_interrupts() {
 }
 
 #[test]
+fn exit_request_stops_endless_chains() {
+    // Endless loops made of chained blocks rather than one self-loop: a forward exit (a taken
+    // branch) and a backward one between two blocks, an indirect jump to itself, and calls
+    // and returns between two functions. An exit request made while they run must stop
+    // each, at the start of one of its blocks.
+    let loops = [
+        ("cycle", "1:  beqz zero, 2f\n    nop\n2:  beqz zero, 1b\n"),
+        ("indirect", "    la t0, 1f\n1:  jr t0\n"),
+        ("calls", "1:  jal ra, 2f\n    j 1b\n2:  ret\n"),
+    ];
+    // A loop that never checks would hang the test: fail it instead (only a broken build
+    // can take this long).
+    std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        eprintln!("exit_request_stops_endless_chains: a loop was never interrupted");
+        std::process::abort();
+    });
+    for (name, body) in loops {
+        let img = build_prog(name, body);
+        for b in BACKENDS {
+            let sp = Space::new(&img);
+            let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
+            cfg.backend = b;
+            let mut e = riscv::Engine::new(cfg).unwrap();
+            let mut cpu = riscv::Cpu::new();
+            cpu.pc = LOAD;
+            let h = e.exit_request();
+            // Whenever the request lands (before or while the loop runs) the run stops.
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                riscv::request_exit(&h)
+            });
+            assert_eq!(e.run(&mut cpu), Exit::Interrupted, "{name} on {b:?}");
+            t.join().unwrap();
+            assert!(
+                (LOAD..LOAD + img.len() as u64).contains(&cpu.pc),
+                "{name} on {b:?}: stopped at {:#x}",
+                cpu.pc
+            );
+            // Forget the watched code pages before the mapping goes (the SMC page table is
+            // process-wide and keyed by host address, which a later test may reuse).
+            e.invalidate(0, MEM);
+        }
+    }
+}
+
+#[test]
 fn interp_backend_selectable() {
     let img = build_prog("sel", &format!("    li a0, 5\n{EXIT}"));
     assert_eq!(run(&img, Backend::Interp).code, 5);

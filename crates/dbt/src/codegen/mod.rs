@@ -230,14 +230,11 @@ pub fn compile(
         Some(flags) => xregs::classify(b, flags, fastfp::inlined_arith),
         None => vec![false; nt],
     };
-    // Entry: honour exit requests at every block boundary.
-    g.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
-    g.a.cmp_m_zero(mem(RAX, 0));
-    let site = g.a.jcc(Cc::Ne);
-    g.stubs.push(Stub::Interrupt {
-        site,
-        pc: b.guest_pc,
-    });
+    // Exit requests are honoured on the way out of a block where chained code could go on
+    // for ever: a self-loop's back edge, a direct exit to a block that does not start above
+    // this one, an indirect jump. Every cycle of blocks has an edge of the second kind (the
+    // start addresses cannot all increase round it), and the run loop checks before it
+    // enters generated code, so a request waits at most for one forward chain of blocks.
     if g.is_self_loop() {
         g.loop_prefix = g.invariant_prefix();
         g.enter_loop()?;
@@ -484,6 +481,14 @@ impl Gen<'_> {
     fn exit_jmp(&mut self) {
         let s = self.a.jmp();
         self.out.exit_sites.push(s);
+    }
+
+    /// Emits a test of the exit-request flag and returns the site of the jump taken when it
+    /// is set (uses rdx only: rax may hold a jump target).
+    fn jump_if_exit_requested(&mut self) -> usize {
+        self.a.load(true, RDX, mem(R15, n::CTX_EXIT_FLAG));
+        self.a.cmp_m_zero(mem(RDX, 0));
+        self.a.jcc(Cc::Ne)
     }
 
     fn set_pc_exit(&mut self, pc: u64, code: u64) {
@@ -792,6 +797,11 @@ impl Gen<'_> {
             }
             Op::GotoTb { slot, pc } => {
                 self.sync_globals();
+                if pc <= self.b.guest_pc {
+                    let site = self.jump_if_exit_requested();
+                    // The guest state is complete here: stop as if at the target's entry.
+                    self.stubs.push(Stub::Interrupt { site, pc });
+                }
                 self.a.align_for(1, 4);
                 let s = self.a.jmp();
                 self.a.patch(s, s + 4);
@@ -809,6 +819,8 @@ impl Gen<'_> {
                     self.a.mov_rr(true, RAX, rt);
                 }
                 self.a.store(true, mem(RBP, self.pc_off as i32), RAX);
+                // An exit request takes the miss path back to the run loop, which sees it.
+                let requested = self.jump_if_exit_requested();
                 // Entry ((pc >> 1) & (JC_SIZE - 1)) of 16 bytes: (pc & mask) * 8.
                 self.a.mov_rr(false, RCX, RAX);
                 self.a
@@ -825,6 +837,7 @@ impl Gen<'_> {
                 self.a.jmp_r(RDX);
                 let here = self.a.pos();
                 self.a.patch(miss, here);
+                self.a.patch(requested, here);
                 self.a.mov_ri(RAX, self.tb_idx << 8 | K_INDIRECT);
                 self.exit_jmp();
             }

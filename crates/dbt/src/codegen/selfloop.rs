@@ -11,7 +11,6 @@
 use super::xregs::{XALLOC, XMM_BASE};
 use super::{Gen, Stub, ALLOC};
 use crate::ir::{BinOp, Op, Temp, Val};
-use crate::native as n;
 use crate::x86::*;
 
 /// Guest registers kept in host registers across iterations (the rest of the allocatable
@@ -183,9 +182,7 @@ impl Gen<'_> {
     pub(super) fn loop_back(&mut self, head: usize) -> Option<()> {
         self.restore_loop_state();
         let state = self.loop_state.clone();
-        self.a.load(true, RAX, mem(R15, n::CTX_EXIT_FLAG));
-        self.a.cmp_m_zero(mem(RAX, 0));
-        let site = self.a.jcc(Cc::Ne);
+        let site = self.jump_if_exit_requested();
         let off = |g: Temp| self.b.globals[g.0 as usize].offset;
         let xregs = self
             .xloop_state
