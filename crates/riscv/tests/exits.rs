@@ -198,12 +198,7 @@ fn jumps_followed_into_code_that_changes() {
 fn exit_request_interrupts() {
     let img = build_prog("loop", "1:  j 1b\n");
     for b in BACKENDS {
-        let sp = Space::new(&img);
-        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
-        cfg.backend = b;
-        let mut e = riscv::Engine::new(cfg).unwrap();
-        let mut cpu = riscv::Cpu::new();
-        cpu.pc = LOAD;
+        let (_sp, mut e, mut cpu) = engine_for(&img, b);
         let h = e.exit_request();
         let t = std::thread::spawn(move || riscv::request_exit(&h));
         t.join().unwrap();
@@ -233,12 +228,7 @@ fn exit_request_stops_endless_chains() {
     for (name, body) in loops {
         let img = build_prog(name, body);
         for b in BACKENDS {
-            let sp = Space::new(&img);
-            let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
-            cfg.backend = b;
-            let mut e = riscv::Engine::new(cfg).unwrap();
-            let mut cpu = riscv::Cpu::new();
-            cpu.pc = LOAD;
+            let (_sp, mut e, mut cpu) = engine_for(&img, b);
             let h = e.exit_request();
             // Whenever the request lands (before or while the loop runs) the run stops.
             let t = std::thread::spawn(move || {

@@ -125,6 +125,19 @@ impl Drop for Space {
     }
 }
 
+/// A fresh engine on `backend` over a fresh guest space holding `image`, and a CPU whose pc
+/// is at the image's start (keep the `Space` alive while the engine runs).
+#[allow(dead_code)] // not every test binary uses it
+pub fn engine_for(image: &[u8], backend: Backend) -> (Space, Engine, Cpu) {
+    let sp = Space::new(image);
+    let mut cfg = EngineConfig::new(sp.base, MEM);
+    cfg.backend = backend;
+    let e = Engine::new(cfg).expect("engine");
+    let mut cpu = Cpu::new();
+    cpu.pc = LOAD;
+    (sp, e, cpu)
+}
+
 pub struct Outcome {
     pub stdout: Vec<u8>,
     pub code: i64,
