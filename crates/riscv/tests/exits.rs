@@ -442,12 +442,7 @@ fn invalid_frm_is_checked_after_csr_writes() {
 fn odd_invalidations_are_harmless() {
     let img = build_prog("inv", &format!("    li a0, 1\n{EXIT}"));
     for b in BACKENDS {
-        let sp = Space::new(&img);
-        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
-        cfg.backend = b;
-        let mut e = riscv::Engine::new(cfg).unwrap();
-        let mut cpu = riscv::Cpu::new();
-        cpu.pc = LOAD;
+        let (_sp, mut e, mut cpu) = engine_for(&img, b);
         assert_eq!(e.run(&mut cpu), Exit::Ecall);
         e.invalidate(LOAD, 0);
         e.invalidate(u64::MAX - 10, 100);

@@ -21,12 +21,7 @@ fn fork_gives_the_child_its_own_code_buffer() {
     );
     let img = build_prog("fork", &body);
     for b in BACKENDS {
-        let sp = Space::new(&img);
-        let mut cfg = riscv::EngineConfig::new(sp.base, MEM);
-        cfg.backend = b;
-        let mut e = riscv::Engine::new(cfg).unwrap();
-        let mut cpu = riscv::Cpu::new();
-        cpu.pc = LOAD;
+        let (_sp, mut e, mut cpu) = engine_for(&img, b);
         assert_eq!(e.run(&mut cpu), Exit::Ecall);
         let guard = riscv::fork_lock();
         // SAFETY: the child only runs the engine and then _exits.
