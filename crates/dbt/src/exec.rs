@@ -26,6 +26,7 @@ fn add_code_check(b: &mut Block, fetched: &[(u64, u16)]) {
         pre.push(Op::Load {
             dst: t,
             addr: Val::C(addr),
+            disp: 0,
             size: MemSize::B2,
             signed: false,
         });

@@ -115,11 +115,85 @@ pub struct HostFault {
     pub write: bool,
 }
 
-/// Where guest memory is and how large the guest address space is.
+/// Bytes of inaccessible host address space the native backend needs on each side of guest
+/// memory: generated code checks an access's base register against the guest limit and adds
+/// the displacement in the host addressing mode, so an access a little outside
+/// `[0, limit)` must fault instead of touching host memory (see `codegen::address`).
+pub const GUEST_GUARD: u64 = 64 << 10;
+
+/// Where guest memory is and how large the guest address space is. The host bytes
+/// `[base - GUEST_GUARD, base)` and `[base + limit, base + limit + GUEST_GUARD)` must be
+/// inaccessible for as long as code runs over it; a [`Reservation`] provides that.
 #[derive(Clone, Copy, Debug)]
 pub struct GuestMem {
     pub base: usize,
     pub limit: u64,
+}
+
+/// Host address space for a guest: `limit` bytes with [`GUEST_GUARD`] inaccessible bytes on
+/// each side, unmapped on drop. Nothing is committed up front (`MAP_NORESERVE`).
+#[derive(Debug)]
+pub struct Reservation {
+    start: usize,
+    len: usize,
+    limit: u64,
+}
+
+impl Reservation {
+    /// Reserves the space; the guest part gets host protection `prot` (`libc::PROT_*`).
+    pub fn new(limit: u64, prot: i32) -> std::io::Result<Reservation> {
+        let guard = GUEST_GUARD as usize;
+        let len = usize::try_from(limit)
+            .ok()
+            .and_then(|l| l.checked_add(2 * guard))
+            .ok_or_else(|| std::io::Error::other("guest address space too large"))?;
+        // SAFETY: a fresh anonymous mapping at a kernel-chosen address; it overlaps nothing.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let r = Reservation {
+            start: p as usize,
+            len,
+            limit,
+        };
+        if prot != libc::PROT_NONE && limit > 0 {
+            // SAFETY: the guest part of the mapping just made, which this value owns.
+            let rc = unsafe { libc::mprotect((r.start + guard) as *mut _, limit as usize, prot) };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(r)
+    }
+
+    /// Host address of guest address 0.
+    pub fn base(&self) -> usize {
+        self.start + GUEST_GUARD as usize
+    }
+
+    pub fn mem(&self) -> GuestMem {
+        GuestMem {
+            base: self.base(),
+            limit: self.limit,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // SAFETY: the whole mapping made in `new`, owned by this value.
+        unsafe { libc::munmap(self.start as *mut _, self.len) };
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -139,9 +139,10 @@ pub fn run_block_with(
             Op::Load {
                 dst,
                 addr,
+                disp,
                 size,
                 signed,
-            } => match mem.load(f.get(addr), size.bytes()) {
+            } => match mem.load(effective(f.get(addr), disp), size.bytes()) {
                 Ok(v) => {
                     let bits = size.bytes() * 8;
                     let v = if signed && bits < 64 {
@@ -153,8 +154,13 @@ pub fn run_block_with(
                 }
                 Err(e) => return fault(e),
             },
-            Op::Store { src, addr, size } => {
-                if let Err(e) = mem.store(f.get(addr), size.bytes(), f.get(src)) {
+            Op::Store {
+                src,
+                addr,
+                disp,
+                size,
+            } => {
+                if let Err(e) = mem.store(effective(f.get(addr), disp), size.bytes(), f.get(src)) {
                     return fault(e);
                 }
             }
@@ -257,4 +263,9 @@ pub fn run_block_with(
     }
     // `Block::verify` guarantees a terminator; treat falling off the end as a front-end bug.
     BlockExit::Code(u32::MAX)
+}
+
+/// The guest address a base-plus-displacement access touches (wrapping, as guest adds do).
+fn effective(base: u64, disp: i32) -> u64 {
+    base.wrapping_add(disp as i64 as u64)
 }

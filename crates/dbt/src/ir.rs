@@ -463,17 +463,22 @@ pub enum Op {
         t: Val,
         f: Val,
     },
-    /// Guest memory load from guest address `addr` (I64); result zero or sign extended to I64.
-    /// The only way front ends read guest memory, so a soft MMU can replace its lowering.
+    /// Guest memory load from guest address `addr + disp` (`addr` is I64, the sum wraps);
+    /// result zero or sign extended to I64. The only way front ends read guest memory, so a
+    /// soft MMU can replace its lowering. The displacement lets a backend fold the offset of
+    /// a base-plus-offset access into the host addressing mode (see `opt::fold_addresses`).
     Load {
         dst: Temp,
         addr: Val,
+        disp: i32,
         size: MemSize,
         signed: bool,
     },
+    /// Guest memory store of `src` to guest address `addr + disp`, as for [`Op::Load`].
     Store {
         src: Val,
         addr: Val,
+        disp: i32,
         size: MemSize,
     },
     /// Atomic read-modify-write; `dst` receives the old value (sign-extended for B4).

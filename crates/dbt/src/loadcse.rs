@@ -34,9 +34,34 @@ impl LoadCse {
         }
     }
 
+    /// `addr + disp` as `base + offset`.
+    fn addr_disp(&self, addr: Val, disp: i32) -> Addr {
+        let (base, off) = self.addr(addr);
+        (base, off.wrapping_add(disp as i64 as u64))
+    }
+
+    /// Folds a known `base + offset` address into the access's displacement, so the access
+    /// uses the base directly (the backend's addressing mode adds the offset, and the `Add`
+    /// dies when nothing else uses it). A constant address absorbs the displacement.
+    fn fold_address(&self, mut op: Op) -> Op {
+        if let Op::Load { addr, disp, .. } | Op::Store { addr, disp, .. } = &mut op {
+            let (base, off) = self.addr_disp(*addr, *disp);
+            match base {
+                Val::C(c) => (*addr, *disp) = (Val::C(c.wrapping_add(off)), 0),
+                Val::T(_) => {
+                    if let Ok(d) = i32::try_from(off as i64) {
+                        (*addr, *disp) = (base, d);
+                    }
+                }
+            }
+        }
+        op
+    }
+
     /// Rewrites `op` if it repeats an earlier load, then records what `op` teaches or
     /// invalidates.
     pub fn visit(&mut self, b: &Block, op: Op) -> Op {
+        let op = self.fold_address(op);
         let op = self.rewrite(b, op);
         match op {
             Op::Label(_) => self.clear(),
@@ -64,9 +89,13 @@ impl LoadCse {
                     self.forms.insert(d, (base, off.wrapping_add(k)));
                 }
                 Op::Load {
-                    addr, size, signed, ..
+                    addr,
+                    disp,
+                    size,
+                    signed,
+                    ..
                 } if addr != Val::T(d) => {
-                    let a = self.addr(addr);
+                    let a = self.addr_disp(addr, disp);
                     self.loads.push((a, size, signed, d));
                 }
                 _ => {}
@@ -87,6 +116,7 @@ impl LoadCse {
         let Op::Load {
             dst,
             addr,
+            disp,
             size,
             signed,
         } = op
@@ -96,7 +126,7 @@ impl LoadCse {
         if b.ty(dst) != Ty::I64 {
             return op;
         }
-        let a = self.addr(addr);
+        let a = self.addr_disp(addr, disp);
         let same = |&&(la, ls, lsigned, r): &&(Addr, MemSize, bool, Temp)| {
             la == a
                 && ls == size
@@ -156,6 +186,7 @@ mod tests {
         b.push(Op::Load {
             dst: d,
             addr: Val::T(a),
+            disp: 0,
             size,
             signed,
         });
@@ -168,6 +199,7 @@ mod tests {
             b.push(Op::Store {
                 src: Val::T(t),
                 addr: Val::C(0x100 + 8 * k as u64),
+                disp: 0,
                 size: MemSize::B8,
             });
         }
@@ -214,6 +246,7 @@ mod tests {
         b.push(Op::Store {
             src: Val::C(1),
             addr: Val::C(0x200),
+            disp: 0,
             size: MemSize::B1,
         });
         let y = load_at(&mut b, 8, MemSize::B8, false);

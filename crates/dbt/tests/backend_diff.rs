@@ -3,7 +3,7 @@
 //! with a fixed seed so it is deterministic).
 
 use dbt::env::EnvPtr;
-use dbt::hostmem::{GuestMem, HostFault};
+use dbt::hostmem::{GuestMem, HostFault, Reservation};
 use dbt::ir::*;
 use dbt::{Backend, Exec, ExecConfig, Frontend, RunExit};
 
@@ -74,6 +74,8 @@ struct GenB {
     /// Locals usable in the current region (between labels), by type.
     l64: Vec<Temp>,
     l32: Vec<Temp>,
+    /// Locals among `l64` holding guest addresses (bases of accesses).
+    pointers: Vec<Temp>,
 }
 
 impl GenB {
@@ -84,6 +86,7 @@ impl GenB {
             b: Block::new(0x1000, globals),
             l64: vec![],
             l32: vec![],
+            pointers: vec![],
         }
     }
 
@@ -114,11 +117,39 @@ impl GenB {
         }
         t
     }
+    /// A guest address as base + displacement: mostly inside guest memory, sometimes a
+    /// little outside it (caught by the guard pages) or far outside (caught by the check),
+    /// and sometimes on a pointer bumped from an earlier one (whose check may cover it).
+    fn addr(&mut self) -> (Val, i32) {
+        let disp = match self.r.below(16) {
+            0..=6 => 0,
+            7..=10 => self.r.below(2048) as i32,
+            11..=13 => self.r.below(32) as i32 * 8 - 128,
+            14 => self.r.below(4096) as i32 - 2048,
+            _ => [-70000, 70000, -9, MEM as i32, i32::MIN, i32::MAX][self.r.below(6) as usize],
+        };
+        match self.r.below(4) {
+            0 => (self.base(), disp),
+            1 if !self.pointers.is_empty() => {
+                let p = self.pointers[self.r.below(self.pointers.len() as u64) as usize];
+                let t = self.dst_local();
+                self.b.push(Op::Bin {
+                    op: [BinOp::Add, BinOp::Sub][self.r.below(2) as usize],
+                    ty: Ty::I64,
+                    dst: t,
+                    a: Val::T(p),
+                    b: Val::C(self.r.below(64) * 4),
+                });
+                self.pointers.push(t);
+                (Val::T(t), disp)
+            }
+            _ => (self.base(), disp),
+        }
+    }
     /// A guest address inside the buffer (sometimes computed at run time from a global).
-    fn addr(&mut self) -> Val {
-        let off = self.r.below(MEM as u64 - 8);
+    fn base(&mut self) -> Val {
         if self.r.below(2) == 0 {
-            return Val::C(off);
+            return Val::C(self.r.below(MEM as u64 - 8));
         }
         let g = Val::T(Temp(self.r.below(NG as u64) as u32));
         let t = self.dst_local();
@@ -129,6 +160,7 @@ impl GenB {
             a: g,
             b: Val::C(0x7ff8),
         });
+        self.pointers.push(t);
         Val::T(t)
     }
     fn dst_local(&mut self) -> Temp {
@@ -191,21 +223,27 @@ impl GenB {
             }
             8 => {
                 let size = SIZES[self.r.below(4) as usize];
-                let addr = self.addr();
+                let (addr, disp) = self.addr();
                 let signed = self.r.below(2) == 0;
                 let dst = self.dst(Ty::I64);
                 self.b.push(Op::Load {
                     dst,
                     addr,
+                    disp,
                     size,
                     signed,
                 });
             }
             9 => {
                 let size = SIZES[self.r.below(4) as usize];
-                let addr = self.addr();
+                let (addr, disp) = self.addr();
                 let src = self.val(Ty::I64);
-                self.b.push(Op::Store { src, addr, size });
+                self.b.push(Op::Store {
+                    src,
+                    addr,
+                    disp,
+                    size,
+                });
             }
             10 => {
                 let size = if self.r.below(2) == 0 {
@@ -213,7 +251,7 @@ impl GenB {
                 } else {
                     MemSize::B8
                 };
-                let addr = self.addr();
+                let addr = self.base();
                 let val = self.val(Ty::I64);
                 let expect = self.val(Ty::I64);
                 let dst = self.dst(Ty::I64);
@@ -253,6 +291,7 @@ impl GenB {
                 self.b.push(Op::Label(l));
                 self.l64.clear();
                 self.l32.clear();
+                self.pointers.clear();
             }
             _ => {
                 let helper = if self.r.below(2) == 0 {
@@ -313,13 +352,23 @@ extern "C" fn mix(env: *mut u8, a: u64, b: u64, c: u64, d: u64) -> u64 {
 }
 
 fn run(block: &Block, backend: Backend, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8>, RunExit) {
-    let mut memv = mem0.to_vec();
-    let mem = GuestMem {
-        base: memv.as_mut_ptr() as usize,
-        limit: MEM as u64,
-    };
-    let (env, r) = run_in(block, backend, env0, mem);
-    (env, memv, r)
+    let space = guarded(mem0);
+    let (env, r) = run_in(block, backend, env0, space.mem());
+    (env, contents(&space), r)
+}
+
+/// Guest memory (with the guard pages the native backend relies on) holding `mem0`.
+fn guarded(mem0: &[u8]) -> Reservation {
+    let space = Reservation::new(mem0.len() as u64, libc::PROT_READ | libc::PROT_WRITE).unwrap();
+    // SAFETY: the reservation's guest part is `mem0.len()` writable bytes.
+    unsafe { std::ptr::copy_nonoverlapping(mem0.as_ptr(), space.base() as *mut u8, mem0.len()) };
+    space
+}
+
+fn contents(space: &Reservation) -> Vec<u8> {
+    let m = space.mem();
+    // SAFETY: the reservation's guest part is `limit` readable bytes.
+    unsafe { std::slice::from_raw_parts(m.base as *const u8, m.limit as usize).to_vec() }
 }
 
 /// Runs `block` on `backend` over guest memory `mem`.
@@ -444,6 +493,7 @@ fn register_pressure_spills_match() {
                 0 => b.push(Op::Load {
                     dst: t,
                     addr: Val::C(r.below(MEM as u64 - 8)),
+                    disp: 0,
                     size: MemSize::B8,
                     signed: false,
                 }),
@@ -679,9 +729,9 @@ fn fp_fast_paths_match_interpreter() {
             if g.r.below(6) == 0 {
                 // FP loads and stores (`fld`/`fsd`), sometimes out of range: the fault
                 // must find FP values still in host registers written back.
-                let addr = match g.r.below(8) {
-                    0 => Val::C(MEM as u64 + g.r.below(64)),
-                    _ => Val::C(g.r.below(MEM as u64 - 8)),
+                let (addr, disp) = match g.r.below(8) {
+                    0 => (Val::C(MEM as u64 + g.r.below(64)), 0),
+                    _ => g.addr(),
                 };
                 if g.r.below(2) == 0 {
                     let t = g.b.new_temp(Ty::I64);
@@ -690,6 +740,7 @@ fn fp_fast_paths_match_interpreter() {
                     g.b.push(Op::Load {
                         dst: t,
                         addr,
+                        disp,
                         size: MemSize::B8,
                         signed: false,
                     });
@@ -701,6 +752,7 @@ fn fp_fast_paths_match_interpreter() {
                     g.b.push(Op::Store {
                         src,
                         addr,
+                        disp,
                         size: MemSize::B8,
                     });
                 }
@@ -866,15 +918,17 @@ fn self_loop_invariant_checks_match() {
 
 /// Runs `block` once in the IR interpreter, without the optimiser.
 fn interpret(block: &Block, env0: &Env, mem0: &[u8]) -> (Env, Vec<u8>, dbt::interp::BlockExit) {
-    let mut memv = mem0.to_vec();
-    let mem = GuestMem {
-        base: memv.as_mut_ptr() as usize,
-        limit: MEM as u64,
-    };
+    let space = guarded(mem0);
     let mut env = env0.clone();
     let labels = dbt::interp::label_table(block);
-    let exit = dbt::interp::run_block(block, &labels, EnvPtr::new(&mut env), &mem, (NG * 8) as u32);
-    (env, memv, exit)
+    let exit = dbt::interp::run_block(
+        block,
+        &labels,
+        EnvPtr::new(&mut env),
+        &space.mem(),
+        (NG * 8) as u32,
+    );
+    (env, contents(&space), exit)
 }
 
 /// The optimiser (folding, propagation, dropped truncations, merged loads, dead code) keeps
@@ -926,6 +980,7 @@ fn optimiser_preserves_semantics() {
             g.b.push(Op::Load {
                 dst,
                 addr: Val::T(addr),
+                disp: 0,
                 size,
                 signed: g.r.below(2) == 0,
             });
@@ -978,25 +1033,12 @@ fn faults_write_back_fp_registers() {
         return;
     }
     const PAGE: usize = 4096;
-    // SAFETY: a fresh private anonymous mapping of two pages; the second is made
-    // inaccessible, which is the point of the test. Unmapped at the end.
-    let base = unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            2 * PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED);
-        assert_eq!(libc::mprotect(p.add(PAGE), PAGE, libc::PROT_NONE), 0);
-        p as usize
-    };
-    let mem = GuestMem {
-        base,
-        limit: 2 * PAGE as u64,
-    };
+    // Two guarded pages; the second is made inaccessible, which is the point of the test.
+    let space = Reservation::new(2 * PAGE as u64, libc::PROT_READ | libc::PROT_WRITE).unwrap();
+    let mem = space.mem();
+    // SAFETY: the second page of the reservation's guest part, owned by `space`.
+    let rc = unsafe { libc::mprotect((mem.base + PAGE) as *mut _, PAGE, libc::PROT_NONE) };
+    assert_eq!(rc, 0);
     let globals = test_globals();
     let fp = |dst: u32, op: FpOp, a: u32, b: u32| {
         fp_double(Temp(dst), op, [Val::T(Temp(a)), Val::T(Temp(b)), Val::C(0)])
@@ -1010,6 +1052,7 @@ fn faults_write_back_fp_registers() {
         b.push(Op::Load {
             dst: t,
             addr: Val::C(8),
+            disp: 0,
             size: MemSize::B8,
             signed: false,
         });
@@ -1017,6 +1060,7 @@ fn faults_write_back_fp_registers() {
         b.push(Op::Store {
             src: Val::T(Temp(5)),
             addr: Val::C(fault_addr),
+            disp: 0,
             size: MemSize::B8,
         });
         b.push(Op::Mov {
@@ -1047,8 +1091,7 @@ fn faults_write_back_fp_registers() {
             native.1
         );
     }
-    // SAFETY: the mapping made above, no longer used.
-    unsafe { libc::munmap(base as *mut libc::c_void, 2 * PAGE) };
+    drop(space);
 }
 
 /// A self-loop doing FP arithmetic keeps its FP guest registers in xmm registers across
@@ -1069,6 +1112,7 @@ fn self_loop_keeps_fp_registers() {
     b.push(Op::Load {
         dst: t,
         addr: g(6),
+        disp: 0,
         size: MemSize::B8,
         signed: false,
     });
@@ -1076,6 +1120,7 @@ fn self_loop_keeps_fp_registers() {
     b.push(Op::Store {
         src: g(3),
         addr: g(6),
+        disp: 0,
         size: MemSize::B8,
     });
     // g2 = g2 + g3 (a second FP register carried round the loop).

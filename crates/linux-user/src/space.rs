@@ -136,6 +136,8 @@ impl Map {
 pub struct Space {
     base: usize,
     map: Mutex<Map>,
+    /// Owns the host mapping (with the guard bytes generated code relies on); unmapped last.
+    _reservation: dbt::hostmem::Reservation,
 }
 
 fn host_prot(guest: u32) -> i32 {
@@ -164,25 +166,14 @@ pub enum Backing {
 }
 
 impl Space {
-    /// Reserves the whole guest address space (PROT_NONE, nothing committed).
+    /// Reserves the whole guest address space (PROT_NONE, nothing committed), with guard
+    /// bytes on each side (see `dbt::hostmem::Reservation`).
     pub fn new() -> std::io::Result<Space> {
-        // SAFETY: a fresh anonymous mapping at a kernel-chosen address; it overlaps nothing.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                GUEST_ADDR_LIMIT as usize,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let reservation = dbt::hostmem::Reservation::new(GUEST_ADDR_LIMIT, libc::PROT_NONE)?;
         Ok(Space {
-            base: p as usize,
+            base: reservation.base(),
             map: Mutex::new(Map::default()),
+            _reservation: reservation,
         })
     }
 
@@ -605,14 +596,6 @@ impl Space {
             at = at.checked_add(buf.len() as u64).ok_or(EFAULT)?;
         }
         Err(Errno(libc::ENAMETOOLONG))
-    }
-}
-
-impl Drop for Space {
-    fn drop(&mut self) {
-        // SAFETY: the reservation was created in `new` with exactly this size and nothing
-        // outside this struct refers to it once it is dropped.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, GUEST_ADDR_LIMIT as usize) };
     }
 }
 

@@ -186,15 +186,24 @@ impl Ctx<'_> {
         });
         Val::T(d)
     }
-    pub fn addr(&mut self, rs1: usize, imm: i64) -> Val {
-        let base = self.x(rs1);
-        self.bin(BinOp::Add, base, Val::C(imm as u64))
+    /// Stores `src` to `x[rs1] + imm`, as [`Ctx::load`].
+    pub fn store(&mut self, src: Val, rs1: usize, imm: i64, size: MemSize) {
+        let addr = self.x(rs1);
+        self.emit(Op::Store {
+            src,
+            addr,
+            disp: imm as i32,
+            size,
+        });
     }
-    pub fn load(&mut self, addr: Val, size: MemSize, signed: bool) -> Val {
+    /// Loads from `x[rs1] + imm` (a 12-bit immediate, kept as the access's displacement).
+    pub fn load(&mut self, rs1: usize, imm: i64, size: MemSize, signed: bool) -> Val {
         let d = self.temp();
+        let addr = self.x(rs1);
         self.emit(Op::Load {
             dst: d,
             addr,
+            disp: imm as i32,
             size,
             signed,
         });

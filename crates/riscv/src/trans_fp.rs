@@ -203,8 +203,7 @@ fn freg(r: usize) -> Temp {
 }
 
 fn load(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
-    let addr = c.addr(a.rs1, a.imm);
-    let v = c.load(addr, size, false);
+    let v = c.load(a.rs1, a.imm, size, false);
     let v = if size == MemSize::B4 {
         c.bin(BinOp::Or, v, Val::C(BOX))
     } else {
@@ -218,12 +217,7 @@ fn load(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
 }
 
 fn store(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
-    let addr = c.addr(a.rs1, a.imm);
-    c.emit(Op::Store {
-        src: Val::T(freg(a.rs2)),
-        addr,
-        size,
-    });
+    c.store(Val::T(freg(a.rs2)), a.rs1, a.imm, size);
     true
 }
 

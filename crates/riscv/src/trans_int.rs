@@ -28,7 +28,8 @@ pub fn jal(c: &mut Ctx, a: &Args) -> bool {
     true
 }
 pub fn jalr(c: &mut Ctx, a: &Args) -> bool {
-    let t = c.addr(a.rs1, a.imm);
+    let base = c.x(a.rs1);
+    let t = c.bin(BinOp::Add, base, Val::C(a.imm as u64));
     let t = c.bin(BinOp::And, t, Val::C(!1));
     let link = c.next_pc();
     c.set_x(a.rd, Val::C(link));
@@ -64,15 +65,13 @@ fn branch(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
 }
 
 fn load(c: &mut Ctx, a: &Args, size: MemSize, signed: bool) -> bool {
-    let addr = c.addr(a.rs1, a.imm);
-    let v = c.load(addr, size, signed);
+    let v = c.load(a.rs1, a.imm, size, signed);
     c.set_x(a.rd, v);
     true
 }
 fn st(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
-    let addr = c.addr(a.rs1, a.imm);
     let src = c.x(a.rs2);
-    c.emit(Op::Store { src, addr, size });
+    c.store(src, a.rs1, a.imm, size);
     true
 }
 fn alu(c: &mut Ctx, a: &Args, op: BinOp) -> bool {
@@ -189,7 +188,7 @@ fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
 fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
     check_aligned(c, addr, size);
-    let v = c.load(addr, size, true);
+    let v = c.load(a.rs1, 0, size, true);
     c.emit(Op::Mov {
         dst: Ctx::res_addr(),
         src: addr,

@@ -6,6 +6,9 @@ use common::*;
 use riscv::{Backend, Exit};
 
 const EXIT: &str = "    li a7, 93\n    ecall\n";
+/// Ends the block (a conditional branch to the next instruction), so register values set
+/// before it are not constants to the code after it.
+const OPAQUE: &str = "    bnez sp, 9f\n9:\n";
 
 fn build_prog(name: &str, body: &str) -> Vec<u8> {
     let src = format!("    .text\n    .globl _start\n_start:\n{body}\n");
@@ -71,15 +74,22 @@ fn illegal_compressed_and_csr() {
 /// A fault in the middle of a block reports the faulting instruction's pc, with every
 /// earlier instruction's effects visible and none of the later ones.
 fn precise(addr: u64, write: bool, protect: bool) {
+    precise_at(addr, 0, write, protect)
+}
+
+/// As [`precise`], for an access at `base + disp`.
+fn precise_at(base: u64, disp: i32, write: bool, protect: bool) {
+    let addr = base.wrapping_add(disp as i64 as u64);
     let op = if write {
-        "sd a2, 0(t0)"
+        format!("sd a2, {disp}(t0)")
     } else {
-        "ld a3, 0(t0)"
+        format!("ld a3, {disp}(t0)")
     };
     let body = format!(
-        "    li a0, 1\n    li a1, 2\n    la s1, 1f\n    li t0, {addr}\n    addi a2, a0, 5\n1:  {op}\n    li a0, 99\n    li a1, 98\n{EXIT}"
+        "    li a0, 1\n    li a1, 2\n    la s1, 1f\n    li t0, {base}\n{OPAQUE}    addi a2, a0, 5\n1:  {op}\n    li a0, 99\n    li a1, 98\n{EXIT}"
     );
-    let img = build_prog(&format!("precise{}{}", write as u8, protect as u8), &body);
+    let name = format!("precise{}{}-{base:x}{disp:+}", write as u8, protect as u8);
+    let img = build_prog(&name, &body);
     for b in BACKENDS {
         let prep = |sp: &Space| {
             if protect {
@@ -125,6 +135,37 @@ fn precise_fault_out_of_range() {
     precise(0x4000000, true, false);
     // Far outside the guest space (and near the top of the 64-bit range).
     precise(0xffff_ffff_ffff_fff0, true, false);
+}
+
+/// An access whose base register is a valid address but whose displacement takes it just
+/// outside guest memory (above the end, or below 0 and so wrapping to the top of the 64-bit
+/// range) faults at exactly that address: the native backend checks only the base and lets
+/// the host's guard pages around guest memory catch these.
+#[test]
+fn precise_fault_beside_guest_memory() {
+    for write in [false, true] {
+        precise_at(MEM - 8, 16, write, false);
+        precise_at(MEM - 16, 2047, write, false);
+        precise_at(8, -16, write, false);
+        precise_at(0, -2048, write, false);
+    }
+}
+
+/// The converse: a base register outside guest memory with a displacement that brings the
+/// address back inside is a valid access (the native backend's failed base check retries
+/// with the whole address).
+#[test]
+fn base_outside_guest_memory_address_inside() {
+    let top = MEM + 16;
+    let body = format!(
+        "    li t0, {top}\n    li t1, -16\n    li t2, {}\n{OPAQUE}    li a2, 77\n    sd a2, -24(t0)\n    li a3, 5\n    sd a3, 48(t1)\n    ld a0, 0(t2)\n    ld a1, 32(zero)\n    add a0, a0, a1\n    ld a1, -24(t0)\n    add a0, a0, a1\n    ld a1, 48(t1)\n    add a0, a0, a1\n{EXIT}",
+        MEM - 8
+    );
+    let img = build_prog("base-outside", &body);
+    for b in BACKENDS {
+        let o = run(&img, b);
+        assert_eq!(o.code, 77 + 5 + 77 + 5, "{b:?}");
+    }
 }
 
 #[test]

@@ -172,7 +172,7 @@ impl Gen<'_> {
         let w = bytes == 8;
         let ra = self.get(addr, Some(RCX), &[])?;
         let rv = self.get(val, None, &[ra])?;
-        self.range_check(ra, bytes, true);
+        self.range_check(ra, 0, bytes, true);
         let m = mem_idx(R14, ra);
         let d = self.alloc(&[ra, rv])?;
         match op {

@@ -10,6 +10,7 @@
 //! SIGSEGV path using the registers saved by the signal handler) store them, so the guest
 //! state at a fault is exact for the faulting instruction.
 
+mod address;
 mod arith;
 mod fastfp;
 pub(crate) mod inexact;
@@ -18,7 +19,7 @@ mod xregs;
 
 use crate::ir::MAX_SLOTS;
 use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Temp, Ty, UnOp, Val};
-use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT, K_RANGE};
+use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT};
 use crate::x86::*;
 
 const ALLOC: [R; 9] = [RBX, R12, R13, RSI, RDI, R8, R9, R10, R11];
@@ -66,9 +67,13 @@ impl DirtyRegs {
 }
 
 enum Stub {
+    /// A failed range check (see `address`): `resume` is the access it guards.
     Range {
         site: usize,
+        resume: usize,
         addr: R,
+        disp: i32,
+        bytes: u64,
         write: bool,
         pc: u64,
         dirty: DirtyRegs,
@@ -129,6 +134,9 @@ struct Gen<'a> {
     /// The guest's inexact flag, deferred to MXCSR (see `inexact`), and its global.
     inexact: Option<InexactFlag>,
     flag_global: Option<Temp>,
+    /// Temporaries bounded by an earlier range check, with how far they may have moved
+    /// from the guest address range since (see `address`).
+    checked: Vec<(Temp, i64)>,
     out: Compiled,
     stubs: Vec<Stub>,
 }
@@ -161,6 +169,16 @@ fn cmp_order(cond: Cond, a: Val, b: Val) -> (Val, Val, Cc) {
     match (a, b) {
         (Val::C(_), Val::T(_)) => (b, a, cc_swapped(cond)),
         _ => (a, b, cc(cond)),
+    }
+}
+
+/// The host operand of a guest access: guest memory starts at r14.
+fn guest_mem(base: R, disp: i32) -> Mem {
+    Mem {
+        base: R14,
+        index: Some(base),
+        scale: 0,
+        disp,
     }
 }
 
@@ -218,6 +236,7 @@ pub fn compile(
         failed: false,
         inexact,
         flag_global: inexact::flag_global(b, inexact),
+        checked: Vec::new(),
         out: Compiled {
             code: Vec::new(),
             gotos: Vec::new(),
@@ -245,6 +264,7 @@ pub fn compile(
             g.mark_fast_head();
         }
         g.op(op)?;
+        g.track_checked(op);
         g.free_dead();
     }
     g.finish();
@@ -630,41 +650,48 @@ impl Gen<'_> {
             Op::Load {
                 dst,
                 addr,
+                disp,
                 size,
                 signed,
             } => {
                 let ra = self.get(addr, Some(RCX), &[])?;
                 if self.is_x(dst) && size == MemSize::B8 {
                     let x = self.xalloc(&[])?;
-                    self.range_check(ra, 8, false);
+                    let (r, disp) = self.guest_address(addr, ra, disp, 8, false);
                     self.memop(false);
-                    self.a.movq_load(x, mem_idx(R14, ra));
+                    self.a.movq_load(x, guest_mem(r, disp));
                     self.xbind(dst, x);
                     return Some(());
                 }
-                self.range_check(ra, size.bytes(), false);
+                let (r, disp) = self.guest_address(addr, ra, disp, size.bytes(), false);
                 let d = self.alloc(&[ra])?;
                 self.memop(false);
-                self.a.load_ext(d, mem_idx(R14, ra), size.bytes(), signed);
+                self.a.load_ext(d, guest_mem(r, disp), size.bytes(), signed);
                 self.bind(dst, d);
             }
             Op::Store {
                 src: Val::T(s),
                 addr,
+                disp,
                 size: MemSize::B8,
             } if self.is_x(s) && addr != Val::T(s) => {
                 let ra = self.get(addr, Some(RCX), &[])?;
                 let x = self.xget(s, &[])?;
-                self.range_check(ra, 8, true);
+                let (r, disp) = self.guest_address(addr, ra, disp, 8, true);
                 self.memop(true);
-                self.a.movq_store(mem_idx(R14, ra), x);
+                self.a.movq_store(guest_mem(r, disp), x);
             }
-            Op::Store { src, addr, size } => {
+            Op::Store {
+                src,
+                addr,
+                disp,
+                size,
+            } => {
                 let ra = self.get(addr, Some(RCX), &[])?;
                 let rs = self.get(src, Some(RDX), &[ra])?;
-                self.range_check(ra, size.bytes(), true);
+                let (r, disp) = self.guest_address(addr, ra, disp, size.bytes(), true);
                 self.memop(true);
-                self.a.store_sized(mem_idx(R14, ra), rs, size.bytes());
+                self.a.store_sized(guest_mem(r, disp), rs, size.bytes());
             }
             Op::Rmw {
                 op,
@@ -687,7 +714,7 @@ impl Gen<'_> {
                 if re != RAX {
                     self.a.mov_rr(true, RAX, re);
                 }
-                self.range_check(ra, size.bytes(), true);
+                self.range_check(ra, 0, size.bytes(), true);
                 self.memop(true);
                 self.a.lock_cmpxchg(w, mem_idx(R14, ra), rn);
                 let d = self.alloc(&[ra, rn])?;
@@ -896,20 +923,6 @@ impl Gen<'_> {
         });
     }
 
-    fn range_check(&mut self, ra: R, bytes: u64, write: bool) {
-        let k = bytes.trailing_zeros() as i32;
-        self.a.cmp_rm(true, ra, mem(R15, n::CTX_MAX_ADDR + 8 * k));
-        let site = self.a.jcc(Cc::A);
-        let dirty = self.dirty_list();
-        self.stubs.push(Stub::Range {
-            site,
-            addr: ra,
-            write,
-            pc: self.pc,
-            dirty,
-        });
-    }
-
     /// Calls `f(first, args...)` where `first` is the env (helpers) or nothing (pure ops).
     fn call(&mut self, f: u64, env_first: bool, args: &[Val], dst: Option<Temp>) -> Option<()> {
         self.sync_globals();
@@ -973,19 +986,14 @@ impl Gen<'_> {
             match s {
                 Stub::Range {
                     site,
+                    resume,
                     addr,
+                    disp,
+                    bytes,
                     write,
                     pc,
                     dirty,
-                } => {
-                    self.a.patch(site, here);
-                    for (off, r) in dirty.iter() {
-                        self.store_any(mem(RBP, off as i32), r);
-                    }
-                    self.a.store(true, mem(R15, n::CTX_FAULT_ADDR), addr);
-                    self.a.store_imm(mem(R15, n::CTX_FAULT_WRITE), write as i32);
-                    self.set_pc_exit(pc, self.tb_idx << 8 | K_RANGE);
-                }
+                } => self.range_stub(site, resume, addr, disp, bytes, write, pc, dirty),
                 Stub::Interrupt { site, pc } => {
                     self.a.patch(site, here);
                     self.set_pc_exit(pc, K_INTERRUPT);

@@ -162,8 +162,10 @@ impl Gen<'_> {
     /// and drop everything else, so back edges can enter here in the head's state.
     pub(super) fn mark_fast_head(&mut self) {
         self.restore_loop_state();
-        // The prefix's own locals are dead here (see `invariant_prefix`).
+        // The prefix's own locals are dead here (see `invariant_prefix`), and back edges
+        // arrive here with no range check behind them.
         self.forget_all();
+        self.checked.clear();
         for (r, g) in self.loop_state.clone() {
             self.holds[r.0 as usize] = Some(g);
             self.reg_of[g.0 as usize] = Some(r);

@@ -113,6 +113,7 @@ fn welcomes(op: &Op, t: Temp, x: &[bool]) -> bool {
             src,
             addr,
             size: MemSize::B8,
+            ..
         } => *src == v && *addr != v,
         Op::Mov { dst, .. } => x[dst.0 as usize],
         Op::Call {

@@ -67,27 +67,18 @@ pub fn build(dir: &Path, name: &str, src: &str) -> (PathBuf, Vec<u8>) {
     (elf, std::fs::read(&bin).unwrap())
 }
 
-/// Guest address space for tests: MEM bytes of anonymous memory.
+/// Guest address space for tests: MEM bytes of anonymous memory, guarded as the native
+/// backend needs.
 pub struct Space {
     pub base: usize,
+    _reservation: dbt::hostmem::Reservation,
 }
 
 impl Space {
     pub fn new(image: &[u8]) -> Space {
-        // SAFETY: fresh anonymous mapping owned by this struct.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                MEM as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        let base = p as usize;
-        // SAFETY: the image fits (asserted) inside our mapping.
+        let r = dbt::hostmem::Reservation::new(MEM, libc::PROT_READ | libc::PROT_WRITE).unwrap();
+        let base = r.base();
+        // SAFETY: the image fits (asserted) inside the reservation's writable part.
         unsafe {
             assert!(LOAD as usize + image.len() < MEM as usize);
             std::ptr::copy_nonoverlapping(
@@ -96,7 +87,10 @@ impl Space {
                 image.len(),
             );
         }
-        Space { base }
+        Space {
+            base,
+            _reservation: r,
+        }
     }
     pub fn read(&self, addr: u64, len: usize) -> Vec<u8> {
         assert!(addr + len as u64 <= MEM);
@@ -115,13 +109,6 @@ impl Space {
                 data.len(),
             )
         }
-    }
-}
-
-impl Drop for Space {
-    fn drop(&mut self) {
-        // SAFETY: unmapping our own mapping.
-        unsafe { libc::munmap(self.base as *mut _, MEM as usize) };
     }
 }
 
