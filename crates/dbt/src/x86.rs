@@ -116,21 +116,32 @@ impl Asm {
     }
 
     fn modrm_mem(&mut self, reg: u8, m: Mem) {
-        // Always mod=10 (disp32): simple and valid for every base including rbp/r13.
+        // The shortest displacement: none, 8 or 32 bits. A base of rbp/r13 with no
+        // displacement would mean something else (rip-relative or no base), so it gets disp8.
+        let base = m.base.0 & 7;
+        let (mode, disp_len) = if m.disp == 0 && base != 5 {
+            (0x00, 0)
+        } else if i8::try_from(m.disp).is_ok() {
+            (0x40, 1)
+        } else {
+            (0x80, 4)
+        };
         match m.index {
-            None if m.base.0 & 7 != 4 => {
-                self.b(0x80 | (reg & 7) << 3 | (m.base.0 & 7));
-            }
+            None if base != 4 => self.b(mode | (reg & 7) << 3 | base),
             None => {
-                self.b(0x84 | (reg & 7) << 3);
+                self.b(mode | (reg & 7) << 3 | 4);
                 self.b(0x24);
             }
             Some(i) => {
-                self.b(0x84 | (reg & 7) << 3);
-                self.b(m.scale << 6 | (i.0 & 7) << 3 | (m.base.0 & 7));
+                self.b(mode | (reg & 7) << 3 | 4);
+                self.b(m.scale << 6 | (i.0 & 7) << 3 | base);
             }
         }
-        self.d32(m.disp);
+        match disp_len {
+            0 => {}
+            1 => self.b(m.disp as u8),
+            _ => self.d32(m.disp),
+        }
     }
 
     /// `op reg, r/m` with a register operand.
