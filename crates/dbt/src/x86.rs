@@ -385,6 +385,21 @@ impl Asm {
         let modrm = 0xc0 | (dst & 7) << 3 | (src2 & 7);
         self.buf.extend_from_slice(&[0xc4, vex1, vex2, opc, modrm]);
     }
+    /// BMI2 `shlx`/`shrx`/`sarx dst, src, count`: a shift by a count in any register that
+    /// leaves `src` and the flags alone.
+    pub fn shiftx(&mut self, w: bool, op: Shift, dst: R, src: R, count: R) {
+        // Three-byte VEX, map 0F38, opcode F7; pp selects the shift: 66 shl, F2 shr, F3 sar.
+        let pp = match op {
+            Shift::Shl => 1,
+            Shift::Shr => 3,
+            Shift::Sar => 2,
+            Shift::Rol | Shift::Ror => unreachable!("no BMI2 rotate by register"),
+        };
+        let vex1 = (!dst.0 >> 3 & 1) << 7 | 1 << 6 | (!src.0 >> 3 & 1) << 5 | 0x02;
+        let vex2 = (w as u8) << 7 | (!count.0 & 0xf) << 3 | pp;
+        let modrm = 0xc0 | (dst.0 & 7) << 3 | (src.0 & 7);
+        self.buf.extend_from_slice(&[0xc4, vex1, vex2, 0xf7, modrm]);
+    }
     /// `ucomisd xmm_a, xmm_b` (`double`) or `ucomiss`: quiet ordered comparison into ZF/CF,
     /// PF set when unordered.
     pub fn ucomis(&mut self, double: bool, a: u8, b: u8) {

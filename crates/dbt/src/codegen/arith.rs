@@ -62,6 +62,14 @@ impl Gen<'_> {
             }
             None => self.alloc(&[ra, rb])?,
         };
+        if let (Some(s @ (Shift::Shl | Shift::Shr | Shift::Sar)), None) = (shift, imm) {
+            if std::is_x86_feature_detected!("bmi2") {
+                // Three operands and any count register: no copies into `d` and `cl`.
+                self.a.shiftx(w, s, d, ra, rb);
+                self.bind(dst, d);
+                return Some(());
+            }
+        }
         if d != ra {
             // Three-operand additions: one `lea` instead of a copy and the operation.
             let sum = match (op, imm) {
