@@ -209,6 +209,31 @@ impl Asm {
             _ => self.op_rm(true, &[0x89], src, m, false),
         }
     }
+    /// Stores the low `bytes` of constant `v` (`mov m, imm`); false, emitting nothing, for
+    /// an 8-byte value that is not a sign-extended 32-bit immediate.
+    pub fn store_imm_sized(&mut self, m: Mem, v: u64, bytes: u64) -> bool {
+        match bytes {
+            1 => {
+                self.op_rm(false, &[0xc6], R(0), m, false);
+                self.b(v as u8);
+            }
+            2 => {
+                self.b(0x66);
+                self.op_rm(false, &[0xc7], R(0), m, false);
+                self.buf.extend_from_slice(&(v as u16).to_le_bytes());
+            }
+            4 => {
+                self.op_rm(false, &[0xc7], R(0), m, false);
+                self.d32(v as u32 as i32);
+            }
+            _ if i32::try_from(v as i64).is_ok() => {
+                self.op_rm(true, &[0xc7], R(0), m, false);
+                self.d32(v as i32);
+            }
+            _ => return false,
+        }
+        true
+    }
     pub fn alu_rr(&mut self, w: bool, op: Alu, dst: R, src: R) {
         self.op_rr(w, &[(op as u8) << 3 | 1], src, dst)
     }
