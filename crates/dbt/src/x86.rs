@@ -361,6 +361,10 @@ impl Asm {
         self.b(0xff);
         self.modrm_rr(4, r.0);
     }
+    /// `jmp [m]`: an indirect jump through a code address in memory.
+    pub fn jmp_m(&mut self, m: Mem) {
+        self.op_rm(false, &[0xff], R(4), m, false);
+    }
     pub fn push(&mut self, r: R) {
         self.rex(false, 0, 0, r.0, false);
         self.b(0x50 + (r.0 & 7));

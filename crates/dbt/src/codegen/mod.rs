@@ -858,7 +858,6 @@ impl Gen<'_> {
                 if rt != RAX {
                     self.a.mov_rr(true, RAX, rt);
                 }
-                self.a.store(true, mem(RBP, self.pc_off as i32), RAX);
                 // An exit request takes the miss path back to the run loop, which sees it.
                 let requested = self.jump_if_exit_requested();
                 // Entry ((pc >> 1) & (JC_SIZE - 1)) of 16 bytes: (pc & mask) * 8.
@@ -873,11 +872,13 @@ impl Gen<'_> {
                 };
                 self.a.cmp_rm(true, RAX, entry(n::CTX_JCACHE));
                 let miss = self.a.jcc(Cc::Ne);
-                self.a.load(true, RDX, entry(n::CTX_JCACHE + 8));
-                self.a.jmp_r(RDX);
+                // A hit goes straight on: blocks know their own pc, and every way out of
+                // generated code stores the guest pc it leaves at.
+                self.a.jmp_m(entry(n::CTX_JCACHE + 8));
                 let here = self.a.pos();
                 self.a.patch(miss, here);
                 self.a.patch(requested, here);
+                self.a.store(true, mem(RBP, self.pc_off as i32), RAX);
                 self.a.mov_ri(RAX, self.tb_idx << 8 | K_INDIRECT);
                 self.exit_jmp();
             }
