@@ -361,6 +361,15 @@ impl Asm {
         self.b(0xff);
         self.modrm_rr(4, r.0);
     }
+    /// `lea dst, [index << scale + disp]` (no base register).
+    pub fn lea_scaled(&mut self, w: bool, dst: R, index: R, scale: u8, disp: i32) {
+        self.rex(w, dst.0, index.0, 0, false);
+        self.b(0x8d);
+        // mod=00 rm=100 (SIB) with SIB base=101: no base, a 32-bit displacement.
+        self.b((dst.0 & 7) << 3 | 4);
+        self.b(scale << 6 | (index.0 & 7) << 3 | 5);
+        self.d32(disp);
+    }
     /// `jmp [m]`: an indirect jump through a code address in memory.
     pub fn jmp_m(&mut self, m: Mem) {
         self.op_rm(false, &[0xff], R(4), m, false);

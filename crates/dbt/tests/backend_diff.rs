@@ -175,11 +175,37 @@ impl GenB {
             Ty::I64
         };
         match self.r.below(14) {
-            0..=4 => {
+            0..=3 => {
                 let op = BinOp::ALL[self.r.below(BinOp::ALL.len() as u64) as usize];
                 let (a, b) = (self.val(ty), self.val(ty));
                 let dst = self.dst(ty);
                 self.b.push(Op::Bin { op, ty, dst, a, b });
+            }
+            4 => {
+                // Address arithmetic: a shift by 1-3 used once, by the add right after it.
+                let t = self.b.new_temp(Ty::I64);
+                let x = self.val(Ty::I64);
+                self.b.push(Op::Bin {
+                    op: BinOp::Shl,
+                    ty: Ty::I64,
+                    dst: t,
+                    a: x,
+                    b: Val::C(1 + self.r.below(3)),
+                });
+                let y = self.val(Ty::I64);
+                let (a, b) = if self.r.below(2) == 0 {
+                    (Val::T(t), y)
+                } else {
+                    (y, Val::T(t))
+                };
+                let dst = self.dst(Ty::I64);
+                self.b.push(Op::Bin {
+                    op: BinOp::Add,
+                    ty: Ty::I64,
+                    dst,
+                    a,
+                    b,
+                });
             }
             5 => {
                 let op = UnOp::ALL[self.r.below(UnOp::ALL.len() as u64) as usize];

@@ -101,6 +101,112 @@ impl Gen<'_> {
         Some(())
     }
 
+    /// `t = x << k` (k in 1..=3) whose one use is the add that comes next (`u = t + y`, a
+    /// table index or array address: `slli` then `add`) becomes one `lea u, [y + x*2^k]`.
+    /// The shifted value may pass through a guest register on the way (`Mov g <- t`) when
+    /// the add's result overwrites that register at once: nothing between can fault or
+    /// leave, so the intermediate value is never seen. Returns false, emitting nothing,
+    /// when the pattern does not apply.
+    pub(super) fn scaled_add(&mut self, op: &Op) -> Option<bool> {
+        let Op::Bin {
+            op: BinOp::Shl,
+            ty: Ty::I64,
+            dst: t,
+            a: Val::T(x),
+            b: Val::C(k @ 1..=3),
+        } = *op
+        else {
+            return Some(false);
+        };
+        if self.is_global(t) || self.is_x(t) || self.is_x(x) {
+            return Some(false);
+        }
+        let ops = &self.b.ops;
+        let after =
+            |from: usize| (from..ops.len()).find(|&j| !matches!(ops[j], Op::InsnStart { .. }));
+        let Some(mut j) = after(self.cur + 1) else {
+            return Some(false);
+        };
+        // The register holding the shifted value at the add, and the guest register it
+        // passed through.
+        let (mut held, mut via) = (t, None);
+        if let Op::Mov {
+            dst: g,
+            src: Val::T(s),
+        } = ops[j]
+        {
+            if s != t || !self.is_global(g) || self.is_x(g) {
+                return Some(false);
+            }
+            (held, via) = (g, Some(j));
+            match after(j + 1) {
+                Some(n) => j = n,
+                None => return Some(false),
+            }
+        }
+        let Op::Bin {
+            op: BinOp::Add,
+            ty: Ty::I64,
+            dst: u,
+            a,
+            b,
+        } = ops[j]
+        else {
+            return Some(false);
+        };
+        let other = match (a, b) {
+            (Val::T(p), o) | (o, Val::T(p)) if p == held && o != Val::T(held) => o,
+            _ => return Some(false),
+        };
+        let t_dies = self.last_use[t.0 as usize] == via.unwrap_or(j);
+        let g_dies = match via {
+            None => true,
+            Some(_) => {
+                u == held
+                    || matches!(ops.get(j + 1), Some(Op::Mov { dst, src: Val::T(s) })
+                        if *dst == held && *s == u)
+            }
+        };
+        let fits = !matches!(other, Val::C(c) if i32::try_from(c as i64).is_err());
+        // The add must not observe the deferred inexact flag, nor start the part of a
+        // self-loop that back edges enter (it would be skipped on later iterations).
+        let splits_loop = matches!(self.loop_prefix, Some((end, _)) if end > self.cur && end <= j);
+        if !t_dies
+            || !g_dies
+            || !fits
+            || splits_loop
+            || self.is_x(u)
+            || other == Val::T(t)
+            || self.observes_inexact(&ops[j])
+        {
+            return Some(false);
+        }
+        let rx = self.get(Val::T(x), None, &[])?;
+        let d = match other {
+            Val::T(y) => {
+                let ry = self.get(Val::T(y), None, &[rx])?;
+                let d = self.alloc(&[rx, ry])?;
+                let m = Mem {
+                    base: ry,
+                    index: Some(rx),
+                    scale: k as u8,
+                    disp: 0,
+                };
+                self.a.lea(true, d, m);
+                d
+            }
+            Val::C(c) => {
+                let d = self.alloc(&[rx])?;
+                self.a.lea_scaled(true, d, rx, k as u8, c as i32);
+                d
+            }
+        };
+        self.bind(u, d);
+        self.fused.extend(via);
+        self.fused.push(j);
+        Some(true)
+    }
+
     /// True if the next op is `Mov g <- dst`, `a` is the global `g` and that move is the last
     /// use of `dst`: the old value of `g` is then dead once this op has read it.
     fn written_back_next(&self, a: Val, dst: Temp) -> bool {

@@ -137,6 +137,8 @@ struct Gen<'a> {
     /// Temporaries bounded by an earlier range check, with how far they may have moved
     /// from the guest address range since (see `address`).
     checked: Vec<(Temp, i64)>,
+    /// Ops already emitted together with an earlier one (see `arith::scaled_add`).
+    fused: Vec<usize>,
     out: Compiled,
     stubs: Vec<Stub>,
 }
@@ -237,6 +239,7 @@ pub fn compile(
         inexact,
         flag_global: inexact::flag_global(b, inexact),
         checked: Vec::new(),
+        fused: Vec::new(),
         out: Compiled {
             code: Vec::new(),
             gotos: Vec::new(),
@@ -263,7 +266,11 @@ pub fn compile(
         if matches!(g.loop_prefix, Some((end, _)) if end == i) {
             g.mark_fast_head();
         }
-        g.op(op)?;
+        if g.fused.first() == Some(&i) {
+            g.fused.remove(0);
+        } else {
+            g.op(op)?;
+        }
         g.track_checked(op);
         g.free_dead();
     }
@@ -558,6 +565,7 @@ impl Gen<'_> {
                 };
                 self.bind(dst, d);
             }
+            Op::Bin { .. } if self.scaled_add(op)? => {}
             Op::Bin { op, ty, dst, a, b } => self.bin(op, ty, dst, a, b)?,
             Op::Un {
                 op: UnOp::Neg,

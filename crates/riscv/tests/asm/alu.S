@@ -80,4 +80,23 @@
     rdtime a3
     sltu a4, a3, a1
     CHECK 28, a4, 0
+    # slli feeding add (lowered together as one scaled lea): the shifted register stays
+    # live, is overwritten by the add, or is the add's second operand; add of a constant.
+    li a4, 2
+    li t0, 10
+    bnez sp, 1f     # a new block: a4 and t0 are not constants there
+1:  slli a5, a4, 3
+    add a6, a5, t0
+    slli a1, a4, 2
+    add a1, a1, t0
+    slli a2, a4, 1
+    add a3, t0, a2
+    slli s1, a4, 3
+    addi s1, s1, -7
+    CHECK 29, a5, 16
+    CHECK 30, a6, 26
+    CHECK 31, a1, 18
+    CHECK 32, a3, 14
+    CHECK 33, a2, 4
+    CHECK 34, s1, 9
     PASS
