@@ -31,7 +31,8 @@ pub enum Exit {
 #[derive(Clone)]
 pub struct EngineConfig {
     pub backend: Backend,
-    /// Host address of guest address 0.
+    /// Host address of guest address 0. The 64 KiB on each side of guest memory must be
+    /// inaccessible (see `dbt::hostmem::Reservation`): native code relies on them.
     pub guest_base: usize,
     /// Guest addresses are `[0, guest_limit)`.
     pub guest_limit: u64,
