@@ -198,14 +198,26 @@ impl GenB {
                 } else {
                     (y, Val::T(t))
                 };
-                let dst = self.dst(Ty::I64);
+                let sum = self.dst(Ty::I64);
                 self.b.push(Op::Bin {
                     op: BinOp::Add,
                     ty: Ty::I64,
-                    dst,
+                    dst: sum,
                     a,
                     b,
                 });
+                if self.r.below(2) == 0 {
+                    // And a second add (`slli; addi; add`).
+                    let other = self.val(Ty::I64);
+                    let dst = self.dst(Ty::I64);
+                    self.b.push(Op::Bin {
+                        op: BinOp::Add,
+                        ty: Ty::I64,
+                        dst,
+                        a: Val::T(sum),
+                        b: other,
+                    });
+                }
             }
             5 => {
                 let op = UnOp::ALL[self.r.below(UnOp::ALL.len() as u64) as usize];

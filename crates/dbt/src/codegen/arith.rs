@@ -102,11 +102,12 @@ impl Gen<'_> {
     }
 
     /// `t = x << k` (k in 1..=3) whose one use is the add that comes next (`u = t + y`, a
-    /// table index or array address: `slli` then `add`) becomes one `lea u, [y + x*2^k]`.
-    /// The shifted value may pass through a guest register on the way (`Mov g <- t`) when
-    /// the add's result overwrites that register at once: nothing between can fault or
-    /// leave, so the intermediate value is never seen. Returns false, emitting nothing,
-    /// when the pattern does not apply.
+    /// table index or array address: `slli` then `add`) becomes one `lea u, [y + x*2^k]`,
+    /// and a second add right after it folds in too (`slli; addi; add`:
+    /// `lea [y + x*2^k + c]`). Values may pass through guest registers on the way
+    /// (`Mov g <- t`) when the next add's result overwrites that register at once: nothing
+    /// between can fault or leave, so the intermediate values are never seen. Returns
+    /// false, emitting nothing, when the pattern does not apply.
     pub(super) fn scaled_add(&mut self, op: &Op) -> Option<bool> {
         let Op::Bin {
             op: BinOp::Shl,
@@ -118,93 +119,127 @@ impl Gen<'_> {
         else {
             return Some(false);
         };
-        if self.is_global(t) || self.is_x(t) || self.is_x(x) {
+        if self.is_x(t) || self.is_x(x) {
             return Some(false);
         }
-        let ops = &self.b.ops;
-        let after =
-            |from: usize| (from..ops.len()).find(|&j| !matches!(ops[j], Op::InsnStart { .. }));
-        let Some(mut j) = after(self.cur + 1) else {
+        let Some(first) = self.next_add_of(self.cur, t) else {
             return Some(false);
         };
-        // The register holding the shifted value at the add, and the guest register it
-        // passed through.
-        let (mut held, mut via) = (t, None);
-        if let Op::Mov {
-            dst: g,
-            src: Val::T(s),
-        } = ops[j]
-        {
-            if s != t || !self.is_global(g) || self.is_x(g) {
-                return Some(false);
+        let (mut base, mut disp) = (None, 0i32);
+        let mut take = |v: Val| match v {
+            Val::T(y) if base.is_none() => {
+                base = Some(y);
+                true
             }
-            (held, via) = (g, Some(j));
-            match after(j + 1) {
-                Some(n) => j = n,
-                None => return Some(false),
-            }
+            Val::C(c) if disp == 0 => match i32::try_from(c as i64) {
+                Ok(c) => {
+                    disp = c;
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        if !take(first.other) {
+            return Some(false);
         }
-        let Op::Bin {
-            op: BinOp::Add,
-            ty: Ty::I64,
-            dst: u,
-            a,
-            b,
-        } = ops[j]
-        else {
-            return Some(false);
-        };
-        let other = match (a, b) {
-            (Val::T(p), o) | (o, Val::T(p)) if p == held && o != Val::T(held) => o,
-            _ => return Some(false),
-        };
-        let t_dies = self.last_use[t.0 as usize] == via.unwrap_or(j);
-        let g_dies = match via {
-            None => true,
-            Some(_) => {
-                u == held
-                    || matches!(ops.get(j + 1), Some(Op::Mov { dst, src: Val::T(s) })
-                        if *dst == held && *s == u)
+        let mut fused: Vec<usize> = first.via.into_iter().chain([first.at]).collect();
+        let mut dst = first.dst;
+        if let Some(second) = self.next_add_of(first.at, first.dst) {
+            // The second operand must be read where the first add was: not written by it
+            // or by the moves folded in with it.
+            let later: Vec<usize> = second.via.into_iter().chain([second.at]).collect();
+            let unchanged = match second.other {
+                Val::T(y) => fused.iter().all(|&f| self.b.ops[f].def() != Some(y)),
+                Val::C(_) => true,
+            };
+            if unchanged && take(second.other) {
+                fused.extend(later);
+                dst = second.dst;
             }
-        };
-        let fits = !matches!(other, Val::C(c) if i32::try_from(c as i64).is_err());
-        // The add must not observe the deferred inexact flag, nor start the part of a
-        // self-loop that back edges enter (it would be skipped on later iterations).
-        let splits_loop = matches!(self.loop_prefix, Some((end, _)) if end > self.cur && end <= j);
-        if !t_dies
-            || !g_dies
-            || !fits
-            || splits_loop
-            || self.is_x(u)
-            || other == Val::T(t)
-            || self.observes_inexact(&ops[j])
-        {
-            return Some(false);
         }
         let rx = self.get(Val::T(x), None, &[])?;
-        let d = match other {
-            Val::T(y) => {
+        let d = match base {
+            Some(y) => {
                 let ry = self.get(Val::T(y), None, &[rx])?;
                 let d = self.alloc(&[rx, ry])?;
                 let m = Mem {
                     base: ry,
                     index: Some(rx),
                     scale: k as u8,
-                    disp: 0,
+                    disp,
                 };
                 self.a.lea(true, d, m);
                 d
             }
-            Val::C(c) => {
+            None => {
                 let d = self.alloc(&[rx])?;
-                self.a.lea_scaled(true, d, rx, k as u8, c as i32);
+                self.a.lea_scaled(true, d, rx, k as u8, disp);
                 d
             }
         };
-        self.bind(u, d);
-        self.fused.extend(via);
-        self.fused.push(j);
+        self.bind(dst, d);
+        self.fused.extend(fused);
         Some(true)
+    }
+
+    /// The add that comes right after op `from` (InsnStart markers aside) and reads
+    /// `value`, directly or through the guest register a `Mov` copies it to first, if
+    /// `value` (and that register) die there and the add can be lowered early.
+    fn next_add_of(&self, from: usize, value: Temp) -> Option<NextAdd> {
+        let ops = &self.b.ops;
+        let after =
+            |from: usize| (from + 1..ops.len()).find(|&j| !matches!(ops[j], Op::InsnStart { .. }));
+        let mut at = after(from)?;
+        let (mut held, mut via) = (value, None);
+        if let Op::Mov {
+            dst: g,
+            src: Val::T(s),
+        } = ops[at]
+        {
+            if s != value || !self.is_global(g) || self.is_global(value) || self.is_x(g) {
+                return None;
+            }
+            (held, via) = (g, Some(at));
+            at = after(at)?;
+        }
+        let Op::Bin {
+            op: BinOp::Add,
+            ty: Ty::I64,
+            dst,
+            a,
+            b,
+        } = ops[at]
+        else {
+            return None;
+        };
+        let other = match (a, b) {
+            (Val::T(p), o) | (o, Val::T(p)) if p == held && o != Val::T(held) => o,
+            _ => return None,
+        };
+        // A guest register holding the value must be overwritten by the add's result.
+        let overwritten = |g: Temp| {
+            dst == g
+                || matches!(ops.get(at + 1), Some(Op::Mov { dst: d, src: Val::T(s) })
+                    if *d == g && *s == dst)
+        };
+        let dies = if self.is_global(held) {
+            overwritten(held)
+        } else {
+            self.last_use[value.0 as usize] == at
+        } && (self.is_global(value)
+            || self.last_use[value.0 as usize] == via.unwrap_or(at));
+        // Nor may the add observe the deferred inexact flag, or start the part of a
+        // self-loop that back edges enter (it would be skipped on later iterations).
+        let splits_loop = matches!(self.loop_prefix, Some((end, _)) if end > from && end <= at);
+        let plain = matches!(other, Val::C(_)) || matches!(other, Val::T(y) if !self.is_x(y));
+        (dies && plain && !splits_loop && !self.is_x(dst) && !self.observes_inexact(&ops[at]))
+            .then_some(NextAdd {
+                at,
+                via,
+                dst,
+                other,
+            })
     }
 
     /// True if the next op is `Mov g <- dst`, `a` is the global `g` and that move is the last
@@ -337,4 +372,15 @@ impl Gen<'_> {
         self.bind(dst, d);
         Some(())
     }
+}
+
+/// See [`Gen::next_add_of`].
+struct NextAdd {
+    /// Index of the add.
+    at: usize,
+    /// Index of the move into a guest register the value passed through.
+    via: Option<usize>,
+    dst: Temp,
+    /// The add's operand other than the value.
+    other: Val,
 }

@@ -99,4 +99,20 @@
     CHECK 32, a3, 14
     CHECK 33, a2, 4
     CHECK 34, s1, 9
+    # slli; addi; add chains (one lea with base, scaled index and displacement), with and
+    # without the intermediate registers staying live.
+    slli s2, a4, 3
+    addi s2, s2, 100
+    add s2, s2, t0
+    slli s3, a4, 2
+    addi s4, s3, 5
+    add s5, s4, t0
+    slli s6, a4, 1
+    add s6, t0, s6
+    addi s6, s6, -3
+    CHECK 35, s2, 126
+    CHECK 36, s3, 8
+    CHECK 37, s4, 13
+    CHECK 38, s5, 23
+    CHECK 39, s6, 11
     PASS
