@@ -16,11 +16,23 @@
 //! check of its own while `drift + |disp|` stays within the guard. A pointer bumped by a loop
 //! body and used again (`ld 0(a5); addi a5, a5, 8; sd -8(a5)`) is checked once.
 
-use super::{Gen, Stub};
+use super::{DirtyRegs, Gen, Stub};
 use crate::hostmem::GUEST_GUARD;
 use crate::ir::{BinOp, Op, Temp, Ty, Val};
 use crate::native as n;
 use crate::x86::*;
+
+/// A failed range check, emitted out of line: `resume` is the access it guards.
+pub(super) struct RangeStub {
+    site: usize,
+    resume: usize,
+    addr: R,
+    disp: i32,
+    bytes: u64,
+    write: bool,
+    pc: u64,
+    dirty: DirtyRegs,
+}
 
 /// How far an access may reach outside `[0, limit)` and still be caught by the guard (the
 /// widest access is 8 bytes).
@@ -80,7 +92,7 @@ impl Gen<'_> {
         self.a.cmp_rm(true, base, mem(R15, n::CTX_MAX_ADDR + 8 * k));
         let site = self.a.jcc(Cc::A);
         let dirty = self.dirty_list();
-        self.stubs.push(Stub::Range {
+        self.stubs.push(Stub::Range(RangeStub {
             site,
             resume: self.a.pos(),
             addr: base,
@@ -89,23 +101,22 @@ impl Gen<'_> {
             write,
             pc: self.pc,
             dirty,
-        });
+        }));
     }
 
     /// Out of line: a failed range check. With a displacement, the full address may still be
     /// valid (then the access is done after all); otherwise the guest faults at it.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn range_stub(
-        &mut self,
-        site: usize,
-        resume: usize,
-        addr: R,
-        disp: i32,
-        bytes: u64,
-        write: bool,
-        pc: u64,
-        dirty: super::DirtyRegs,
-    ) {
+    pub(super) fn range_stub(&mut self, s: RangeStub) {
+        let RangeStub {
+            site,
+            resume,
+            addr,
+            disp,
+            bytes,
+            write,
+            pc,
+            dirty,
+        } = s;
         let here = self.a.pos();
         self.a.patch(site, here);
         let mut at = addr;

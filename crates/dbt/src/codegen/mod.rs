@@ -67,17 +67,7 @@ impl DirtyRegs {
 }
 
 enum Stub {
-    /// A failed range check (see `address`): `resume` is the access it guards.
-    Range {
-        site: usize,
-        resume: usize,
-        addr: R,
-        disp: i32,
-        bytes: u64,
-        write: bool,
-        pc: u64,
-        dirty: DirtyRegs,
-    },
+    Range(address::RangeStub),
     Interrupt {
         site: usize,
         pc: u64,
@@ -1006,16 +996,7 @@ impl Gen<'_> {
         for s in std::mem::take(&mut self.stubs) {
             let here = self.a.pos();
             match s {
-                Stub::Range {
-                    site,
-                    resume,
-                    addr,
-                    disp,
-                    bytes,
-                    write,
-                    pc,
-                    dirty,
-                } => self.range_stub(site, resume, addr, disp, bytes, write, pc, dirty),
+                Stub::Range(s) => self.range_stub(s),
                 Stub::Interrupt { site, pc } => {
                     self.a.patch(site, here);
                     self.set_pc_exit(pc, K_INTERRUPT);
