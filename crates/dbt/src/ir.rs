@@ -466,7 +466,8 @@ pub enum Op {
     /// Guest memory load from guest address `addr + disp` (`addr` is I64, the sum wraps);
     /// result zero or sign extended to I64. The only way front ends read guest memory, so a
     /// soft MMU can replace its lowering. The displacement lets a backend fold the offset of
-    /// a base-plus-offset access into the host addressing mode (see `opt::fold_addresses`).
+    /// a base-plus-offset access into the host addressing mode (the optimiser folds known
+    /// `base + constant` addresses into it, see `loadcse`).
     Load {
         dst: Temp,
         addr: Val,
