@@ -209,9 +209,15 @@ impl Asm {
             _ => self.op_rm(true, &[0x89], src, m, false),
         }
     }
-    /// Stores the low `bytes` of constant `v` (`mov m, imm`); false, emitting nothing, for
-    /// an 8-byte value that is not a sign-extended 32-bit immediate.
-    pub fn store_imm_sized(&mut self, m: Mem, v: u64, bytes: u64) -> bool {
+    /// Whether [`Asm::store_imm_sized`] can store `v` as a `bytes`-wide immediate (an 8-byte store
+    /// takes a sign-extended 32-bit one).
+    pub fn imm_storable(v: u64, bytes: u64) -> bool {
+        bytes < 8 || i32::try_from(v as i64).is_ok()
+    }
+    /// Stores the low `bytes` of constant `v` (`mov m, imm`); `v` must be
+    /// [`Asm::imm_storable`].
+    pub fn store_imm_sized(&mut self, m: Mem, v: u64, bytes: u64) {
+        debug_assert!(Asm::imm_storable(v, bytes));
         match bytes {
             1 => {
                 self.op_rm(false, &[0xc6], R(0), m, false);
@@ -226,13 +232,11 @@ impl Asm {
                 self.op_rm(false, &[0xc7], R(0), m, false);
                 self.d32(v as u32 as i32);
             }
-            _ if i32::try_from(v as i64).is_ok() => {
+            _ => {
                 self.op_rm(true, &[0xc7], R(0), m, false);
                 self.d32(v as i32);
             }
-            _ => return false,
         }
-        true
     }
     pub fn alu_rr(&mut self, w: bool, op: Alu, dst: R, src: R) {
         self.op_rr(w, &[(op as u8) << 3 | 1], src, dst)

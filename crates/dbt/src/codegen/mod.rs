@@ -684,13 +684,12 @@ impl Gen<'_> {
                 addr,
                 disp,
                 size,
-            } if size != MemSize::B8 || i32::try_from(v as i64).is_ok() => {
+            } if Asm::imm_storable(v, size.bytes()) => {
                 // A constant (`sd zero, ...` above all) goes in the instruction.
                 let ra = self.get(addr, Some(RCX), &[])?;
                 let (r, disp) = self.guest_address(addr, ra, disp, size.bytes(), true);
                 self.memop(true);
-                let stored = self.a.store_imm_sized(guest_mem(r, disp), v, size.bytes());
-                debug_assert!(stored);
+                self.a.store_imm_sized(guest_mem(r, disp), v, size.bytes());
             }
             Op::Store {
                 src,
