@@ -105,7 +105,7 @@ impl Gen<'_> {
         };
         // Every register the op needs is settled before the first branch.
         let Settled {
-            call_args,
+            mut call_args,
             operands,
             mut avoid,
             xavoid,
@@ -118,7 +118,31 @@ impl Gen<'_> {
             None
         };
         let d = if self.is_x(dst) && fast.double {
-            Loc::Xmm(self.xalloc(&xavoid)?)
+            // Straight into the guest register the result is moved to next. If that register
+            // is the first operand (`fmadd.d fa5, fa5, ..`: x86's two-address form in place),
+            // the slow path gets a copy in xmm0, which nothing else uses before it reads it.
+            let target = self
+                .next_move_target(dst)
+                .and_then(|g| self.xreg_of[g.0 as usize]);
+            let only_first = |x: u8| {
+                call_args.iter().enumerate().all(|(k, a)| match a {
+                    Arg::Xmm(y) => (*y == x) == (k == 0),
+                    _ => k != 0,
+                })
+            };
+            match target {
+                Some(x) if !xavoid.contains(&x) => {
+                    self.xunbind(x);
+                    Loc::Xmm(x)
+                }
+                Some(x) if only_first(x) => {
+                    self.a.movapd(0, x);
+                    call_args[0] = Arg::Xmm(0);
+                    self.xunbind(x);
+                    Loc::Xmm(x)
+                }
+                _ => Loc::Xmm(self.xalloc(&xavoid)?),
+            }
         } else {
             Loc::Gpr(self.alloc(&avoid)?)
         };

@@ -129,6 +129,9 @@ struct Gen<'a> {
     checked: Vec<(Temp, i64)>,
     /// Ops already emitted together with an earlier one (see `arith::scaled_add`).
     fused: Vec<usize>,
+    /// Code positions holding nothing but a jump to another (position, target): branches
+    /// to a label there go to the target instead.
+    jump_alias: Vec<(usize, usize)>,
     out: Compiled,
     stubs: Vec<Stub>,
 }
@@ -230,6 +233,7 @@ pub fn compile(
         flag_global: inexact::flag_global(b, inexact),
         checked: Vec::new(),
         fused: Vec::new(),
+        jump_alias: Vec::new(),
         out: Compiled {
             code: Vec::new(),
             gotos: Vec::new(),
@@ -452,6 +456,25 @@ impl Gen<'_> {
         }
     }
 
+    /// The guest register the current op's result `dst` is moved into by the next op, where
+    /// `dst` dies: the current value of that register is dead once the op has run.
+    pub(super) fn next_move_target(&self, dst: Temp) -> Option<Temp> {
+        match self.b.ops.get(self.cur + 1) {
+            Some(&Op::Mov {
+                dst: g,
+                src: Val::T(s),
+            }) if s == dst
+                && self.is_global(g)
+                && !self.is_global(dst)
+                && self.last_use[dst.0 as usize] == self.cur + 1
+                && self.is_x(g) == self.is_x(dst) =>
+            {
+                Some(g)
+            }
+            _ => None,
+        }
+    }
+
     /// If `v` is a local whose last use is the current op and it sits in an allocatable
     /// register, frees that register for the op's result (saves a copy).
     fn dying_local_reg(&mut self, v: Val) -> Option<R> {
@@ -653,18 +676,29 @@ impl Gen<'_> {
                 signed,
             } => {
                 let ra = self.get(addr, Some(RCX), &[])?;
+                // The guest register the value is moved to next, if its register can take
+                // the value: its old value is dead, but stays there for a fault's record.
+                let target = self.next_move_target(dst);
                 if self.is_x(dst) && size == MemSize::B8 {
-                    let x = self.xalloc(&[])?;
+                    let x = match target.and_then(|g| self.xreg_of[g.0 as usize]) {
+                        Some(x) => x,
+                        None => self.xalloc(&[])?,
+                    };
                     let (r, disp) = self.guest_address(addr, ra, disp, 8, false);
                     self.memop(false);
                     self.a.movq_load(x, guest_mem(r, disp));
+                    self.xunbind(x);
                     self.xbind(dst, x);
                     return Some(());
                 }
                 let (r, disp) = self.guest_address(addr, ra, disp, size.bytes(), false);
-                let d = self.alloc(&[ra])?;
+                let d = match target.and_then(|g| self.reg_of[g.0 as usize]) {
+                    Some(d) if d != RAX && d != RCX => d,
+                    _ => self.alloc(&[ra])?,
+                };
                 self.memop(false);
                 self.a.load_ext(d, guest_mem(r, disp), size.bytes(), signed);
+                self.unbind(d);
                 self.bind(dst, d);
             }
             Op::Store {
@@ -989,7 +1023,10 @@ impl Gen<'_> {
 
     fn finish(&mut self) {
         for (site, l) in std::mem::take(&mut self.label_fix) {
-            let target = self.labels[l as usize].expect("verified block: label defined");
+            let mut target = self.labels[l as usize].expect("verified block: label defined");
+            if let Some(&(_, to)) = self.jump_alias.iter().find(|a| a.0 == target) {
+                target = to;
+            }
             self.a.patch(site, target);
         }
         for s in std::mem::take(&mut self.stubs) {

@@ -1,8 +1,10 @@
 //! Blocks that jump back to their own start (tight loops) loop inside their code: the most
 //! used guest registers are loaded into host registers once on entry and stay there across
 //! iterations, instead of being written back and reloaded on every trip through a chained
-//! jump. The back edge moves guest registers to where the loop head expects them, checks
-//! for exit requests (signals, other threads) and jumps to the head.
+//! jump. The loop head checks for exit requests (signals, other threads); the back edge moves
+//! guest registers to where the head expects them and jumps there. When nothing needs
+//! moving, the loop's closing branch goes straight to the head: one taken branch per
+//! iteration.
 //!
 //! A block may start with checks whose outcome the loop cannot change (FP-mode
 //! specialisation's check of `fcsr`, which the block does not write): back edges reached
@@ -84,7 +86,30 @@ impl Gen<'_> {
         }
         self.loop_state = state;
         self.loop_head = Some(self.a.pos());
+        self.head_exit_check();
         Some(())
+    }
+
+    /// At a loop head, with the loop's registers where back edges bring them: leave through
+    /// a stub that writes them back if an exit was requested.
+    fn head_exit_check(&mut self) {
+        let site = self.jump_if_exit_requested();
+        let off = |g: Temp| self.b.globals[g.0 as usize].offset;
+        let xregs = self
+            .xloop_state
+            .iter()
+            .map(|&(x, g)| (off(g), XMM_BASE + x));
+        let regs = self
+            .loop_state
+            .iter()
+            .map(|&(r, g)| (off(g), r.0))
+            .chain(xregs)
+            .collect();
+        self.stubs.push(Stub::LoopInterrupt {
+            site,
+            regs,
+            pc: self.b.guest_pc,
+        });
     }
 
     /// The block's leading run of branches (and the pure ops computing their operands into
@@ -177,29 +202,18 @@ impl Gen<'_> {
             self.xdirty[x as usize] = true;
         }
         self.fast_head = Some(self.a.pos());
+        self.head_exit_check();
     }
 
     /// The back edge: put the loop's registers where the head expects them (see
-    /// `restore_loop_state`), check for exit requests and jump to `head`.
+    /// `restore_loop_state`) and jump to `head`. A branch to a back edge that needs no moves
+    /// is sent to the head directly (see `finish`).
     pub(super) fn loop_back(&mut self, head: usize) -> Option<()> {
+        let start = self.a.pos();
         self.restore_loop_state();
-        let state = self.loop_state.clone();
-        let site = self.jump_if_exit_requested();
-        let off = |g: Temp| self.b.globals[g.0 as usize].offset;
-        let xregs = self
-            .xloop_state
-            .iter()
-            .map(|&(x, g)| (off(g), XMM_BASE + x));
-        let regs = state
-            .iter()
-            .map(|&(r, g)| (off(g), r.0))
-            .chain(xregs)
-            .collect();
-        self.stubs.push(Stub::LoopInterrupt {
-            site,
-            regs,
-            pc: self.b.guest_pc,
-        });
+        if self.a.pos() == start {
+            self.jump_alias.push((start, head));
+        }
         let j = self.a.jmp();
         self.a.patch(j, head);
         self.forget_all();
