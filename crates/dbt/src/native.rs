@@ -6,6 +6,7 @@ use crate::codegen::inexact;
 use crate::codegen::{self, SPILL_SLOTS};
 use crate::env::EnvPtr;
 use crate::eval;
+use crate::fptrap;
 use crate::hostmem::{self, GuestMem, HostFault};
 use crate::interp::BlockExit;
 use crate::ir::{BinOp, Block, InexactFlag, Ty, UnOp, MAX_SLOTS};
@@ -45,9 +46,6 @@ pub struct NCtx {
     scratch: u64,
     /// MXCSR as generated code returned, for the deferred inexact flag (see `execute`).
     exit_mxcsr: u64,
-    /// Constants for the FP fast path's binary64 range test (see `codegen::fastfp`).
-    f64_low: u64,
-    f64_span: u64,
     jcache: [JEntry; JC_SIZE],
 }
 
@@ -57,8 +55,6 @@ pub const CTX_FAULT_ADDR: i32 = offset_of!(NCtx, fault_addr) as i32;
 pub const CTX_FAULT_WRITE: i32 = offset_of!(NCtx, fault_write) as i32;
 pub const CTX_SCRATCH: i32 = offset_of!(NCtx, scratch) as i32;
 pub const CTX_EXIT_MXCSR: i32 = offset_of!(NCtx, exit_mxcsr) as i32;
-pub const CTX_F64_LOW: i32 = offset_of!(NCtx, f64_low) as i32;
-pub const CTX_F64_SPAN: i32 = offset_of!(NCtx, f64_span) as i32;
 pub const CTX_JCACHE: i32 = offset_of!(NCtx, jcache) as i32;
 
 fn ty_code(ty: Ty) -> u64 {
@@ -130,6 +126,8 @@ pub struct Native {
     tbs: Vec<Option<NTb>>,
     /// (entry offset, tb index), in increasing offset order, for mapping a faulting rip.
     starts: Vec<(usize, usize)>,
+    /// (inline FP instruction, its slow path) as executable addresses, sorted: see `fptrap`.
+    fp_traps: Vec<(usize, usize)>,
     mem: GuestMem,
     /// The guest's inexact flag, which generated code leaves in MXCSR.PE (see
     /// [`InexactFlag`]); `None`: FP helpers are always called.
@@ -164,21 +162,18 @@ impl Native {
         a.mov_rr(true, R15, RDX);
         a.load(true, R14, mem_at(R15, 0));
         if inexact.is_some() {
-            // Generated code's inexact flag starts clear (Rust code may have set MXCSR.PE).
+            // Generated code's MXCSR mode, with the inexact flag clear (Rust code may have
+            // set MXCSR.PE).
             inexact::emit_clear(&mut a);
+            fptrap::install_handler();
         }
         a.jmp_r(RSI);
         let exit_off = a.pos();
         if inexact.is_some() {
             // Hand the host's inexact flag to `execute`, which folds it into the guest's
-            // after completing the guest state, and leave MXCSR clean for Rust.
-            let m = mem_at(R15, CTX_EXIT_MXCSR);
-            a.stmxcsr(m);
-            a.test_m8(m, inexact::MXCSR_PE);
-            let skip = a.jcc(Cc::E);
-            inexact::emit_clear(&mut a);
-            let here = a.pos();
-            a.patch(skip, here);
+            // after completing the guest state, and give Rust its MXCSR back.
+            a.stmxcsr(mem_at(R15, CTX_EXIT_MXCSR));
+            inexact::emit_host_mode(&mut a);
         }
         a.alu_ri(true, Alu::Add, RSP, frame);
         for r in [R15, R14, R13, R12, RBP, RBX] {
@@ -202,8 +197,6 @@ impl Native {
             fault_write: 0,
             scratch: 0,
             exit_mxcsr: 0,
-            f64_low: 2 << 53,
-            f64_span: (0x7ff - 2) << 53,
             jcache: [JEntry {
                 pc: u64::MAX,
                 code: 0,
@@ -224,6 +217,7 @@ impl Native {
             region,
             tbs: Vec::new(),
             starts: Vec::new(),
+            fp_traps: Vec::new(),
             mem,
             inexact,
             pid: std::process::id(),
@@ -274,6 +268,15 @@ impl Native {
         };
         debug_assert_eq!(off, base);
         self.starts.push((off, idx));
+        let first_new = self.fp_traps.len();
+        for &(insn, stub) in &c.fp_traps {
+            let at = |o: usize| self.buf.exec_addr(off + o);
+            self.fp_traps.push((at(insn), at(stub)));
+        }
+        // Blocks are appended at increasing addresses, so this is the exception.
+        if !self.fp_traps[first_new.saturating_sub(1)..].is_sorted_by_key(|e| e.0) {
+            self.fp_traps.sort_unstable_by_key(|e| e.0);
+        }
         self.tbs[idx] = Some(NTb {
             entry: off,
             pc: b.guest_pc,
@@ -294,6 +297,7 @@ impl Native {
         self.buf.reset(self.base_used);
         self.tbs.clear();
         self.starts.clear();
+        self.fp_traps.clear();
         self.clear_jcache();
     }
 
@@ -370,10 +374,12 @@ impl Native {
         // is the live guest state the block was compiled against; the context box outlives
         // the call. Generated code only touches env, ctx, its own stack frame and guest
         // memory (bounds-checked against the reservation; faults come back via the stub).
+        let traps = fptrap::activate(&self.fp_traps);
         let r = unsafe {
             let f: EntryFn = std::mem::transmute(self.buf.exec_addr(self.entry_off));
             f(env.as_ptr(), code, &mut *self.ctx)
         };
+        drop(traps);
         let exit = self.decode_exit(r, env, pc_off);
         if let Some(f) = self.inexact {
             if self.ctx.exit_mxcsr as u8 & inexact::MXCSR_PE != 0 {

@@ -450,19 +450,6 @@ impl Asm {
         }
         self.op_rr(false, &[0x0f, 0x2e], R(a), R(b))
     }
-    /// `lea dst, [src + src]` (`w`: 64-bit, else 32-bit).
-    pub fn lea_double(&mut self, w: bool, dst: R, src: R) {
-        self.rex(w, dst.0, src.0, src.0, false);
-        self.b(0x8d);
-        // mod=00 rm=100 (SIB); SIB scale 1, index = base = src. A base of rbp/r13 would mean
-        // disp32 with mod=00, so those use mod=01 with a zero displacement.
-        let disp8 = src.0 & 7 == 5;
-        self.b(if disp8 { 0x44 } else { 0x04 } | (dst.0 & 7) << 3);
-        self.b((src.0 & 7) << 3 | (src.0 & 7));
-        if disp8 {
-            self.b(0);
-        }
-    }
     /// `op dst, [m]` for the ALU ops.
     pub fn op_mem(&mut self, w: bool, op: Alu, dst: R, m: Mem) {
         self.op_rm(w, &[(op as u8) << 3 | 3], dst, m, false)

@@ -5,9 +5,9 @@
 //! handler becomes `host_handler`, which records the signal for the current thread and asks the
 //! engine to return to the run loop. The host signal mask of each thread mirrors the guest's,
 //! so blocked signals stay pending in the host kernel and sigsuspend/ppoll/sigtimedwait work by
-//! passing the mask straight through. SIGSEGV and SIGBUS belong to the translator on the host
-//! and are never blocked or mirrored there; guest faults of every kind reach us as run-loop
-//! exits instead.
+//! passing the mask straight through. SIGSEGV, SIGBUS and SIGFPE belong to the translator on
+//! the host and are never blocked or mirrored there; guest faults of every kind reach us as
+//! run-loop exits instead.
 //!
 //! Each thread has one siginfo slot per signal; a recorded signal stays blocked on the host
 //! until delivered, so further instances (queued real-time signals) wait in the kernel.
@@ -43,9 +43,11 @@ pub const SYNC_SIGS: u64 = bit(libc::SIGSEGV)
     | bit(libc::SIGILL)
     | bit(libc::SIGFPE)
     | bit(libc::SIGTRAP);
-/// Signals the translator owns on the host (its fault handler): never mirrored or blocked
-/// there; guest-directed ones are posted to the guest thread directly.
-pub const HOST_OWNED: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS);
+/// Signals the translator owns on the host (its fault handlers; SIGFPE is how inline FP
+/// arithmetic reaches its slow path, see `dbt::fptrap`): never mirrored or blocked there;
+/// guest-directed ones are posted to the guest thread directly. RISC-V itself never raises
+/// SIGFPE.
+pub const HOST_OWNED: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGFPE);
 const UNBLOCKABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
 
 pub const fn bit(sig: i32) -> u64 {

@@ -10,11 +10,10 @@
 //! out-of-line stub that makes the real call while preserving every host register, so the
 //! register allocator's view is the same on both paths.
 
-use super::inexact::{emit_fold, emit_settle, FlagHome};
+use super::inexact::{emit_clear, emit_fold, emit_host_mode, FlagHome};
 use super::xregs::{XALLOC, XMM_BASE};
 use super::{DirtyRegs, Gen, Stub, ALLOC, CALLEE_SAVED};
 use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
-use crate::native as n;
 use crate::x86::*;
 
 /// Caller-saved allocatable registers, pushed by the slow path around its call (an even
@@ -48,6 +47,8 @@ pub(super) enum Loc {
 /// Out-of-line slow path of one fast FP op.
 pub(super) struct SlowCall {
     pub sites: Vec<usize>,
+    /// The host instruction whose FP exception (see `fptrap`) resumes in this stub.
+    pub trap: usize,
     pub f: u64,
     pub args: Vec<Arg>,
     pub dst: Loc,
@@ -59,8 +60,6 @@ pub(super) struct SlowCall {
     pub reload: Vec<(u32, u8)>,
     /// xmm registers holding values: the call clobbers them, so the stub saves them.
     pub xsave: Vec<u8>,
-    /// The helper may accrue flags: MXCSR is settled after it (see `inexact`).
-    pub accrues: bool,
     pub done: usize,
 }
 
@@ -159,10 +158,11 @@ impl Gen<'_> {
             Loc::Xmm(x) => x,
             Loc::Gpr(_) => 0,
         };
-        self.fast_fp_body(fast, &operands, into, &mut sites);
+        let trap = self.fast_fp_body(fast, &operands, into, &mut sites);
         match d {
             Loc::Xmm(_) => {}
             Loc::Gpr(r) => {
+                self.a.movq_from_xmm(fast.double, RAX, into);
                 if !fast.double {
                     self.a.mov_ri(RCX, 0xffff_ffff_0000_0000);
                     self.a.alu_rr(true, Alu::Or, RAX, RCX);
@@ -170,7 +170,7 @@ impl Gen<'_> {
                 self.a.mov_rr(true, r, RAX);
             }
         }
-        self.push_slow_call(helper, call_args, d, sites);
+        self.push_slow_call(helper, call_args, d, sites, trap);
         match d {
             Loc::Xmm(x) => self.xbind(dst, x),
             Loc::Gpr(r) => self.bind(dst, r),
@@ -200,6 +200,8 @@ impl Gen<'_> {
             self.check_boxed(&operands, &mut sites);
         }
         self.operands_to_scratch(&operands);
+        // A signalling NaN raises invalid, which traps in generated code's MXCSR mode.
+        let trap = self.a.pos();
         self.a.ucomis(dbl, 0, 1);
         sites.push(self.a.jcc(Cc::P));
         let cc = match fast.op {
@@ -209,7 +211,7 @@ impl Gen<'_> {
         };
         self.a.setcc(cc, RAX);
         self.a.mov_rr(true, d, RAX);
-        self.push_slow_call(helper, call_args, Loc::Gpr(d), sites);
+        self.push_slow_call(helper, call_args, Loc::Gpr(d), sites, trap);
         self.bind(dst, d);
         Some(true)
     }
@@ -271,8 +273,16 @@ impl Gen<'_> {
     }
 
     /// Records the slow path for the fast op just emitted (result register `d`, which the
-    /// fast path has filled; `sites` jump to the slow path).
-    fn push_slow_call(&mut self, helper: Helper, args: Vec<Arg>, d: Loc, sites: Vec<usize>) {
+    /// fast path has filled; `sites` jump to the slow path, and a host FP exception at the
+    /// instruction at `trap` resumes there).
+    fn push_slow_call(
+        &mut self,
+        helper: Helper,
+        args: Vec<Arg>,
+        d: Loc,
+        sites: Vec<usize>,
+        trap: usize,
+    ) {
         let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
         // Arithmetic helpers accrue flags; the stub's reload of the flag register (and the
         // settle after the call) rely on the helper saying so.
@@ -295,13 +305,13 @@ impl Gen<'_> {
         let dirty = self.dirty_list();
         self.stubs.push(Stub::SlowCall(SlowCall {
             sites,
+            trap,
             f: helper.f as usize as u64,
             args,
             dst: d,
             dirty,
             reload,
             xsave,
-            accrues,
             done: self.a.pos(),
         }));
     }
@@ -320,9 +330,18 @@ impl Gen<'_> {
         }
     }
 
-    /// Operand checks, the host operation into xmm register `into` (distinct from every
-    /// operand's) and the result check; leaves the raw result in rax too.
-    fn fast_fp_body(&mut self, fast: &FastFp, operands: &[Loc], into: u8, sites: &mut Vec<usize>) {
+    /// Operand checks, the host operation into xmm register `into` (which may be the first
+    /// operand's, and no other's) and the result check. Returns the position of the host
+    /// operation, which traps on invalid, divide-by-zero, overflow and underflow (see
+    /// `fptrap`); what it completes is a number, or a NaN propagated from a quiet NaN
+    /// operand, which the check after it sends to the slow path.
+    fn fast_fp_body(
+        &mut self,
+        fast: &FastFp,
+        operands: &[Loc],
+        into: u8,
+        sites: &mut Vec<usize>,
+    ) -> usize {
         let dbl = fast.double;
         if !dbl {
             self.check_boxed(operands, sites);
@@ -344,6 +363,7 @@ impl Gen<'_> {
         if fast.op != FpOp::Sqrt && src[0] != into {
             self.a.movapd(into, src[0]);
         }
+        let trap = self.a.pos();
         match fast.op {
             FpOp::Add => self.a.sse_scalar(dbl, 0x58, into, src[1]),
             FpOp::Sub => self.a.sse_scalar(dbl, 0x5c, into, src[1]),
@@ -361,18 +381,10 @@ impl Gen<'_> {
             }
             FpOp::Eq | FpOp::Lt | FpOp::Le => unreachable!("comparisons have their own path"),
         }
-        self.a.movq_from_xmm(dbl, RAX, into);
-        // Biased exponent in 2..max-1, else the slow path decides. Doubling drops the sign;
-        // then `x - (2 << mantissa+1) < (max - 2) << mantissa+1` (unsigned) is the range test.
-        self.a.lea_double(dbl, RCX, RAX);
-        if dbl {
-            self.a.op_mem(true, Alu::Sub, RCX, mem(R15, n::CTX_F64_LOW));
-            self.a.cmp_rm(true, RCX, mem(R15, n::CTX_F64_SPAN));
-        } else {
-            self.a.alu_ri(false, Alu::Sub, RCX, 2 << 24);
-            self.a.alu_ri(false, Alu::Cmp, RCX, (0xfd_u32 << 24) as i32);
-        }
-        sites.push(self.a.jcc(Cc::Ae));
+        // Only a NaN result needs the helper now: the guest's is the canonical NaN.
+        self.a.ucomis(dbl, into, into);
+        sites.push(self.a.jcc(Cc::P));
+        trap
     }
 
     /// Emits the slow path of a fast FP op (called from `finish`, after the block's code).
@@ -381,6 +393,7 @@ impl Gen<'_> {
         for site in s.sites {
             self.a.patch(site, here);
         }
+        self.out.fp_traps.push((s.trap, here));
         for (off, r) in s.dirty.iter() {
             self.store_any(mem(RBP, off as i32), r);
         }
@@ -418,17 +431,14 @@ impl Gen<'_> {
                 FlagHome::Mem(mem(RBP, f.offset as i32)),
                 f.mask,
             );
+            emit_host_mode(&mut self.a);
         }
         self.a.mov_rr(true, RDI, RBP);
         self.a.mov_ri(RAX, s.f);
         self.a.call_r(RAX);
-        if s.accrues {
-            let f = self.inexact.expect("fast paths need the flag's home");
-            emit_settle(
-                &mut self.a,
-                FlagHome::Mem(mem(RBP, f.offset as i32)),
-                f.mask,
-            );
+        if self.inexact.is_some() {
+            // Generated code's mode, flags clear: the helper accrued its flags in the env.
+            emit_clear(&mut self.a);
         }
         if xbytes > 0 {
             for (i, &x) in s.xsave.iter().enumerate() {

@@ -9,6 +9,11 @@
 //! - after an op or helper that wrote the register with the bit clear, MXCSR is cleared (the
 //!   guest cleared its flags, or a helper's own host arithmetic may have raised some);
 //! - the trampoline clears MXCSR on entry and hands it to `Native::execute` on every return.
+//!
+//! Generated code runs with [`MXCSR_GUEST`], which also unmasks the exceptions an inline fast
+//! path must not complete (see `fptrap`); Rust code runs with [`MXCSR_HOST`]. Calls to
+//! helpers that may do FP arithmetic (those that may write the flag register) switch to the
+//! host mode and back; integer helpers run in the guest mode, which is harmless to them.
 
 use super::Gen;
 use crate::ir::{BinOp, Block, InexactFlag, Op, Temp, Val};
@@ -16,8 +21,13 @@ use crate::native as n;
 use crate::x86::*;
 
 /// MXCSR with every exception masked, round to nearest even and no flags: what Rust code
-/// (and so the generated code) runs with.
-pub const MXCSR_DEFAULT: i32 = 0x1f80;
+/// runs with.
+pub const MXCSR_HOST: i32 = 0x1f80;
+/// MXCSR in generated code that inlines FP arithmetic (see `fptrap`): round to nearest even,
+/// no flags, and invalid, divide-by-zero, overflow and underflow unmasked, so that an inline
+/// operation meeting one of them traps before writing its result. Denormal operands and
+/// inexact results stay masked: the host computes those exactly as the guest would.
+pub const MXCSR_GUEST: i32 = 0x1100;
 pub const MXCSR_PE: u8 = 0x20;
 
 /// Where the guest register holding the flag is.
@@ -62,10 +72,20 @@ pub fn emit_settle(a: &mut Asm, home: FlagHome, mask: u32) {
     a.patch(set, here);
 }
 
-/// Emits `MXCSR = MXCSR_DEFAULT` (r15 must be set).
+/// Emits `MXCSR = MXCSR_GUEST`: generated code's mode, flags clear (r15 must be set).
 pub fn emit_clear(a: &mut Asm) {
+    emit_mxcsr(a, MXCSR_GUEST);
+}
+
+/// Emits `MXCSR = MXCSR_HOST`, for calling Rust code that may do FP arithmetic (r15 must be
+/// set).
+pub fn emit_host_mode(a: &mut Asm) {
+    emit_mxcsr(a, MXCSR_HOST);
+}
+
+fn emit_mxcsr(a: &mut Asm, value: i32) {
     let scratch = mem(R15, n::CTX_SCRATCH);
-    a.store_imm32(scratch, MXCSR_DEFAULT);
+    a.store_imm32(scratch, value);
     a.ldmxcsr(scratch);
 }
 

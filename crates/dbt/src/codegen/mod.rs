@@ -36,6 +36,9 @@ pub struct Compiled {
     pub memops: Vec<MemOp>,
     /// rel32 sites that must reach the shared exit epilogue.
     pub exit_sites: Vec<usize>,
+    /// (offset of an inline FP instruction, offset of its slow path): where a host FP
+    /// exception there resumes (see `fptrap`).
+    pub fp_traps: Vec<(usize, usize)>,
 }
 
 /// A guest memory access instruction: where it is, which guest instruction it belongs to,
@@ -239,6 +242,7 @@ pub fn compile(
             gotos: Vec::new(),
             memops: Vec::new(),
             exit_sites: Vec::new(),
+            fp_traps: Vec::new(),
         },
         stubs: Vec::new(),
     };
@@ -789,11 +793,16 @@ impl Gen<'_> {
                 };
                 let mut v = Vec::with_capacity(args.len() + 1);
                 v.extend_from_slice(args);
+                let fp_helper = accrues && self.inexact.is_some();
+                if fp_helper {
+                    // Its own FP arithmetic must not trap (see `fptrap`).
+                    inexact::emit_host_mode(&mut self.a);
+                }
                 self.call(helper.f as usize as u64, true, &v, dst)?;
-                if let (true, Some(f)) = (accrues, self.inexact) {
-                    // The helper wrote the env (registers caching the flag are stale).
-                    let home = inexact::FlagHome::Mem(mem(RBP, f.offset as i32));
-                    inexact::emit_settle(&mut self.a, home, f.mask);
+                if fp_helper {
+                    // Back to generated code's mode, flags clear: the helper accrued its
+                    // flags in the env (registers caching the flag are stale).
+                    inexact::emit_clear(&mut self.a);
                 }
                 // Cached copies of globals the helper may have written are stale (they were
                 // clean: the call wrote every dirty global back first).

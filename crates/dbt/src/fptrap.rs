@@ -1,0 +1,122 @@
+//! Host FP exceptions as the slow-path test of inline FP arithmetic.
+//!
+//! An inline fast path (see `codegen::fastfp`) is only right when the operation raises
+//! nothing but inexact. Rather than test every result, generated code runs with invalid,
+//! divide-by-zero, overflow and underflow unmasked in MXCSR (`inexact::MXCSR_GUEST`): an
+//! operation meeting one of them faults before writing its destination, the kernel delivers
+//! SIGFPE, and the handler here resumes at that operation's slow path, which calls the
+//! helper with the operands untouched. Each thread running generated code publishes the
+//! table of (faulting instruction, slow path) host addresses of its code buffer while it runs
+//! ([`activate`]).
+//!
+//! Rust code must never run with those exceptions unmasked: generated code switches MXCSR
+//! back before calling helpers that may do FP arithmetic, and on every return to Rust. A
+//! SIGFPE anywhere else is forwarded to the previous disposition (by default the process
+//! dies, as it would without Tandem).
+
+use std::cell::Cell;
+use std::sync::Once;
+
+pub use crate::codegen::inexact::{MXCSR_GUEST, MXCSR_HOST};
+
+thread_local! {
+    /// The trap table of the code this thread is running: (instruction, slow path) host
+    /// addresses, sorted by instruction.
+    static TABLE: Cell<(*const (usize, usize), usize)> = const { Cell::new((std::ptr::null(), 0)) };
+}
+
+/// Keeps a trap table published for the current thread; dropping it restores the previous
+/// one.
+pub struct Active {
+    prev: (*const (usize, usize), usize),
+}
+
+/// Publishes `table` (sorted by instruction address) for SIGFPEs on this thread for as long
+/// as the returned guard lives. The table must not change meanwhile.
+pub fn activate(table: &[(usize, usize)]) -> Active {
+    install_handler();
+    let prev = TABLE.with(|t| t.replace((table.as_ptr(), table.len())));
+    Active { prev }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        TABLE.with(|t| t.set(self.prev));
+    }
+}
+
+/// The slow path of the instruction at `rip` in the published table.
+fn resume_point(rip: usize) -> Option<usize> {
+    let (ptr, len) = TABLE.with(|t| t.get());
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `activate` published a live slice of this length, which its guard keeps
+    // unchanged until it unpublishes it; only this thread reads it.
+    let table = unsafe { std::slice::from_raw_parts(ptr, len) };
+    let i = table.binary_search_by_key(&rip, |e| e.0).ok()?;
+    Some(table[i].1)
+}
+
+/// MXCSR exception flags other than inexact (which holds the guest's deferred flag).
+const MXCSR_TRAP_FLAGS: u32 = 0x1f;
+
+static mut PREV_FPE: libc::sigaction = zeroed_sigaction();
+
+const fn zeroed_sigaction() -> libc::sigaction {
+    // SAFETY: sigaction is plain data; all-zero is a valid (SIG_DFL, no flags) value.
+    unsafe { std::mem::zeroed() }
+}
+
+extern "C" fn on_fpe(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes valid siginfo and ucontext pointers to SA_SIGINFO handlers;
+    // we only read and write the interrupted context's rip and saved MXCSR, and call the
+    // previous handler the way the kernel would have.
+    unsafe {
+        let uc = &mut *(uctx as *mut libc::ucontext_t);
+        let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+        // Only a fault raised by an instruction counts, not a SIGFPE someone sent.
+        let from_cpu = (*info).si_code > 0;
+        if let Some(resume) = resume_point(rip).filter(|_| from_cpu) {
+            if let Some(fp) = uc.uc_mcontext.fpregs.as_mut() {
+                // The flags that caused the trap say nothing the slow path needs.
+                fp.mxcsr &= !MXCSR_TRAP_FLAGS;
+            }
+            uc.uc_mcontext.gregs[libc::REG_RIP as usize] = resume as i64;
+            return;
+        }
+        let prev = &*std::ptr::addr_of!(PREV_FPE);
+        if prev.sa_flags & libc::SA_SIGINFO != 0 && prev.sa_sigaction > 1 {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(prev.sa_sigaction);
+            f(sig, info, uctx);
+        } else if prev.sa_sigaction > 1 {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+            f(sig);
+        } else {
+            // Default (or ignored, which the kernel does not honour for a fault): returning
+            // re-raises a fault, which now terminates the process; a sent signal is raised
+            // again.
+            libc::signal(sig, libc::SIG_DFL);
+            if !from_cpu {
+                libc::raise(sig);
+            }
+        }
+    }
+}
+
+/// Installs the SIGFPE handler once per process.
+pub fn install_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: standard sigaction installation; the previous action is saved (once, before
+        // the handler can run) so foreign SIGFPEs are forwarded.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_fpe as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGFPE, &sa, std::ptr::addr_of_mut!(PREV_FPE));
+        }
+    });
+}
