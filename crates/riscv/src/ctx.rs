@@ -44,6 +44,9 @@ pub struct Ctx<'a> {
     /// Block-wide: frm was already checked valid by an earlier instruction of this block
     /// (and no CSR instruction since could have changed it).
     pub frm_checked: &'a mut bool,
+    /// Set by an instruction that may change the rounding mode (a write of frm or fcsr;
+    /// writing fflags leaves it alone).
+    pub frm_written: bool,
 }
 
 impl Ctx<'_> {

@@ -1,7 +1,8 @@
 //! Specialising blocks on the FP mode. Every inline FP fast path with a dynamic rounding
 //! mode is guarded on `fcsr` (frm = RNE; see `trans_fp`), and each block checks once that frm
-//! is valid. Nothing but a CSR instruction changes the rounding mode, so within a block that
-//! writes no FP CSR these checks' outcome cannot change once frm = RNE holds. Such a block
+//! is valid. Nothing but a write of frm or fcsr changes the rounding mode, so within a block
+//! without one these checks' outcome cannot change once frm = RNE holds (writing fflags, as
+//! GCC's `isless` does around a comparison, leaves frm alone). Such a block
 //! gets a copy of itself with the guards known true and the validity check gone (frm reads
 //! as 0), entered after a single check of `fcsr`; the original follows for every other mode.
 
@@ -14,7 +15,9 @@ const FFLAGS_MASK: u64 = 0x1f;
 /// Position of frm in fcsr.
 const FRM_SHIFT: u64 = 5;
 
-pub fn specialise(b: &mut Block) {
+/// `frm_written`: the block has an instruction that may change the rounding mode (other
+/// writes of `fcsr` only change the flags, which the copy leaves to the code as it is).
+pub fn specialise(b: &mut Block, frm_written: bool) {
     let fcsr = Temp(FCSR_G);
     // The one check replaces a dynamic-rounding guard and the frm validity check that comes
     // with it, so one such guard is enough.
@@ -22,7 +25,7 @@ pub fn specialise(b: &mut Block) {
         matches!(op, Op::Call { fast: Some(f), .. }
             if f.guard == Val::T(fcsr) && f.guard_mask != 0)
     };
-    if !b.ops.iter().any(guarded) || b.ops.iter().any(|op| op.def() == Some(fcsr)) {
+    if !b.ops.iter().any(guarded) || frm_written {
         return;
     }
     let original = std::mem::take(&mut b.ops);

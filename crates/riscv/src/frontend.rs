@@ -68,9 +68,10 @@ impl dbt::Frontend for RiscvFrontend {
         let mut tails = Vec::new();
         let mut frm_checked = false;
         let mut next_slot = 0u8;
-        // Once the block writes fcsr it cannot be specialised on the FP mode (see `fpmode`);
-        // it then ends at its next branch rather than absorbing more (FP) code.
-        let mut fcsr_written = false;
+        // Once the block may change the rounding mode it cannot be specialised on the FP mode
+        // (see `fpmode`); it then ends at its next branch rather than absorbing more (FP)
+        // code. Writing only the flags (`fsflags`, as in GCC's `isless`) is no such write.
+        let mut frm_written = false;
         // Direct jumps (`j`, `jal`) are followed: the block goes on at the target, so a
         // jump costs no block transition (a bytecode handler's `j dispatch`, a call).
         let mut covered = Covered {
@@ -94,8 +95,7 @@ impl dbt::Frontend for RiscvFrontend {
             b.push(Op::InsnStart { pc: cur });
             // Room for this branch's exit, a final two-way branch, and one more instruction.
             let may_continue =
-                !fcsr_written && (next_slot as usize) + 3 < MAX_SLOTS && b.ninsns + 2 < max_insns;
-            let first_op = b.ops.len();
+                !frm_written && (next_slot as usize) + 3 < MAX_SLOTS && b.ninsns + 2 < max_insns;
             let mut c = Ctx {
                 b: &mut b,
                 pc: cur,
@@ -103,6 +103,7 @@ impl dbt::Frontend for RiscvFrontend {
                 ended: false,
                 tails: &mut tails,
                 frm_checked: &mut frm_checked,
+                frm_written: false,
                 may_continue,
                 jump: None,
                 next_slot: &mut next_slot,
@@ -116,8 +117,7 @@ impl dbt::Frontend for RiscvFrontend {
                 c.exit(EXIT_ILLEGAL);
             }
             let (ended, jump) = (c.ended, c.jump);
-            let fcsr = dbt::ir::Temp(cpu::FCSR_G);
-            fcsr_written |= b.ops[first_op..].iter().any(|op| op.def() == Some(fcsr));
+            frm_written |= c.frm_written;
             b.ninsns += 1;
             cur = cur.wrapping_add(len);
             covered.runs.last_mut().expect("one run at least").1 = cur;
@@ -149,7 +149,7 @@ impl dbt::Frontend for RiscvFrontend {
         }
         b.guest_lo = covered.lo();
         b.guest_len = covered.hi() - covered.lo();
-        crate::fpmode::specialise(&mut b);
+        crate::fpmode::specialise(&mut b, frm_written);
         Ok(b)
     }
 }

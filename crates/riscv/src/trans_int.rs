@@ -406,8 +406,11 @@ fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool) -> bool {
     if !csr::valid(a.csr, writes) {
         return false;
     }
-    // The CSR may be frm/fcsr: later dynamic-rounding FP instructions must re-check it.
-    *c.frm_checked = false;
+    if writes && a.csr != csr::FFLAGS {
+        // The CSR may be frm/fcsr: later dynamic-rounding FP instructions must re-check it.
+        *c.frm_checked = false;
+        c.frm_written = true;
+    }
     let src = if imm {
         Val::C(a.rs1 as u64)
     } else {

@@ -303,6 +303,30 @@
     fmv.x.d a0, fa1
     CHECK 105, a0, 0x2000000000000000
     FLAGS 106, 0
+    # GCC's isless(): frflags/flt/fsflags around a comparison write only the flags, so the
+    # block goes on past the branch after it, FP-mode specialised; an add there still rounds
+    # in the dynamic mode, first RUP, then RNE on a second pass through the same code.
+    LD fa2, 0x3ff0000000000000
+    LD fa3, 0x3ca0000000000000
+    li t1, 2
+    fsrmi 3
+isless_loop:
+    frflags t2
+    flt.d a1, fa2, fa3
+    fsflags t2
+    bnez a1, isless_wrong
+    fadd.d fa1, fa2, fa3
+    fmv.x.d a0, fa1
+    addi t1, t1, -1
+    beqz t1, isless_done
+    CHECK 107, a0, 0x3ff0000000000001
+    fsrmi 0
+    j isless_loop
+isless_wrong:
+    CHECK 108, a1, 0
+isless_done:
+    CHECK 109, a0, 0x3ff0000000000000
+    FLAGS 110, 1
     PASS
     .data
     .balign 8
