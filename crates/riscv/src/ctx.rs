@@ -41,6 +41,9 @@ pub struct Ctx<'a> {
     /// Set by a direct jump that lets the front end decide whether the block goes on at its
     /// target (see `frontend`); the jump has emitted everything but the transfer itself.
     pub jump: Option<u64>,
+    /// The block's start, when a branch back to it may go on into another copy of the loop
+    /// body (see `frontend`'s unrolling).
+    pub unroll_to: Option<u64>,
     /// Block-wide: frm was already checked valid by an earlier instruction of this block
     /// (and no CSR instruction since could have changed it).
     pub frm_checked: &'a mut bool,

@@ -12,6 +12,13 @@ use dbt::ir::{Block, GlobalDef, Op, MAX_SLOTS};
 /// writes to unrelated code or data next to it.
 const FOLLOW_SPAN: u64 = 4096;
 
+/// A loop whose body is the whole block is unrolled: its closing branch goes on into
+/// another copy of the body (leaving the loop becomes a side exit), at most this many copies
+/// in all and this many instructions. Range checks of pointers the body bumps and the exit
+/// check at the loop head are then paid once per `UNROLL_COPIES` iterations.
+const UNROLL_COPIES: u32 = 4;
+const UNROLL_INSNS: u32 = 48;
+
 /// The guest code a block has translated so far: runs of consecutive instructions.
 struct Covered {
     runs: Vec<(u64, u64)>,
@@ -77,6 +84,9 @@ impl dbt::Frontend for RiscvFrontend {
         let mut covered = Covered {
             runs: vec![(pc, pc)],
         };
+        // Copies of the block's body made so far, and the chain slots one copy used.
+        let mut copies = 1;
+        let mut slots_per_copy = None;
         loop {
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
@@ -96,6 +106,13 @@ impl dbt::Frontend for RiscvFrontend {
             // Room for this branch's exit, a final two-way branch, and one more instruction.
             let may_continue =
                 !frm_written && (next_slot as usize) + 3 < MAX_SLOTS && b.ninsns + 2 < max_insns;
+            // Another copy of the body fits (this instruction may be the closing branch).
+            let body = (b.ninsns + 1) / copies;
+            let per_copy = slots_per_copy.unwrap_or(next_slot as usize + 1);
+            let may_unroll = may_continue
+                && copies < UNROLL_COPIES
+                && body * (copies + 1) <= UNROLL_INSNS.min(max_insns)
+                && next_slot as usize + per_copy + 2 <= MAX_SLOTS;
             let mut c = Ctx {
                 b: &mut b,
                 pc: cur,
@@ -106,6 +123,7 @@ impl dbt::Frontend for RiscvFrontend {
                 frm_written: false,
                 may_continue,
                 jump: None,
+                unroll_to: may_unroll.then_some(pc),
                 next_slot: &mut next_slot,
             };
             let ok = if len == 4 {
@@ -123,6 +141,16 @@ impl dbt::Frontend for RiscvFrontend {
             covered.runs.last_mut().expect("one run at least").1 = cur;
             if ended {
                 break;
+            }
+            if let (Some(target), true) = (jump, may_unroll) {
+                if target == pc {
+                    // Round the loop again, in a new copy of its body.
+                    slots_per_copy.get_or_insert(next_slot as usize);
+                    copies += 1;
+                    cur = target;
+                    covered.runs.push((target, target));
+                    continue;
+                }
             }
             if let Some(target) = jump {
                 if !covered.may_follow(target) {

@@ -39,8 +39,26 @@ pub fn jalr(c: &mut Ctx, a: &Args) -> bool {
 }
 
 fn branch(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
-    let taken = c.label();
     let (x, y) = (c.x(a.rs1), c.x(a.rs2));
+    let target = c.pc.wrapping_add(a.imm as u64);
+    if c.unroll_to == Some(target) {
+        // The loop's closing branch, with another copy of the body to follow: staying in
+        // the loop is the way on, leaving it an out-of-line exit.
+        let leave = c.label();
+        c.emit(Op::BrCond {
+            cond: cond.invert(),
+            ty: dbt::ir::Ty::I64,
+            a: x,
+            b: y,
+            label: leave,
+        });
+        let slot = c.slot();
+        let pc = c.next_pc();
+        c.tails.push((leave, Op::GotoTb { slot, pc }));
+        c.jump = Some(target);
+        return true;
+    }
+    let taken = c.label();
     c.emit(Op::BrCond {
         cond,
         ty: dbt::ir::Ty::I64,
@@ -48,11 +66,10 @@ fn branch(c: &mut Ctx, a: &Args, cond: Cond) -> bool {
         b: y,
         label: taken,
     });
-    let target = c.pc.wrapping_add(a.imm as u64);
     if c.may_continue && a.imm > 0 {
         // A superblock: past a forward branch (an `if`), the not-taken path goes on in this
         // block (its guest registers stay in host registers); the taken path leaves through
-        // an out-of-line exit. Backward branches (loops) still end the block, so a loop
+        // an out-of-line exit. Other backward branches (loops) end the block, so a loop
         // body stays a block of its own that can loop in place.
         let slot = c.slot();
         c.tails.push((taken, Op::GotoTb { slot, pc: target }));

@@ -168,6 +168,63 @@ fn base_outside_guest_memory_address_inside() {
     }
 }
 
+/// A loop the front end unrolls (its body copied four times in one block) walks a pointer
+/// off the end of guest memory. Only the first copy checks the pointer (the others rely on
+/// the guard pages), and the fault may come in any copy: each must stop at the load with the
+/// state of that iteration.
+#[test]
+fn unrolled_loop_faults_precisely() {
+    for n in 197..=201u64 {
+        let start = MEM - 8 * n;
+        let body = format!(
+            "    li a0, {start}\n    li a2, 0\n    li a3, 0\n    li a4, -1\n    la s1, 1f\n    la s2, 2f\n{OPAQUE}1:  ld a1, 0(a0)\n    add a2, a2, a3\n    addi a0, a0, 8\n    addi a3, a3, 1\n    bne a3, a4, 1b\n2:  li a0, 99\n{EXIT}"
+        );
+        let img = build_prog(&format!("unrolled-fault-{n}"), &body);
+        for b in BACKENDS {
+            let mut hit = false;
+            let o = run_with(&img, b, |cpu, e| {
+                assert_eq!(
+                    e,
+                    Exit::MemoryFault {
+                        addr: MEM,
+                        write: false,
+                        exec: false
+                    },
+                    "{b:?} n={n}"
+                );
+                assert_eq!(cpu.pc, cpu.x[9], "{b:?} n={n}: fault pc");
+                assert_eq!(
+                    (cpu.x[10], cpu.x[12], cpu.x[13]),
+                    (MEM, n * (n - 1) / 2, n),
+                    "{b:?} n={n}: state at fault"
+                );
+                hit = true;
+                cpu.pc = cpu.x[18];
+                Some(())
+            });
+            assert!(hit, "{b:?} n={n}");
+            assert_eq!(o.code, 99);
+        }
+    }
+}
+
+/// Unrolled loops leave from whichever copy of the body the loop ends in: trip counts
+/// 1..=9 over an array, summed, against the sum computed here.
+#[test]
+fn unrolled_loop_exits_from_every_copy() {
+    for n in 1..=9u64 {
+        // Fill words 1..=n, then sum them back with a pointer-bumping loop.
+        let body = format!(
+            "    li a0, 0x800000\n    li a3, {n}\n    li a2, 0\n{OPAQUE}1:  addi a2, a2, 1\n    sd a2, 0(a0)\n    addi a0, a0, 8\n    bne a2, a3, 1b\n    li a0, 0x800000\n    slli a4, a3, 3\n    add a4, a4, a0\n    li a5, 0\n{OPAQUE}3:  ld a1, 0(a0)\n    addi a0, a0, 8\n    add a5, a5, a1\n    bne a0, a4, 3b\n    mv a0, a5\n{EXIT}"
+        );
+        let img = build_prog(&format!("unrolled-exit-{n}"), &body);
+        for b in BACKENDS {
+            let o = run(&img, b);
+            assert_eq!(o.code as u64, n * (n + 1) / 2, "{b:?} n={n}");
+        }
+    }
+}
+
 #[test]
 fn precise_fault_host_sigsegv() {
     precise(0x200000, true, true);
