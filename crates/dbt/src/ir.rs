@@ -324,8 +324,10 @@ pub struct FastFp {
 /// before anything can observe the register: an op reading or writing it (other than a
 /// fast path's guard, or a mask or shift that drops the bits), a helper that may write it,
 /// and every return from generated code. Helpers that may not write the register must
-/// leave the host's FP exception flags as they found them (integer code does). Without this
-/// description a native backend makes the calls.
+/// leave the host's FP exception flags as they found them and raise no FP exception
+/// (integer code does): they run under generated code's MXCSR, which unmasks invalid,
+/// divide-by-zero, overflow and underflow (see `fptrap`). Helpers that may write it run with
+/// every exception masked. Without this description a native backend makes the calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InexactFlag {
     pub offset: u32,
