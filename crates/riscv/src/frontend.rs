@@ -16,8 +16,8 @@ const FOLLOW_SPAN: u64 = 4096;
 /// another copy of the body (leaving the loop becomes a side exit), at most this many copies
 /// in all and this many instructions. Range checks of pointers the body bumps and the exit
 /// check at the loop head are then paid once per `UNROLL_COPIES` iterations.
-const UNROLL_COPIES: u32 = 4;
-const UNROLL_INSNS: u32 = 48;
+const UNROLL_COPIES: u32 = 8;
+const UNROLL_INSNS: u32 = 64;
 
 /// The guest code a block has translated so far: runs of consecutive instructions.
 struct Covered {

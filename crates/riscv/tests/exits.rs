@@ -168,13 +168,13 @@ fn base_outside_guest_memory_address_inside() {
     }
 }
 
-/// A loop the front end unrolls (its body copied four times in one block) walks a pointer
+/// A loop the front end unrolls (its body copied several times in one block) walks a pointer
 /// off the end of guest memory. Only the first copy checks the pointer (the others rely on
 /// the guard pages), and the fault may come in any copy: each must stop at the load with the
 /// state of that iteration.
 #[test]
 fn unrolled_loop_faults_precisely() {
-    for n in 197..=201u64 {
+    for n in 197..=204u64 {
         let start = MEM - 8 * n;
         let body = format!(
             "    li a0, {start}\n    li a2, 0\n    li a3, 0\n    li a4, -1\n    la s1, 1f\n    la s2, 2f\n{OPAQUE}1:  ld a1, 0(a0)\n    add a2, a2, a3\n    addi a0, a0, 8\n    addi a3, a3, 1\n    bne a3, a4, 1b\n2:  li a0, 99\n{EXIT}"
