@@ -14,6 +14,7 @@
 //! SIGFPE anywhere else is forwarded to the previous disposition (by default the process
 //! dies, as it would without Tandem).
 
+use crate::sigchain;
 use std::cell::Cell;
 use std::sync::Once;
 
@@ -61,12 +62,7 @@ fn resume_point(rip: usize) -> Option<usize> {
 /// MXCSR exception flags other than inexact (which holds the guest's deferred flag).
 const MXCSR_TRAP_FLAGS: u32 = 0x1f;
 
-static mut PREV_FPE: libc::sigaction = zeroed_sigaction();
-
-const fn zeroed_sigaction() -> libc::sigaction {
-    // SAFETY: sigaction is plain data; all-zero is a valid (SIG_DFL, no flags) value.
-    unsafe { std::mem::zeroed() }
-}
+static mut PREV_FPE: libc::sigaction = sigchain::empty_action();
 
 extern "C" fn on_fpe(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
     // SAFETY: the kernel passes valid siginfo and ucontext pointers to SA_SIGINFO handlers;
@@ -85,23 +81,7 @@ extern "C" fn on_fpe(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut li
             uc.uc_mcontext.gregs[libc::REG_RIP as usize] = resume as i64;
             return;
         }
-        let prev = &*std::ptr::addr_of!(PREV_FPE);
-        if prev.sa_flags & libc::SA_SIGINFO != 0 && prev.sa_sigaction > 1 {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                std::mem::transmute(prev.sa_sigaction);
-            f(sig, info, uctx);
-        } else if prev.sa_sigaction > 1 {
-            let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
-            f(sig);
-        } else {
-            // Default (or ignored, which the kernel does not honour for a fault): returning
-            // re-raises a fault, which now terminates the process; a sent signal is raised
-            // again.
-            libc::signal(sig, libc::SIG_DFL);
-            if !from_cpu {
-                libc::raise(sig);
-            }
-        }
+        sigchain::forward(&*std::ptr::addr_of!(PREV_FPE), sig, info, uctx, !from_cpu);
     }
 }
 
@@ -111,12 +91,6 @@ pub fn install_handler() {
     ONCE.call_once(|| {
         // SAFETY: standard sigaction installation; the previous action is saved (once, before
         // the handler can run) so foreign SIGFPEs are forwarded.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_fpe as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGFPE, &sa, std::ptr::addr_of_mut!(PREV_FPE));
-        }
+        unsafe { sigchain::install(libc::SIGFPE, on_fpe, std::ptr::addr_of_mut!(PREV_FPE)) };
     });
 }

@@ -7,6 +7,7 @@
 //! technique kernels use for `copy_from_user`). Generated code faults are redirected to a
 //! per-code-buffer fault stub that returns to the run loop. Nothing unwinds through Rust frames.
 
+use crate::sigchain;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
@@ -361,13 +362,8 @@ pub fn last_code_fault() -> (usize, usize, bool) {
     (r.host_addr, r.rip, r.write)
 }
 
-static mut PREV_SEGV: libc::sigaction = unsafe_zeroed_sigaction();
-static mut PREV_BUS: libc::sigaction = unsafe_zeroed_sigaction();
-
-const fn unsafe_zeroed_sigaction() -> libc::sigaction {
-    // SAFETY: sigaction is plain data; all-zero is a valid (SIG_DFL, no flags) value.
-    unsafe { std::mem::zeroed() }
-}
+static mut PREV_SEGV: libc::sigaction = sigchain::empty_action();
+static mut PREV_BUS: libc::sigaction = sigchain::empty_action();
 
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
     // SAFETY: the kernel passes valid siginfo and ucontext pointers to SA_SIGINFO handlers;
@@ -423,16 +419,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
         } else {
             &*std::ptr::addr_of!(PREV_SEGV)
         };
-        if prev.sa_flags & libc::SA_SIGINFO != 0 && prev.sa_sigaction > 1 {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                std::mem::transmute(prev.sa_sigaction);
-            f(sig, info, uctx);
-        } else if prev.sa_sigaction > 1 {
-            let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
-            f(sig);
-        } else {
-            libc::signal(sig, libc::SIG_DFL);
-        }
+        sigchain::forward(prev, sig, info, uctx, false);
     }
 }
 
@@ -443,12 +430,8 @@ pub fn install_handler() {
         // SAFETY: standard sigaction installation; the previous actions are saved (once, before
         // the handler can run) so foreign faults are forwarded.
         unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_fault as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGSEGV, &sa, std::ptr::addr_of_mut!(PREV_SEGV));
-            libc::sigaction(libc::SIGBUS, &sa, std::ptr::addr_of_mut!(PREV_BUS));
+            sigchain::install(libc::SIGSEGV, on_fault, std::ptr::addr_of_mut!(PREV_SEGV));
+            sigchain::install(libc::SIGBUS, on_fault, std::ptr::addr_of_mut!(PREV_BUS));
         }
     });
 }

@@ -18,6 +18,7 @@ pub mod ir;
 mod loadcse;
 pub mod native;
 pub mod opt;
+mod sigchain;
 pub mod smc;
 pub mod x86;
 
