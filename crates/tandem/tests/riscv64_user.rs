@@ -175,7 +175,8 @@ same_as_qemu!(
     rtqueue,
     spin,
     misaligned_amo,
-    fpmodes
+    fpmodes,
+    fpthreads
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
