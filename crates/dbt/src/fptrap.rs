@@ -11,11 +11,13 @@
 //!
 //! Rust code must never run with those exceptions unmasked: generated code switches MXCSR
 //! back before calling helpers that may do FP arithmetic, and on every return to Rust. A
-//! SIGFPE anywhere else is forwarded to the previous disposition (by default the process
-//! dies, as it would without Tandem).
+//! SIGFPE raised anywhere else is forwarded to the previous disposition (by default the
+//! process dies, as it would without Tandem); one that was sent goes where the embedder says
+//! ([`set_foreign`]).
 
 use crate::sigchain;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 pub use crate::codegen::inexact::{MXCSR_GUEST, MXCSR_HOST};
@@ -62,6 +64,33 @@ fn resume_point(rip: usize) -> Option<usize> {
 /// MXCSR exception flags other than inexact (which holds the guest's deferred flag).
 const MXCSR_TRAP_FLAGS: u32 = 0x1f;
 
+/// What becomes of a SIGFPE that was sent (kill, tgkill) rather than raised by an
+/// instruction: the embedder's choice, since it owns the signal's meaning (linux-user
+/// mirrors the guest's disposition here).
+#[derive(Clone, Copy)]
+pub enum Foreign {
+    /// The action installed before the translator's (by default: terminate).
+    Previous,
+    /// Dropped.
+    Ignore,
+    /// Handed to this `SA_SIGINFO` handler.
+    Handler(extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)),
+}
+
+/// `Foreign` as one word for the handler: 0 previous, 1 ignore, else the handler's address.
+static FOREIGN: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets what becomes of sent SIGFPEs (see [`Foreign`]).
+pub fn set_foreign(f: Foreign) {
+    install_handler();
+    let word = match f {
+        Foreign::Previous => 0,
+        Foreign::Ignore => 1,
+        Foreign::Handler(h) => h as *const () as usize,
+    };
+    FOREIGN.store(word, Ordering::SeqCst);
+}
+
 static mut PREV_FPE: libc::sigaction = sigchain::empty_action();
 
 extern "C" fn on_fpe(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
@@ -71,9 +100,20 @@ extern "C" fn on_fpe(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut li
     unsafe {
         let uc = &mut *(uctx as *mut libc::ucontext_t);
         let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
-        // Only a fault raised by an instruction counts, not a SIGFPE someone sent.
-        let from_cpu = (*info).si_code > 0;
-        if let Some(resume) = resume_point(rip).filter(|_| from_cpu) {
+        let prev = &*std::ptr::addr_of!(PREV_FPE);
+        // Only a fault raised by an instruction can be ours, not a SIGFPE someone sent.
+        if (*info).si_code <= 0 {
+            match FOREIGN.load(Ordering::SeqCst) {
+                0 => sigchain::forward(prev, sig, info, uctx, true),
+                1 => {}
+                h => {
+                    let f: sigchain::Handler = std::mem::transmute(h);
+                    f(sig, info, uctx);
+                }
+            }
+            return;
+        }
+        if let Some(resume) = resume_point(rip) {
             if let Some(fp) = uc.uc_mcontext.fpregs.as_mut() {
                 // The flags that caused the trap say nothing the slow path needs.
                 fp.mxcsr &= !MXCSR_TRAP_FLAGS;
@@ -81,7 +121,7 @@ extern "C" fn on_fpe(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut li
             uc.uc_mcontext.gregs[libc::REG_RIP as usize] = resume as i64;
             return;
         }
-        sigchain::forward(&*std::ptr::addr_of!(PREV_FPE), sig, info, uctx, !from_cpu);
+        sigchain::forward(prev, sig, info, uctx, false);
     }
 }
 

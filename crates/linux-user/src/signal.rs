@@ -44,9 +44,9 @@ pub const SYNC_SIGS: u64 = bit(libc::SIGSEGV)
     | bit(libc::SIGFPE)
     | bit(libc::SIGTRAP);
 /// Signals the translator owns on the host (its fault handlers; SIGFPE is how inline FP
-/// arithmetic reaches its slow path, see `dbt::fptrap`): never mirrored or blocked there;
-/// guest-directed ones are posted to the guest thread directly. RISC-V itself never raises
-/// SIGFPE.
+/// arithmetic reaches its slow path, see `dbt::fptrap`): never blocked there; guest-directed
+/// ones are posted to the guest thread directly. RISC-V itself never raises SIGFPE; one sent
+/// from another thread or process reaches the guest through `dbt::fptrap::set_foreign`.
 pub const HOST_OWNED: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGFPE);
 const UNBLOCKABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
 
@@ -128,9 +128,33 @@ pub fn unregister_thread() {
 }
 
 extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    if !record(sig, info) {
+        return;
+    }
+    // Keep `sig` blocked on the host when this handler returns: further instances stay
+    // queued in the kernel (real-time signals queue) until the run loop has delivered this
+    // one and set the host mask from the guest's again.
+    let uc = ctx as *mut libc::ucontext_t;
+    if !uc.is_null() {
+        // SAFETY: the kernel's ucontext for this signal; only its saved mask is changed.
+        unsafe { libc::sigaddset(&mut (*uc).uc_sigmask, sig) };
+    }
+}
+
+/// A SIGFPE sent to a guest that handles it, handed over by the translator's SIGFPE handler
+/// (see `dbt::fptrap::Foreign`). It is recorded like any other signal but not kept blocked:
+/// a blocked SIGFPE raised by inline FP arithmetic would kill the process, and SIGFPE does
+/// not queue anyway.
+extern "C" fn sent_fpe_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    record(sig, info);
+}
+
+/// Records `sig` with its siginfo for the current thread and asks it to return to the run
+/// loop; false if this thread does not take guest signals.
+fn record(sig: libc::c_int, info: *mut libc::siginfo_t) -> bool {
     let cur = CURRENT.with(|c| c.get());
     if cur.is_null() || !(1..=NSIG as i32).contains(&sig) {
-        return;
+        return false;
     }
     // SAFETY: `cur` points into an Arc the thread keeps alive while registered; the kernel passes
     // a valid siginfo of 128 bytes. Only async-signal-safe operations (copies, atomics) are used.
@@ -140,18 +164,21 @@ extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
         std::ptr::copy_nonoverlapping(info as *const u8, dst, 128);
         ts.pending.fetch_or(bit(sig), Ordering::Release);
         ts.exit_req.request();
-        // Keep `sig` blocked on the host when this handler returns: further instances stay
-        // queued in the kernel (real-time signals queue) until the run loop has delivered this
-        // one and set the host mask from the guest's again.
-        let uc = ctx as *mut libc::ucontext_t;
-        if !uc.is_null() {
-            libc::sigaddset(&mut (*uc).uc_sigmask, sig);
-        }
     }
+    true
 }
 
 /// Installs the host disposition that mirrors a guest action.
 pub fn mirror_action(sig: i32, act: &SigAction) {
+    if sig == libc::SIGFPE {
+        // The translator's handler keeps the signal and passes sent ones on as told.
+        dbt::fptrap::set_foreign(match act.handler {
+            SIG_DFL => dbt::fptrap::Foreign::Previous,
+            SIG_IGN => dbt::fptrap::Foreign::Ignore,
+            _ => dbt::fptrap::Foreign::Handler(sent_fpe_handler),
+        });
+        return;
+    }
     if bit(sig) & (HOST_OWNED | UNBLOCKABLE) != 0 {
         return;
     }

@@ -84,9 +84,12 @@ impl dbt::Frontend for RiscvFrontend {
         let mut covered = Covered {
             runs: vec![(pc, pc)],
         };
-        // Copies of the block's body made so far, and the chain slots one copy used.
+        // Copies of the block's body made so far, and the chain slots one copy used. A body
+        // that followed a jump is not copied: the copy could not follow it again (the code
+        // is covered already) and would end the block before it loops.
         let mut copies = 1;
         let mut slots_per_copy = None;
+        let mut followed = false;
         loop {
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
@@ -110,6 +113,7 @@ impl dbt::Frontend for RiscvFrontend {
             let body = (b.ninsns + 1) / copies;
             let per_copy = slots_per_copy.unwrap_or(next_slot as usize + 1);
             let may_unroll = may_continue
+                && !followed
                 && copies < UNROLL_COPIES
                 && body * (copies + 1) <= UNROLL_INSNS.min(max_insns)
                 && next_slot as usize + per_copy + 2 <= MAX_SLOTS;
@@ -162,6 +166,7 @@ impl dbt::Frontend for RiscvFrontend {
                 }
                 covered.runs.push((target, target));
                 cur = target;
+                followed = true;
             }
             if b.ninsns >= max_insns {
                 b.push(Op::GotoTb {

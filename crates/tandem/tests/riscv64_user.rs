@@ -176,7 +176,8 @@ same_as_qemu!(
     spin,
     misaligned_amo,
     fpmodes,
-    fpthreads
+    fpthreads,
+    fpesent
 );
 
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
