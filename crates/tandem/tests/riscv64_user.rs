@@ -179,21 +179,30 @@ same_as_qemu!(
     fpthreads
 );
 
+/// Runs test program `name` (static and dynamic) under tandem, expecting exactly `stdout`
+/// and exit status 0: for programs qemu-user cannot be the reference for.
+fn expect_output(name: &str, stdout: &str) {
+    for static_link in [true, false] {
+        let prog = compile(name, static_link);
+        let o = tandem(&prog, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            stdout,
+            "{name} (static {static_link}): stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(status_str(&o), "exit 0", "{name} (static {static_link})");
+    }
+}
+
 /// qemu-user needs binfmt_misc to run a RISC-V program the guest execs, so this one checks
 /// the expected output directly.
 #[test]
 fn forkexec() {
-    for static_link in [true, false] {
-        let prog = compile("forkexec", static_link);
-        let o = tandem(&prog, &[]);
-        assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
-            "child: argc=3 arg2=two env=passed\nparent: child exited=1 code=7\n",
-            "stderr: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_eq!(status_str(&o), "exit 0");
-    }
+    expect_output(
+        "forkexec",
+        "child: argc=3 arg2=two env=passed\nparent: child exited=1 code=7\n",
+    );
 }
 
 /// SIGFPE sent by another thread and another process reaches the guest's handler, is dropped
@@ -202,17 +211,10 @@ fn forkexec() {
 /// process to the signal sent from the child.
 #[test]
 fn fpesent() {
-    for static_link in [true, false] {
-        let prog = compile("fpesent", static_link);
-        let o = tandem(&prog, &[]);
-        assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
-            "from a thread: 1008\nfrom a process: 1008\nignored, still here\ndefault: signaled 1 sig 8\n",
-            "stderr: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_eq!(status_str(&o), "exit 0");
-    }
+    expect_output(
+        "fpesent",
+        "from a thread: 1008\nfrom a process: 1008\nignored, still here\ndefault: signaled 1 sig 8\n",
+    );
 }
 
 #[test]
