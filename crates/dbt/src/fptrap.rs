@@ -35,9 +35,10 @@ pub struct Active {
 }
 
 /// Publishes `table` (sorted by instruction address) for SIGFPEs on this thread for as long
-/// as the returned guard lives. The table must not change meanwhile.
+/// as the returned guard lives. The table must not change meanwhile. Cheap enough for every
+/// entry into generated code: the handler itself is installed once, by whoever sets up code
+/// that runs unmasked ([`install_handler`]).
 pub fn activate(table: &[(usize, usize)]) -> Active {
-    install_handler();
     let prev = TABLE.with(|t| t.replace((table.as_ptr(), table.len())));
     Active { prev }
 }

@@ -284,8 +284,8 @@ impl Gen<'_> {
         trap: usize,
     ) {
         let accrues = self.flag_global.is_some_and(|g| helper.may_write(g));
-        // Arithmetic helpers accrue flags; the stub's reload of the flag register (and the
-        // settle after the call) rely on the helper saying so.
+        // Arithmetic helpers accrue flags; the stub's reload of the flag register and its
+        // MXCSR switch around the call (see `inexact`) rely on the helper saying so.
         debug_assert!(
             accrues || matches!(d, Loc::Gpr(_)),
             "{}: inline FP arithmetic whose helper does not write the flag register",

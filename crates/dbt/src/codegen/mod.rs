@@ -697,8 +697,8 @@ impl Gen<'_> {
                 }
                 let (r, disp) = self.guest_address(addr, ra, disp, size.bytes(), false);
                 let d = match target.and_then(|g| self.reg_of[g.0 as usize]) {
-                    Some(d) if d != RAX && d != RCX => d,
-                    _ => self.alloc(&[ra])?,
+                    Some(d) => d,
+                    None => self.alloc(&[ra])?,
                 };
                 self.memop(false);
                 self.a.load_ext(d, guest_mem(r, disp), size.bytes(), signed);
