@@ -71,7 +71,50 @@ pub trait Frontend {
         max_insns: u32,
         fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
     ) -> Result<Block, HostFault>;
+    /// Full-system mode: translates under the mode `flags` of [`CodeLoc`].
+    fn translate_in_mode(
+        &self,
+        pc: u64,
+        _flags: u64,
+        max_insns: u32,
+        fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
+    ) -> Result<Block, HostFault> {
+        self.translate(pc, max_insns, fetch)
+    }
 }
+
+/// Where full-system guest code lives (see [`SystemCode::locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeLoc {
+    /// Guest physical address of the code.
+    pub phys: u64,
+    /// Mode bits the translation depends on (the front end's business; at most 8 bits).
+    pub flags: u64,
+}
+
+/// Full-system mode: how the run loop finds guest code behind the guest's MMU.
+///
+/// Blocks are keyed by (virtual pc, physical pc, mode flags), so a process switch does not
+/// retranslate shared code and two address spaces never share a stale block. A block never
+/// spans two virtual pages (but for one instruction straddling a page boundary, which runs
+/// untranslated-cached), and direct exits are chained only within the page, so a chain is
+/// valid as long as the lookup that entered its page was. The indirect-jump cache is keyed
+/// by virtual pc alone and is emptied whenever [`SystemCode::epoch`] changes.
+pub trait SystemCode: Send + Sync {
+    /// Where the code at virtual `pc` is for the hart whose state is `env`; an instruction
+    /// fetch fault (the guest's page fault or access fault) is an error with `addr` set to
+    /// the faulting virtual address.
+    fn locate(&self, env: EnvPtr, pc: u64) -> Result<CodeLoc, HostFault>;
+    /// A 16-bit parcel of code at physical address `pa` (None: not RAM).
+    fn read_code(&self, pa: u64) -> Option<u16>;
+    /// Translated-code tracking of guest RAM.
+    fn code_pages(&self) -> &crate::physcode::CodePages;
+    /// Changes whenever virtual-to-physical translation may have changed (address space
+    /// switch, TLB flush, privilege change).
+    fn epoch(&self, env: EnvPtr) -> u64;
+}
+
+const SYS_PAGE: u64 = 4096;
 
 /// Says whether the guest page at an address may be executed.
 pub type ExecCheck = Arc<dyn Fn(u64) -> bool + Send + Sync>;
@@ -94,6 +137,8 @@ pub struct ExecConfig {
     /// Where the guest accrues inexact, which lets the native backend inline FP arithmetic
     /// (see [`crate::ir::InexactFlag`]).
     pub inexact_flag: Option<crate::ir::InexactFlag>,
+    /// Full-system mode (a soft MMU between the guest and its code); None in user mode.
+    pub system: Option<Arc<dyn SystemCode>>,
 }
 
 impl std::fmt::Debug for ExecConfig {
@@ -107,6 +152,7 @@ impl std::fmt::Debug for ExecConfig {
             .field("exec_check", &self.exec_check.is_some())
             .field("compile_after", &self.compile_after)
             .field("inexact_flag", &self.inexact_flag)
+            .field("system", &self.system.is_some())
             .finish()
     }
 }
@@ -171,6 +217,11 @@ pub(crate) struct Tb {
     /// Interpreter-side chaining: successor block per slot.
     pub next: [Option<usize>; MAX_SLOTS],
     pub valid: bool,
+    /// System mode: the block's key in `Exec::by_loc`.
+    pub loc_key: Option<(u64, u64)>,
+    /// System mode: a first instruction straddling into the next page, whose (virtual,
+    /// physical) address is checked on every entry (such blocks are never chained into).
+    pub page2: Option<(u64, u64)>,
 }
 
 /// Outcome of [`Exec::promote`].
@@ -195,6 +246,10 @@ pub struct Exec {
     cfg: ExecConfig,
     tbs: Vec<Tb>,
     by_pc: IntMap<u64, usize>,
+    /// System mode: blocks by (virtual pc, physical pc | flags << 56).
+    by_loc: IntMap<(u64, u64), usize>,
+    /// System mode: the `SystemCode::epoch` the indirect-jump cache was filled in.
+    epoch: u64,
     by_page: IntMap<u64, Vec<usize>>,
     native: Option<Native>,
     exit_req: ExitRequest,
@@ -221,6 +276,8 @@ impl Exec {
             cfg,
             tbs: Vec::new(),
             by_pc: IntMap::default(),
+            by_loc: IntMap::default(),
+            epoch: 0,
             by_page: IntMap::default(),
             native,
             exit_req,
@@ -272,6 +329,11 @@ impl Exec {
                     self.stats.invalidated_blocks += 1;
                     if self.by_pc.get(&tb.pc) == Some(&i) {
                         self.by_pc.remove(&tb.pc);
+                    }
+                    if let Some(k) = tb.loc_key {
+                        if self.by_loc.get(&k) == Some(&i) {
+                            self.by_loc.remove(&k);
+                        }
                     }
                     if let Some(n) = &mut self.native {
                         n.invalidate_tb(i);
@@ -325,6 +387,7 @@ impl Exec {
         self.stats.invalidated_blocks += self.tbs.iter().filter(|t| t.valid).count() as u64;
         self.tbs.clear();
         self.by_pc.clear();
+        self.by_loc.clear();
         self.by_page.clear();
         if let Some(n) = &mut self.native {
             n.flush();
@@ -428,6 +491,8 @@ impl Exec {
             runs: 0,
             next: [None; MAX_SLOTS],
             valid: true,
+            loc_key: None,
+            page2: None,
         });
         if watch {
             self.by_pc.insert(pc, idx);
@@ -443,10 +508,133 @@ impl Exec {
         Ok(idx)
     }
 
-    fn lookup(&mut self, fe: &dyn Frontend, pc: u64) -> Result<usize, HostFault> {
+    fn lookup(&mut self, fe: &dyn Frontend, env: EnvPtr, pc: u64) -> Result<usize, HostFault> {
+        if let Some(sys) = self.cfg.system.clone() {
+            return self.lookup_system(fe, &*sys, env, pc);
+        }
         match self.by_pc.get(&pc) {
             Some(&i) => Ok(i),
             None => self.translate(fe, pc, self.cfg.max_insns, true),
+        }
+    }
+
+    /// System mode: finds or translates the block at virtual `pc` through the guest's MMU.
+    fn lookup_system(
+        &mut self,
+        fe: &dyn Frontend,
+        sys: &dyn SystemCode,
+        env: EnvPtr,
+        pc: u64,
+    ) -> Result<usize, HostFault> {
+        let loc = sys.locate(env, pc)?;
+        let key = (pc, loc.phys ^ loc.flags << 56);
+        if let Some(&i) = self.by_loc.get(&key) {
+            match self.tbs[i].page2 {
+                None => return Ok(i),
+                Some((va, pa)) if sys.locate(env, va)?.phys == pa => return Ok(i),
+                Some(_) => {
+                    let (lo, len) = (self.tbs[i].lo, self.tbs[i].len);
+                    self.drop_range(lo, len);
+                }
+            }
+        }
+        let t0 = Instant::now();
+        let page_end = (pc | (SYS_PAGE - 1)).wrapping_add(1);
+        // An instruction straddling the page boundary depends on two mappings: it makes a
+        // block of its own that records the second.
+        let straddled = std::cell::Cell::new(None);
+        // Mark before reading, so a concurrent write either sees the mark or is read here.
+        sys.code_pages().mark(loc.phys);
+        let mut fetch = |a: u64| {
+            let pa = if a & !(SYS_PAGE - 1) == pc & !(SYS_PAGE - 1) {
+                loc.phys.wrapping_add(a.wrapping_sub(pc))
+            } else if a == page_end && a.wrapping_sub(pc) == 2 {
+                let second = sys.locate(env, a)?;
+                sys.code_pages().mark(second.phys);
+                straddled.set(Some((a, second.phys)));
+                second.phys
+            } else {
+                // Blocks stay within their page; the block ends before this instruction.
+                return Err(HostFault {
+                    addr: a,
+                    write: false,
+                });
+            };
+            sys.read_code(pa).ok_or(HostFault {
+                addr: a,
+                write: false,
+            })
+        };
+        let mut block = fe.translate_in_mode(pc, loc.flags, self.cfg.max_insns, &mut fetch)?;
+        let mut straddles = None;
+        if let Some(second) = straddled.get() {
+            straddles = Some(second);
+            if block.ninsns > 1 {
+                block = fe.translate_in_mode(pc, loc.flags, 1, &mut fetch)?;
+            }
+        }
+        opt::optimize(&mut block);
+        debug_assert_eq!(block.verify(), Ok(()));
+        // Physical span of the code (all of it within pc's page, but for a straddler).
+        let lo = loc.phys.wrapping_sub(pc.wrapping_sub(block.guest_lo));
+        let len = block.guest_len.max(1);
+        let idx = self.tbs.len();
+        self.stats.blocks_translated += 1;
+        self.stats.guest_insns_translated += block.ninsns as u64;
+        if let Some(n) = self.native.as_mut().filter(|_| self.cfg.compile_after == 0) {
+            if !n.compile(idx, &block, fe.pc_offset()) {
+                self.flush_all();
+                return self.lookup_system(fe, sys, env, pc);
+            }
+            if n.has(idx) {
+                self.stats.native_blocks += 1;
+            }
+        }
+        let native = self.native.as_ref().is_some_and(|n| n.has(idx));
+        self.tbs.push(Tb {
+            pc,
+            lo,
+            len,
+            ir: (!native).then(|| {
+                let labels = interp::label_table(&block);
+                (block, labels)
+            }),
+            runs: 0,
+            next: [None; MAX_SLOTS],
+            valid: true,
+            loc_key: Some(key),
+            page2: straddles,
+        });
+        self.by_loc.insert(key, idx);
+        let mut pages = vec![lo / smc::PAGE, (lo + len - 1) / smc::PAGE];
+        if let Some((_, pa)) = straddles {
+            pages.push(pa / smc::PAGE);
+        }
+        pages.dedup();
+        for p in pages {
+            self.by_page.entry(p).or_default().push(idx);
+        }
+        self.stats.translate_ns += t0.elapsed().as_nanos() as u64;
+        Ok(idx)
+    }
+
+    /// Whether a direct exit of block `from` to `pc` may be chained (system mode: only
+    /// within the page the block starts in).
+    fn may_chain(&self, from: usize, to: usize) -> bool {
+        self.cfg.system.is_none()
+            || ((self.tbs[from].pc ^ self.tbs[to].pc) < SYS_PAGE && self.tbs[to].page2.is_none())
+    }
+
+    /// Drops the indirect-jump cache when the guest's address translation may have changed.
+    fn check_epoch(&mut self, env: EnvPtr) {
+        if let Some(sys) = &self.cfg.system {
+            let e = sys.epoch(env);
+            if e != self.epoch {
+                self.epoch = e;
+                if let Some(n) = &mut self.native {
+                    n.clear_jump_cache();
+                }
+            }
         }
     }
 
@@ -474,13 +662,14 @@ impl Exec {
                 return RunExit::Interrupted;
             }
             self.sync_generation();
+            self.check_epoch(env);
             let pc = env.read(pc_off);
             let idx = match next.take() {
                 Some(i) if self.tbs[i].valid => {
                     self.stats.chain_hits += 1;
                     i
                 }
-                _ => match self.lookup(fe, pc) {
+                _ => match self.lookup(fe, env, pc) {
                     Ok(i) => i,
                     Err(f) => {
                         return RunExit::Fault {
@@ -503,7 +692,7 @@ impl Exec {
                     NativeExit::Retry => continue,
                     NativeExit::Unchained { from, slot, pc } => {
                         let flushes = self.flushes;
-                        let j = match self.lookup(fe, pc) {
+                        let j = match self.lookup(fe, env, pc) {
                             Ok(j) => j,
                             Err(f) => {
                                 return RunExit::Fault {
@@ -513,8 +702,12 @@ impl Exec {
                                 }
                             }
                         };
+                        let may_chain = flushes == self.flushes
+                            && self.tbs[from].valid
+                            && self.tbs[j].valid
+                            && self.may_chain(from, j);
                         if let Some(n) = &mut self.native {
-                            if flushes == self.flushes && self.tbs[from].valid && n.has(j) {
+                            if may_chain && n.has(j) {
                                 n.chain(from, slot, j);
                                 self.stats.chains_made += 1;
                             }
@@ -524,7 +717,7 @@ impl Exec {
                     }
                     NativeExit::Indirect { pc } => {
                         self.stats.indirect_lookups += 1;
-                        let j = match self.lookup(fe, pc) {
+                        let j = match self.lookup(fe, env, pc) {
                             Ok(j) => j,
                             Err(f) => {
                                 return RunExit::Fault {
@@ -534,7 +727,7 @@ impl Exec {
                                 }
                             }
                         };
-                        if let Some(n) = &mut self.native {
+                        if let Some(n) = self.native.as_mut().filter(|_| self.tbs[j].page2.is_none()) {
                             n.set_jcache(pc, j);
                         }
                         next = Some(j);
@@ -558,8 +751,8 @@ impl Exec {
                     match cached {
                         Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
                         _ => {
-                            if let Ok(j) = self.lookup(fe, pc) {
-                                if self.tbs[idx].valid {
+                            if let Ok(j) = self.lookup(fe, env, pc) {
+                                if self.tbs[idx].valid && self.tbs[j].valid && self.may_chain(idx, j) {
                                     self.tbs[idx].next[slot] = Some(j);
                                 }
                                 next = Some(j);

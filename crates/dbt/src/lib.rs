@@ -18,8 +18,11 @@ pub mod ir;
 mod loadcse;
 pub mod native;
 pub mod opt;
+pub mod physcode;
 mod sigchain;
 pub mod smc;
 pub mod x86;
 
-pub use exec::{Backend, Exec, ExecConfig, ExitRequest, Frontend, RunExit, Stats};
+pub use exec::{
+    Backend, CodeLoc, Exec, ExecConfig, ExitRequest, Frontend, RunExit, Stats, SystemCode,
+};

@@ -301,6 +301,11 @@ impl Native {
         self.clear_jcache();
     }
 
+    /// Empties the indirect-jump cache (system mode: the guest's mappings changed).
+    pub fn clear_jump_cache(&mut self) {
+        self.clear_jcache();
+    }
+
     fn clear_jcache(&mut self) {
         for e in self.ctx.jcache.iter_mut() {
             e.pc = u64::MAX;

@@ -139,6 +139,12 @@ pub fn release(mem: &GuestMem, addr: u64, len: u64) {
     publish(hs, end - start);
 }
 
+/// Publishes the invalidation of `[addr, addr + len)` in the address space engines convert
+/// through their `GuestMem` base (system mode: physical addresses, base 0), and kicks them.
+pub fn publish_range(addr: usize, len: u64) {
+    publish(addr, len)
+}
+
 fn publish(host: usize, len: u64) {
     {
         let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());

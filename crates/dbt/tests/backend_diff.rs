@@ -428,6 +428,7 @@ fn run_in(block: &Block, backend: Backend, env0: &Env, mem: GuestMem) -> (Env, R
         compile_after: 0,
         // Global 0 holds the flags; inexact is bit 0 (see `fp_ref`).
         inexact_flag: Some(InexactFlag { offset: 0, mask: 1 }),
+        system: None,
     })
     .unwrap();
     let mut env = env0.clone();

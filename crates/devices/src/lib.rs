@@ -4,6 +4,7 @@
 pub mod acpi_power;
 pub mod debug;
 pub mod i8042;
+pub mod riscv;
 pub mod serial;
 
 pub use acpi_power::AcpiPower;

@@ -10,6 +10,27 @@ pub const EXIT_EBREAK: u32 = 1;
 pub const EXIT_ILLEGAL: u32 = 2;
 /// A misaligned atomic access (the address is rs1 of the instruction at pc).
 pub const EXIT_MISALIGNED: u32 = 3;
+/// System mode: a helper stopped the instruction at pc (see `system::hart::TRAP_*`).
+pub const EXIT_TRAP: u32 = 4;
+/// System mode: pc is the next instruction; the run loop looks at interrupts and modes again.
+pub const EXIT_SYNC: u32 = 5;
+/// System mode: `mret`, `sret`, `wfi` at pc.
+pub const EXIT_MRET: u32 = 6;
+pub const EXIT_SRET: u32 = 7;
+pub const EXIT_WFI: u32 = 8;
+/// System mode: `sfence.vma` at pc, `EXIT_SFENCE | rs1 << 5 | rs2`.
+pub const EXIT_SFENCE: u32 = 0x400;
+
+/// The FP unit's state (mstatus.FS) a system-mode block was translated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FpState {
+    /// FS = Off: FP instructions are illegal.
+    Off,
+    /// FS = Initial or Clean: the first FP instruction marks it Dirty.
+    Clean,
+    /// FS = Dirty (and always in user mode).
+    Dirty,
+}
 
 /// Decoded operand fields (what a table row's format extracts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +71,10 @@ pub struct Ctx<'a> {
     /// Set by an instruction that may change the rounding mode (a write of frm or fcsr;
     /// writing fflags leaves it alone).
     pub frm_written: bool,
+    /// Full-system mode: memory goes through the MMU helpers, privileged instructions exist.
+    pub system: bool,
+    /// The raw instruction (for the illegal-instruction trap value).
+    pub insn: u32,
 }
 
 impl Ctx<'_> {
@@ -192,8 +217,77 @@ impl Ctx<'_> {
         });
         Val::T(d)
     }
+    /// System mode: leaves the block through `EXIT_TRAP` when the helper just called
+    /// stopped the instruction.
+    pub fn trap_check(&mut self) {
+        let l = self.label();
+        self.emit(Op::BrCond {
+            cond: Cond::Ne,
+            ty: Ty::I64,
+            a: Val::T(Temp(crate::system::helpers::TRAP_G)),
+            b: Val::C(0),
+            label: l,
+        });
+        self.side_exit(l, EXIT_TRAP);
+    }
+
+    /// System mode: the virtual address `x[rs1] + imm`.
+    fn vaddr(&mut self, rs1: usize, imm: i64) -> Val {
+        let base = self.x(rs1);
+        if imm == 0 {
+            base
+        } else {
+            self.bin(BinOp::Add, base, Val::C(imm as u64))
+        }
+    }
+
+    /// Atomic read-modify-write at `addr`; the old value (sign-extended for 4 bytes).
+    pub fn rmw(&mut self, op: dbt::ir::RmwOp, addr: Val, val: Val, size: MemSize) -> Val {
+        if self.system {
+            let how = crate::system::helpers::rmw_code(op) | size.bytes() << 8;
+            let d = self.call(crate::system::helpers::AMO, &[addr, val, Val::C(how)]);
+            self.trap_check();
+            return d;
+        }
+        let d = self.temp();
+        self.emit(Op::Rmw {
+            op,
+            dst: d,
+            addr,
+            val,
+            size,
+        });
+        Val::T(d)
+    }
+
+    /// Atomic compare-and-swap at `addr`; the old value (sign-extended for 4 bytes).
+    pub fn cmpxchg(&mut self, addr: Val, expect: Val, new: Val, size: MemSize) -> Val {
+        if self.system {
+            let h = crate::system::helpers::CAS;
+            let d = self.call(h, &[addr, expect, new, Val::C(size.bytes())]);
+            self.trap_check();
+            return d;
+        }
+        let d = self.temp();
+        self.emit(Op::Cmpxchg {
+            dst: d,
+            addr,
+            expect,
+            new,
+            size,
+        });
+        Val::T(d)
+    }
+
     /// Stores `src` to `x[rs1] + imm`, as [`Ctx::load`].
     pub fn store(&mut self, src: Val, rs1: usize, imm: i64, size: MemSize) {
+        if self.system {
+            let va = self.vaddr(rs1, imm);
+            let how = size.bytes() | self.len << 8;
+            self.call_void(crate::system::helpers::ST, &[va, src, Val::C(how)]);
+            self.trap_check();
+            return;
+        }
         let addr = self.x(rs1);
         self.emit(Op::Store {
             src,
@@ -204,6 +298,22 @@ impl Ctx<'_> {
     }
     /// Loads from `x[rs1] + imm` (a 12-bit immediate, kept as the access's displacement).
     pub fn load(&mut self, rs1: usize, imm: i64, size: MemSize, signed: bool) -> Val {
+        if self.system {
+            use crate::system::helpers as h;
+            let va = self.vaddr(rs1, imm);
+            let helper = match (size, signed) {
+                (MemSize::B1, true) => h::LD_B,
+                (MemSize::B1, false) => h::LD_BU,
+                (MemSize::B2, true) => h::LD_H,
+                (MemSize::B2, false) => h::LD_HU,
+                (MemSize::B4, true) => h::LD_W,
+                (MemSize::B4, false) => h::LD_WU,
+                (MemSize::B8, _) => h::LD_D,
+            };
+            let v = self.call(helper, &[va]);
+            self.trap_check();
+            return v;
+        }
         let d = self.temp();
         let addr = self.x(rs1);
         self.emit(Op::Load {

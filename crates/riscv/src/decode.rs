@@ -7,6 +7,7 @@
 //! Rows are tried in order; the first match wins.
 
 use crate::ctx::{Args, Ctx};
+use crate::system::trans as sys;
 use crate::{trans_fp as f, trans_int as t};
 
 /// A translate function: emits IR for one instruction; false means "illegal encoding".
@@ -157,6 +158,11 @@ pub static ROWS: &[Row] = &[
     r("fence",  "------------ ----- 000 ----- 0001111", Imm::None, t::fence),
     r("fence.i","------------ ----- 001 ----- 0001111", Imm::None, t::fence_i),
     r("ecall",  "000000000000 00000 000 00000 1110011", Imm::None, t::ecall),
+    // Privileged (system mode only)
+    r("sret",   "0001000 00010 00000 000 00000 1110011", Imm::None, sys::sret),
+    r("mret",   "0011000 00010 00000 000 00000 1110011", Imm::None, sys::mret),
+    r("wfi",    "0001000 00101 00000 000 00000 1110011", Imm::None, sys::wfi),
+    r("sfence.vma", "0001001 ----- ----- 000 00000 1110011", Imm::None, sys::sfence_vma),
     r("ebreak", "000000000001 00000 000 00000 1110011", Imm::None, t::ebreak),
     // Zicsr
     r("csrrw",  "------------ ----- 001 ----- 1110011", Imm::None, t::csrrw),
@@ -488,6 +494,23 @@ pub fn fields(i: u32, imm: Imm) -> Args {
         imm,
         rm: bits(i, 14, 12),
         csr: bits(i, 31, 20),
+    }
+}
+
+/// Whether an instruction belongs to F/D (including accesses to the FP CSRs): illegal
+/// while mstatus.FS is Off, and marks the FP state dirty otherwise.
+pub fn is_fp(i: u32) -> bool {
+    if i & 3 != 3 {
+        // c.fld, c.fsd, c.fldsp, c.fsdsp.
+        return matches!(i & 0xe003, 0x2000 | 0xa000 | 0x2002 | 0xa002);
+    }
+    match i & 0x7f {
+        0b0000111 | 0b0100111 | 0b1000011 | 0b1000111 | 0b1001011 | 0b1001111 | 0b1010011 => {
+            true
+        }
+        // CSR instructions on fflags, frm, fcsr.
+        0b1110011 => i & 0x3000 != 0 && (1..=3).contains(&(i >> 20)),
+        _ => false,
     }
 }
 

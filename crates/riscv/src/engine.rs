@@ -121,6 +121,7 @@ impl Engine {
             exec_check: config.exec_check.clone(),
             compile_after: config.compile_after,
             inexact_flag: Some(crate::cpu::INEXACT_FLAG),
+            system: None,
         })
         .map_err(EngineError::CodeBuffer)?;
         Ok(Engine {

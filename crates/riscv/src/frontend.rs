@@ -2,7 +2,7 @@
 //! their translate functions emit IR, one block at a time.
 
 use crate::cpu;
-use crate::ctx::{Ctx, EXIT_ILLEGAL};
+use crate::ctx::{Ctx, FpState, EXIT_ILLEGAL};
 use crate::decode;
 use dbt::hostmem::HostFault;
 use dbt::ir::{Block, GlobalDef, Op, MAX_SLOTS};
@@ -45,12 +45,31 @@ impl Covered {
 
 pub struct RiscvFrontend {
     globals: Vec<GlobalDef>,
+    system: bool,
 }
 
 impl Default for RiscvFrontend {
     fn default() -> Self {
         RiscvFrontend {
             globals: cpu::globals(),
+            system: false,
+        }
+    }
+}
+
+/// Mode flags of system-mode translations (`dbt::CodeLoc::flags`): the FP unit's state.
+pub const FLAG_FS_OFF: u64 = 1;
+pub const FLAG_FS_CLEAN: u64 = 2;
+
+impl RiscvFrontend {
+    /// The full-system front end: memory through the MMU helpers, privileged instructions,
+    /// the trap flag as an extra global.
+    pub fn system() -> RiscvFrontend {
+        let mut globals = cpu::globals();
+        globals.push(crate::system::helpers::trap_global());
+        RiscvFrontend {
+            globals,
+            system: true,
         }
     }
 }
@@ -70,6 +89,24 @@ impl dbt::Frontend for RiscvFrontend {
         max_insns: u32,
         fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
     ) -> Result<Block, HostFault> {
+        self.translate_in_mode(pc, 0, max_insns, fetch)
+    }
+
+    fn translate_in_mode(
+        &self,
+        pc: u64,
+        flags: u64,
+        max_insns: u32,
+        fetch: &mut dyn FnMut(u64) -> Result<u16, HostFault>,
+    ) -> Result<Block, HostFault> {
+        let fp = if flags & FLAG_FS_OFF != 0 {
+            FpState::Off
+        } else if flags & FLAG_FS_CLEAN != 0 {
+            FpState::Clean
+        } else {
+            FpState::Dirty
+        };
+        let mut fp_marked = false;
         let mut b = Block::new(pc, &self.globals);
         let mut cur = pc;
         let mut tails = Vec::new();
@@ -129,8 +166,17 @@ impl dbt::Frontend for RiscvFrontend {
                 jump: None,
                 unroll_to: may_unroll.then_some(pc),
                 next_slot: &mut next_slot,
+                system: self.system,
+                insn,
             };
-            let ok = if len == 4 {
+            let fp_insn = self.system && decode::is_fp(insn);
+            if fp_insn && fp == FpState::Clean && !fp_marked {
+                c.call_void(crate::system::helpers::FS_DIRTY, &[]);
+                fp_marked = true;
+            }
+            let ok = if fp_insn && fp == FpState::Off {
+                None
+            } else if len == 4 {
                 decode::decode32(insn).map(|(r, a)| (r.trans)(&mut c, &a))
             } else {
                 decode::decode16(insn).map(|(r, a)| (r.trans)(&mut c, &a))

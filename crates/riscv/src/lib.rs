@@ -22,6 +22,7 @@ pub mod fpu;
 pub mod frontend;
 pub mod hostfp;
 pub mod softfloat;
+pub mod system;
 pub mod trans_fp;
 pub mod trans_int;
 

@@ -191,15 +191,8 @@ fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
     check_aligned(c, addr, size);
     let val = c.x(a.rs2);
-    let d = c.temp();
-    c.emit(Op::Rmw {
-        op,
-        dst: d,
-        addr,
-        val,
-        size,
-    });
-    c.set_x(a.rd, Val::T(d));
+    let d = c.rmw(op, addr, val, size);
+    c.set_x(a.rd, d);
     true
 }
 fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
@@ -234,18 +227,11 @@ fn sc(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
         b: ra,
         label: fail,
     });
-    let old = c.temp();
-    c.emit(Op::Cmpxchg {
-        dst: old,
-        addr,
-        expect: rv,
-        new,
-        size,
-    });
+    let old = c.cmpxchg(addr, rv, new, size);
     c.emit(Op::BrCond {
         cond: Cond::Ne,
         ty: dbt::ir::Ty::I64,
-        a: Val::T(old),
+        a: old,
         b: rv,
         label: fail,
     });
@@ -420,6 +406,9 @@ pub fn ebreak(c: &mut Ctx, _a: &Args) -> bool {
 /// CSR access: `op` is 0 write, 1 set, 2 clear. `src` is rs1's value or the 5-bit uimm.
 fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool) -> bool {
     let writes = op == 0 || a.rs1 != 0;
+    if c.system && csr::fp_field(a.csr).is_none() {
+        return crate::system::trans::csr_access(c, a, op, imm, writes);
+    }
     if !csr::valid(a.csr, writes) {
         return false;
     }

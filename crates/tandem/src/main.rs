@@ -11,18 +11,21 @@ const RUN_EXIT_STATUSES: &str = "\
 Exit status:
   0        the guest powered off (or wrote 0 to the debug port)
   N        the guest wrote N to the debug port (port 0xf4; low 8 bits)
-  1        Tandem could not start or run the VM (bad kernel, initrd, memory, CPUs, no KVM)
+  1        Tandem could not start or run the VM (bad kernel, firmware, initrd, memory,
+           CPUs, no KVM)
   2        invalid command line
   3        the guest requested a reset (e.g. reboot through the i8042)
   4        the guest crashed: a vCPU triple-faulted
   5        KVM could not run the guest (e.g. an instruction it cannot emulate)
+  6        a RISC-V hart stopped in a state Tandem cannot continue from (e.g. it cannot
+           fetch its own trap handler)
   128+N    Tandem was stopped by signal N (130 SIGINT, 143 SIGTERM; Ctrl-A x at the console counts as SIGINT)";
 
 #[derive(Parser)]
 #[command(
     name = "tandem",
     version,
-    about = "Tandem: a virtual machine monitor on KVM"
+    about = "Tandem: a virtual machine monitor on KVM and a RISC-V machine emulator"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,48 +34,150 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Boot an x86-64 Linux kernel (bzImage or ELF vmlinux) on KVM.
+    /// Boot a Linux kernel: x86-64 on KVM, or RISC-V on the `virt` machine (translated).
     #[command(after_help = RUN_EXIT_STATUSES)]
     Run(RunArgs),
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MachineKind {
+    /// x86-64 on KVM (bzImage or ELF vmlinux).
+    #[value(name = "x86-kvm")]
+    X86Kvm,
+    /// The RISC-V `virt` machine (QEMU-compatible layout) on Tandem's translator.
+    #[value(name = "riscv-virt")]
+    RiscvVirt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Native,
+    Interp,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Kernel image: a bzImage, or an ELF vmlinux (entered through PVH when it has the note).
+    /// Machine; by default chosen from the kernel (a RISC-V Image means riscv-virt).
+    #[arg(long, value_name = "MACHINE")]
+    machine: Option<MachineKind>,
+    /// Kernel image: an x86 bzImage or ELF vmlinux (PVH entry when it has the note), or a
+    /// RISC-V `Image` (with or without the EFI stub).
     #[arg(long, value_name = "PATH")]
-    kernel: PathBuf,
+    kernel: Option<PathBuf>,
+    /// riscv-virt: M-mode firmware loaded at 0x80000000 (e.g. OpenSBI's fw_dynamic.bin);
+    /// without it Tandem serves the SBI itself and starts the kernel in S-mode.
+    #[arg(long, value_name = "PATH")]
+    bios: Option<PathBuf>,
+    /// riscv-virt: write the generated device tree to PATH and exit.
+    #[arg(long, value_name = "PATH")]
+    dump_dtb: Option<PathBuf>,
+    /// riscv-virt: how translated code runs (interp: the portable IR interpreter).
+    #[arg(long, value_name = "BACKEND", default_value = "native")]
+    backend: BackendArg,
     /// Initial ramdisk.
     #[arg(long, value_name = "PATH")]
     initrd: Option<PathBuf>,
-    /// Kernel command line.
-    #[arg(
-        long,
-        value_name = "STR",
-        default_value = "console=ttyS0 reboot=k panic=1"
-    )]
-    cmdline: String,
+    /// Kernel command line [default: "console=ttyS0 reboot=k panic=1" on x86-kvm,
+    /// "console=ttyS0 panic=-1" on riscv-virt].
+    #[arg(long, value_name = "STR")]
+    cmdline: Option<String>,
     /// Guest RAM, in MiB or with a K/M/G suffix.
     #[arg(long, short = 'm', value_name = "SIZE", default_value = "256M", value_parser = vmm::parse_size)]
     memory: u64,
     /// Number of vCPUs.
     #[arg(long, value_name = "N", default_value_t = 1)]
     cpus: u8,
-    /// Guest console (16550 at COM1): stdio, file:PATH or none.
+    /// Guest console (the 16550: COM1 on x86, 0x10000000 on riscv-virt): stdio, file:PATH
+    /// or none.
     #[arg(long, value_name = "BACKEND", default_value = "stdio")]
     serial: SerialConfig,
 }
 
-fn run(args: RunArgs, started: Instant) -> Result<i32, vmm::MachineError> {
-    let config = VmConfig {
-        kernel: args.kernel,
-        initrd: args.initrd,
-        cmdline: args.cmdline,
-        memory: args.memory,
-        cpus: args.cpus,
-        serial: args.serial,
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    X86(#[from] vmm::MachineError),
+    #[error(transparent)]
+    Riscv(#[from] vmm::riscv::RiscvError),
+    /// Bad command line (status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A kernel for the other machine (status 1, like any unusable kernel).
+    #[error("{0}")]
+    WrongKernel(String),
+}
+
+/// The machine a kernel is for, from its first bytes.
+fn detect_machine(kernel: &std::path::Path) -> MachineKind {
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(kernel)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    if vmm::riscv::image::looks_like_image(&head[..n]) {
+        MachineKind::RiscvVirt
+    } else {
+        MachineKind::X86Kvm
+    }
+}
+
+fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
+    let machine = match (args.machine, &args.kernel) {
+        (Some(m), _) => m,
+        (None, Some(k)) => detect_machine(k),
+        (None, None) if args.bios.is_some() => MachineKind::RiscvVirt,
+        (None, None) => return Err(RunError::Usage("--kernel is required".into())),
     };
-    let machine = X86Machine::new(&config, started)?;
-    let reason = machine.run()?;
+    let reason = match machine {
+        MachineKind::X86Kvm => {
+            let Some(kernel) = args.kernel else {
+                return Err(RunError::Usage("--kernel is required on x86-kvm".into()));
+            };
+            if args.bios.is_some() || args.dump_dtb.is_some() {
+                return Err(RunError::Usage(
+                    "--bios and --dump-dtb are options of --machine riscv-virt".into(),
+                ));
+            }
+            if detect_machine(&kernel) == MachineKind::RiscvVirt {
+                return Err(RunError::WrongKernel(format!(
+                    "{} is a RISC-V kernel Image: x86-kvm cannot boot it (use --machine riscv-virt)",
+                    kernel.display()
+                )));
+            }
+            let config = VmConfig {
+                kernel,
+                initrd: args.initrd,
+                cmdline: args
+                    .cmdline
+                    .unwrap_or_else(|| "console=ttyS0 reboot=k panic=1".into()),
+                memory: args.memory,
+                cpus: args.cpus,
+                serial: args.serial,
+            };
+            X86Machine::new(&config, started)?.run()?
+        }
+        MachineKind::RiscvVirt => {
+            let config = vmm::riscv::RiscvConfig {
+                kernel: args.kernel,
+                initrd: args.initrd,
+                cmdline: args
+                    .cmdline
+                    .unwrap_or_else(|| "console=ttyS0 panic=-1".into()),
+                memory: args.memory,
+                cpus: args.cpus,
+                serial: args.serial,
+                bios: args.bios,
+                backend: match args.backend {
+                    BackendArg::Native => riscv::Backend::Native,
+                    BackendArg::Interp => riscv::Backend::Interp,
+                },
+            };
+            if let Some(path) = &args.dump_dtb {
+                vmm::riscv::dump_dtb(&config, path)?;
+                return Ok(0);
+            }
+            vmm::riscv::RiscvMachine::new(&config)?.run()?
+        }
+    };
     if let Some(line) = reason.describe() {
         eprintln!("tandem: {line}");
     }
@@ -89,6 +194,10 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Run(args) => match run(args, started) {
             Ok(status) => status,
+            Err(RunError::Usage(e)) => {
+                eprintln!("tandem: {e}");
+                2
+            }
             Err(e) => {
                 eprintln!("tandem: {e}");
                 1

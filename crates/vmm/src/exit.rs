@@ -7,6 +7,7 @@ pub mod status {
     pub const RESET: i32 = 3;
     pub const GUEST_CRASH: i32 = 4;
     pub const KVM_FAILURE: i32 = 5;
+    pub const HART_STUCK: i32 = 6;
     pub const SIGNAL_BASE: i32 = 128;
 }
 
@@ -22,6 +23,8 @@ pub enum ExitReason {
     TripleFault { vcpu: u8 },
     /// KVM could not run the guest (an instruction it cannot emulate, an entry failure).
     KvmFailure { vcpu: u8, detail: String },
+    /// A translated hart stopped in a state Tandem cannot continue from.
+    HartStuck(String),
     /// Tandem itself failed while the guest ran.
     Error(String),
     /// Tandem was asked to stop (SIGINT, SIGTERM, or Ctrl-A x at the console).
@@ -37,6 +40,7 @@ impl ExitReason {
             Self::Reset => status::RESET,
             Self::TripleFault { .. } => status::GUEST_CRASH,
             Self::KvmFailure { .. } => status::KVM_FAILURE,
+            Self::HartStuck(_) => status::HART_STUCK,
             Self::Error(_) => status::ERROR,
             Self::Signal(sig) => status::SIGNAL_BASE + sig,
         }
@@ -51,6 +55,7 @@ impl ExitReason {
                 "guest crashed: vCPU {vcpu} triple-faulted (KVM shutdown)"
             )),
             Self::KvmFailure { vcpu, detail } => Some(format!("vCPU {vcpu}: {detail}")),
+            Self::HartStuck(why) => Some(format!("guest stuck: {why}")),
             Self::Error(e) => Some(e.clone()),
             Self::Signal(sig) => Some(format!("stopped by signal {sig}")),
         }

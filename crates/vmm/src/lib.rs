@@ -3,7 +3,9 @@
 
 pub mod config;
 mod control;
+mod events;
 mod exit;
+pub mod riscv;
 mod signals;
 mod stdio;
 pub mod x86;

@@ -13,14 +13,12 @@ use kvm::x86::{acpi, cpuid, layout};
 use kvm::{Vcpu, Vm, VmError};
 use vm_core::bus::SharedDevice;
 use vm_core::{Bus, BusError, GuestMemory};
-use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
-use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::signal::Killable;
 
 use super::vcpu_thread::{self, IoBuses};
 use super::{COM1_IRQ, COM1_PORT};
-use crate::stdio::{self, ConsoleInput, EscapeFilter, RawStdout, RawTerminal};
-use crate::{signals, ExitReason, SerialConfig, VmConfig, VmControl};
+use crate::stdio::{RawStdout, RawTerminal};
+use crate::{events, signals, ExitReason, SerialConfig, VmConfig, VmControl};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
@@ -279,12 +277,13 @@ impl X86Machine {
             }
         }
 
-        let result = serve_events(
+        let result = events::serve(
             &self.control,
             signal_evt,
             &self.serial,
             self.console_on_stdio,
-        );
+        )
+        .map_err(|(what, source)| MachineError::Host { what, source });
         if let Err(e) = &result {
             self.control.stop(ExitReason::Error(e.to_string()));
         }
@@ -295,73 +294,6 @@ impl X86Machine {
             .reason()
             .unwrap_or_else(|| ExitReason::Error("VM stopped without a reason".into())))
     }
-}
-
-const EVENT_STOP: u64 = 0;
-const EVENT_SIGNAL: u64 = 1;
-const EVENT_STDIN: u64 = 2;
-
-/// The main thread's loop: console input, host signals, and the VM's stop switch.
-fn serve_events(
-    control: &VmControl,
-    signal_evt: &EventFd,
-    serial: &Mutex<Serial>,
-    console_on_stdio: bool,
-) -> Result<(), MachineError> {
-    use std::os::fd::AsRawFd;
-    let epoll = Epoll::new().map_err(host("cannot create epoll"))?;
-    let add = |fd: i32, data: u64| {
-        epoll.ctl(
-            ControlOperation::Add,
-            fd,
-            EpollEvent::new(EventSet::IN, data),
-        )
-    };
-    add(control.wake_fd().as_raw_fd(), EVENT_STOP).map_err(host("epoll"))?;
-    add(signal_evt.as_raw_fd(), EVENT_SIGNAL).map_err(host("epoll"))?;
-    // Regular files and /dev/null cannot be polled; the guest then simply gets no input.
-    let stdin_polled = console_on_stdio && add(0, EVENT_STDIN).is_ok();
-    let mut filter = EscapeFilter::default();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut events = [EpollEvent::default(); 4];
-    while !control.is_stopping() {
-        // While input waits for room in the UART's FIFO, poll again soon.
-        let timeout = if pending.is_empty() { -1 } else { 10 };
-        let n = match epoll.wait(timeout, &mut events) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(host("epoll wait")(e)),
-        };
-        for event in &events[..n] {
-            match event.data() {
-                // Not drained: every machine in the process must see it.
-                EVENT_SIGNAL => {
-                    if let Some(sig) = signals::received() {
-                        control.stop(ExitReason::Signal(sig));
-                    }
-                }
-                EVENT_STDIN if stdin_polled && pending.is_empty() => {
-                    let mut buf = [0u8; 256];
-                    match stdio::read_stdin(&mut buf) {
-                        Ok(Some(n)) => match filter.feed(&buf[..n]) {
-                            ConsoleInput::Quit => control.stop(ExitReason::Signal(libc::SIGINT)),
-                            ConsoleInput::Bytes(bytes) => pending.extend(bytes),
-                        },
-                        Ok(None) | Err(_) => {
-                            // End of input: stop polling it; the guest keeps running.
-                            let _ = epoll.ctl(ControlOperation::Delete, 0, EpollEvent::default());
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        if !pending.is_empty() {
-            let taken = vm_core::bus::lock_mutex(serial).enqueue_input(&pending);
-            pending.drain(..taken);
-        }
-    }
-    Ok(())
 }
 
 /// Kicks every vCPU out of KVM_RUN until its thread has seen the stop, then joins it.

@@ -1,0 +1,11 @@
+//! The RISC-V `virt` machine (full-system emulation on the translator).
+
+mod boot;
+pub mod fdt;
+pub mod image;
+pub mod layout;
+mod machine;
+mod sbi;
+
+pub use boot::BootError;
+pub use machine::{dump_dtb, RiscvConfig, RiscvError, RiscvMachine, ISA, MAX_HARTS};
