@@ -221,7 +221,7 @@ impl Hart {
             STVAL => self.csr.stval = v,
             SIP => {
                 let m = self.csr.mideleg & (1 << irq::SSI);
-                self.csr.mip_sw = (self.csr.mip_sw & !m) | (v & m);
+                self.write_shared_mip(m, v);
             }
             STIMECMP => {
                 self.csr.stimecmp = v;
@@ -269,7 +269,11 @@ impl Hart {
                 if self.csr.menvcfg & MENVCFG_STCE != 0 {
                     m &= !(1 << irq::STI);
                 }
-                self.csr.mip_sw = (self.csr.mip_sw & !m) | (v & m);
+                // SEIP's software part is the hart's own; SSIP and STIP are shared with
+                // whoever else sets them (SBI IPIs from other harts).
+                let own = m & (1 << irq::SEI);
+                self.csr.mip_sw = (self.csr.mip_sw & !own) | (v & own);
+                self.write_shared_mip(m & !own, v);
             }
             0x3a0..=0x3af => self.csr.pmpcfg[(csr - 0x3a0) as usize] = v,
             0x3b0..=0x3ef => self.csr.pmpaddr[(csr - 0x3b0) as usize] = v & ((1 << 54) - 1),
@@ -278,6 +282,12 @@ impl Hart {
             _ => return None,
         }
         Some(())
+    }
+
+    /// Writes the `mask` bits of the atomically shared pending bits.
+    fn write_shared_mip(&self, mask: u64, v: u64) {
+        self.shared.mip.fetch_and(!(mask & !v), Ordering::SeqCst);
+        self.shared.mip.fetch_or(mask & v, Ordering::SeqCst);
     }
 
     fn set_mstatus(&mut self, mut v: u64) {

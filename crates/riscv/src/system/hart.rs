@@ -29,8 +29,8 @@ pub struct Csrs {
     pub medeleg: u64,
     pub mideleg: u64,
     pub mie: u64,
-    /// Software-writable pending bits (SSIP, STIP without Sstc, SEIP's software part); the
-    /// device-driven ones are in `HartShared::mip`.
+    /// SEIP's software-written part; every other pending bit is in `HartShared::mip`
+    /// (devices, other harts and this hart's own CSR writes all change those).
     pub mip_sw: u64,
     pub mtvec: u64,
     pub mepc: u64,
@@ -56,7 +56,8 @@ pub struct Csrs {
 /// What other threads (devices, the timer, other harts, the machine) share with a hart.
 pub struct HartShared {
     pub id: usize,
-    /// Pending bits driven from outside: MSIP (CLINT), MEIP/SEIP (PLIC), SSIP (SBI IPIs).
+    /// Pending bits: MSIP (CLINT), MEIP/SEIP (PLIC), SSIP (SBI IPIs and CSR writes), STIP
+    /// (CSR writes, without Sstc).
     pub mip: AtomicU64,
     /// CLINT compare value (MTIP is mtime >= mtimecmp).
     pub mtimecmp: AtomicU64,

@@ -1,0 +1,259 @@
+//! The RISC-V `virt` machine: the shared Linux kernel and initramfs boot on Tandem's
+//! translator (built-in SBI with 1 and 4 harts, Debian's OpenSBI, both backends), compute
+//! in the guest, power off and reboot; bad input is refused with one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Not a timing assertion: a guard so a broken boot fails instead of hanging CI.
+const HANG_GUARD: Duration = Duration::from_secs(600);
+const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
+
+fn guest_dir() -> PathBuf {
+    std::env::var_os("TANDEM_GUEST_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/guest"),
+        PathBuf::from,
+    )
+}
+
+/// The shared kernel and initramfs, or None (with a printed reason) when absent.
+fn guest(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let d = guest_dir();
+    let (k, i) = (
+        d.join("linux-riscv64.Image"),
+        d.join("initramfs-riscv64.cpio.gz"),
+    );
+    if k.exists() && i.exists() {
+        Some((k, i))
+    } else {
+        eprintln!("{test}: skipped: no shared RISC-V guest in {}", d.display());
+        None
+    }
+}
+
+/// Runs `tandem run` to completion (killing it if it outlives the hang guard).
+fn tandem(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tandem");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if start.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn boot(kernel: &Path, initrd: &Path, cmdline: &str, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "--machine",
+        "riscv-virt",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--memory",
+        "256M",
+        "--cmdline",
+        cmdline,
+    ];
+    args.extend_from_slice(extra);
+    let out = tandem(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "tandem panicked:\n{err}");
+    (out.status.code().unwrap_or(-1), format!("{text}\n--- stderr:\n{err}"))
+}
+
+fn host_md5(input: &str) -> String {
+    let mut child = Command::new("md5sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("md5sum");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What `seq 1 N` prints.
+fn seq(n: u32) -> String {
+    (1..=n).map(|i| format!("{i}\n")).collect()
+}
+
+#[test]
+fn builtin_sbi_boots_computes_and_powers_off() {
+    let Some((k, i)) = guest("builtin_sbi") else {
+        return;
+    };
+    let (status, out) = boot(
+        &k,
+        &i,
+        "console=ttyS0 panic=-1 run=seq,1,30000,|,md5sum",
+        &[],
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("BOOT-OK"), "{out}");
+    assert!(out.contains("SBI specification v2.0 detected"), "{out}");
+    let want = host_md5(&seq(30000));
+    assert!(out.contains(&want), "guest md5 differs from the host's {want}:\n{out}");
+    assert!(out.contains("reboot: Power down"), "{out}");
+}
+
+#[test]
+fn four_harts_come_online() {
+    let Some((k, i)) = guest("four_harts") else {
+        return;
+    };
+    let (status, out) = boot(
+        &k,
+        &i,
+        "console=ttyS0 panic=-1 run=cat,/sys/devices/system/cpu/online run=seq,1,20000,|,md5sum",
+        &["--cpus", "4"],
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("smp: Brought up 1 node, 4 CPUs"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "0-3"), "{out}");
+    assert!(out.contains(&host_md5(&seq(20000))), "{out}");
+    assert!(out.contains("BOOT-OK"), "{out}");
+}
+
+#[test]
+fn opensbi_firmware_boots_the_kernel() {
+    let Some((k, i)) = guest("opensbi") else {
+        return;
+    };
+    if !Path::new(OPENSBI).exists() {
+        eprintln!("opensbi: skipped: {OPENSBI} missing (Debian package opensbi)");
+        return;
+    }
+    let (status, out) = boot(
+        &k,
+        &i,
+        "console=ttyS0 panic=-1 run=seq,1,5000,|,md5sum",
+        &["--bios", OPENSBI, "--cpus", "2"],
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("OpenSBI"), "no OpenSBI banner:\n{out}");
+    assert!(out.contains("Platform Name"), "{out}");
+    assert!(out.contains(&host_md5(&seq(5000))), "{out}");
+    assert!(out.contains("BOOT-OK"), "{out}");
+}
+
+#[test]
+fn interpreter_backend_boots() {
+    let Some((k, i)) = guest("interp") else {
+        return;
+    };
+    let (status, out) = boot(
+        &k,
+        &i,
+        "console=ttyS0 panic=-1 run=seq,1,2000,|,md5sum",
+        &["--backend", "interp"],
+    );
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains(&host_md5(&seq(2000))), "{out}");
+    assert!(out.contains("BOOT-OK"), "{out}");
+}
+
+#[test]
+fn guest_reboot_exits_with_status_3() {
+    let Some((k, i)) = guest("reboot") else {
+        return;
+    };
+    let (status, out) = boot(&k, &i, "console=ttyS0 panic=-1 run=reboot,-f", &[]);
+    assert_eq!(status, 3, "{out}");
+}
+
+/// One line on stderr, status 1, no guest started.
+fn refused(args: &[&str], what: &str) {
+    let out = tandem(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+    assert_eq!(err.lines().count(), 1, "{what}: want one line:\n{err}");
+    assert!(err.starts_with("tandem: "), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line() {
+    let Some((k, i)) = guest("bad_input") else {
+        return;
+    };
+    let d = tempdir();
+    let truncated = d.join("truncated.Image");
+    let bytes = std::fs::read(&k).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let k = k.to_str().unwrap();
+    let (i, t) = (i.to_str().unwrap(), truncated.to_str().unwrap());
+    refused(&["--machine", "x86-kvm", "--kernel", k], "RISC-V kernel on x86-kvm");
+    let x86 = guest_dir().join("linux-x86_64.bzImage");
+    if x86.exists() {
+        let x = x86.to_str().unwrap();
+        refused(&["--machine", "riscv-virt", "--kernel", x], "x86 kernel on riscv-virt");
+    }
+    refused(&["--kernel", t], "truncated Image");
+    refused(&["--kernel", k, "--bios", i], "firmware that is not one");
+    refused(&["--kernel", k, "--memory", "8M"], "memory too small");
+    refused(&["--kernel", k, "--cpus", "0"], "no harts");
+    refused(&["--kernel", k, "--initrd", "/nonexistent"], "missing initrd");
+}
+
+#[test]
+fn dump_dtb_writes_the_device_tree() {
+    let Some((k, i)) = guest("dump_dtb") else {
+        return;
+    };
+    let out_path = tempdir().join("virt.dtb");
+    let out = tandem(&[
+        "--kernel",
+        k.to_str().unwrap(),
+        "--initrd",
+        i.to_str().unwrap(),
+        "--cpus",
+        "2",
+        "--cmdline",
+        "console=ttyS0 dtb-marker",
+        "--dump-dtb",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let dtb = std::fs::read(&out_path).expect("dtb written");
+    assert_eq!(&dtb[..4], &[0xd0, 0x0d, 0xfe, 0xed], "FDT magic");
+    let text = String::from_utf8_lossy(&dtb);
+    for s in ["dtb-marker", "ns16550a", "riscv,plic0", "sifive,test0", "rv64imafdc"] {
+        assert!(text.contains(s), "{s} missing from the device tree");
+    }
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "tandem-riscv-virt-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
