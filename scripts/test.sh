@@ -7,7 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 packages=(build-essential cpio busybox-static gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
-          libc6-dev-riscv64-cross qemu-user-static)
+          libc6-dev-riscv64-cross qemu-user-static qemu-system-misc opensbi device-tree-compiler
+          gdb-multiarch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -116,6 +116,7 @@ impl Sbi {
             LEGACY_GETCHAR => (ERR_FAILED, None),
             LEGACY_SHUTDOWN => {
                 self.control.stop(ExitReason::PowerOff);
+                after = After::StopHart;
                 (SUCCESS, None)
             }
             EXT_BASE => self.base(fid, a0),
@@ -139,6 +140,8 @@ impl Sbi {
                     return self.finish(hart, ERR_INVALID_PARAM, None, after);
                 };
                 self.control.stop(reason);
+                // A successful reset never returns to the caller.
+                after = After::StopHart;
                 (SUCCESS, Some(0))
             }
             EXT_DBCN => self.dbcn(hart, fid, a0, a1, a2),
