@@ -112,6 +112,10 @@ pub trait SystemCode: Send + Sync {
     /// Changes whenever virtual-to-physical translation may have changed (address space
     /// switch, TLB flush, privilege change).
     fn epoch(&self, env: EnvPtr) -> u64;
+    /// Physical page `pa` now holds translated code: stores must not reach it without
+    /// going through [`crate::physcode::CodePages::note_write`] (drop TLB entries that
+    /// would let them).
+    fn code_marked(&self, env: EnvPtr, pa: u64);
 }
 
 const SYS_PAGE: u64 = 4096;
@@ -544,13 +548,17 @@ impl Exec {
         // block of its own that records the second.
         let straddled = std::cell::Cell::new(None);
         // Mark before reading, so a concurrent write either sees the mark or is read here.
-        sys.code_pages().mark(loc.phys);
+        if sys.code_pages().mark(loc.phys) {
+            sys.code_marked(env, loc.phys);
+        }
         let mut fetch = |a: u64| {
             let pa = if a & !(SYS_PAGE - 1) == pc & !(SYS_PAGE - 1) {
                 loc.phys.wrapping_add(a.wrapping_sub(pc))
             } else if a == page_end && a.wrapping_sub(pc) == 2 {
                 let second = sys.locate(env, a)?;
-                sys.code_pages().mark(second.phys);
+                if sys.code_pages().mark(second.phys) {
+                    sys.code_marked(env, second.phys);
+                }
                 straddled.set(Some((a, second.phys)));
                 second.phys
             } else {

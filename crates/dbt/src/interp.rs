@@ -5,7 +5,7 @@
 use crate::env::EnvPtr;
 use crate::eval;
 use crate::hostmem::{GuestMem, HostFault};
-use crate::ir::{Block, Op, Temp, Val};
+use crate::ir::{Block, Op, SoftMmu, Temp, Val};
 
 /// How a block ended. In every case the env's pc field holds the next guest pc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,13 @@ impl Frame<'_> {
             self.vals[t.0 as usize] = v;
         }
     }
+}
+
+/// A guest access through the soft MMU's slow path (the interpreter has no TLB fast
+/// path); None when the guest faulted.
+fn soft_access(m: &SoftMmu, env: EnvPtr, va: u64, value: u64, info: u64) -> Option<u64> {
+    let v = (m.slow)(env.as_ptr(), va, value, info);
+    (env.read(m.fault_offset) == 0).then_some(v)
 }
 
 /// Precomputed label positions for a block (cache it with the block).
@@ -135,6 +142,33 @@ pub fn run_block_with(
                     f.get(e)
                 };
                 f.set(dst, v)
+            }
+            Op::Load {
+                dst,
+                addr,
+                disp,
+                size,
+                signed,
+            } if b.soft_mmu.is_some() => {
+                let m = b.soft_mmu.expect("checked");
+                let va = effective(f.get(addr), disp);
+                match soft_access(&m, env, va, 0, SoftMmu::info(size, signed, false)) {
+                    Some(v) => f.set(dst, v),
+                    None => return fault(HostFault { addr: va, write: false }),
+                }
+            }
+            Op::Store {
+                src,
+                addr,
+                disp,
+                size,
+            } if b.soft_mmu.is_some() => {
+                let m = b.soft_mmu.expect("checked");
+                let va = effective(f.get(addr), disp);
+                let info = SoftMmu::info(size, false, true);
+                if soft_access(&m, env, va, f.get(src), info).is_none() {
+                    return fault(HostFault { addr: va, write: true });
+                }
             }
             Op::Load {
                 dst,

@@ -582,6 +582,38 @@ pub struct GlobalDef {
     pub ty: Ty,
 }
 
+/// Full-system memory: guest addresses are virtual and go through a TLB the front end
+/// keeps in the env (see `codegen::softmmu`). Set on a block by a front end that
+/// translates for a soft-MMU machine; `Load`/`Store` then mean accesses through it.
+#[derive(Clone, Copy, Debug)]
+pub struct SoftMmu {
+    /// Env offset of the TLB this block's accesses use: `1 << tlb_bits` entries of
+    /// [`TLB_ENTRY_BYTES`]: the page a load may use (`u64`, an impossible value when none),
+    /// the page a store may use, and the host addend (host address = guest address +
+    /// addend).
+    pub tlb_offset: u32,
+    pub tlb_bits: u8,
+    /// The slow path: `slow(env, vaddr, store value, info)` performs the access (walking
+    /// page tables, filling the TLB, reaching devices) and returns the loaded value,
+    /// extended as asked; `info` is [`SoftMmu::info`]. When the guest access faults it
+    /// writes a non-zero value to the env word at `fault_offset` (and records the guest
+    /// exception in the env) instead.
+    pub slow: SlowAccess,
+    pub fault_offset: u32,
+}
+
+pub type SlowAccess = extern "C" fn(*mut u8, u64, u64, u64) -> u64;
+
+/// Bytes per TLB entry (load tag, store tag, addend, spare).
+pub const TLB_ENTRY_BYTES: u32 = 32;
+
+impl SoftMmu {
+    /// The slow path's `info` word: access size in bytes, sign extension, store.
+    pub fn info(size: MemSize, signed: bool, write: bool) -> u64 {
+        size.bytes() | (signed as u64) << 8 | (write as u64) << 9
+    }
+}
+
 /// A translated guest block in IR form.
 #[derive(Clone, Debug)]
 pub struct Block {
@@ -597,6 +629,8 @@ pub struct Block {
     pub globals: Vec<GlobalDef>,
     pub ops: Vec<Op>,
     pub nlabels: u32,
+    /// Full-system mode: the soft MMU its memory ops go through (None: linear guest memory).
+    pub soft_mmu: Option<SoftMmu>,
 }
 
 impl Block {
@@ -611,6 +645,7 @@ impl Block {
             globals: globals.to_vec(),
             ops: Vec::new(),
             nlabels: 0,
+            soft_mmu: None,
         }
     }
     pub fn is_global(&self, t: Temp) -> bool {

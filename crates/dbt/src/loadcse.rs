@@ -62,7 +62,12 @@ impl LoadCse {
     /// invalidates.
     pub fn visit(&mut self, b: &Block, op: Op) -> Op {
         let op = self.fold_address(op);
-        let op = self.rewrite(b, op);
+        // Behind a soft MMU a load may read a device register: every one must happen.
+        let op = if b.soft_mmu.is_some() {
+            op
+        } else {
+            self.rewrite(b, op)
+        };
         match op {
             Op::Label(_) => self.clear(),
             Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } => self.loads.clear(),

@@ -11,6 +11,7 @@ use crate::smc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct CodePages {
+    generation: AtomicU64,
     base: u64,
     pages: u64,
     bits: Vec<AtomicU64>,
@@ -21,6 +22,7 @@ impl CodePages {
     pub fn new(base: u64, len: u64) -> CodePages {
         let pages = len.div_ceil(smc::PAGE);
         CodePages {
+            generation: AtomicU64::new(0),
             base,
             pages,
             bits: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
@@ -32,11 +34,24 @@ impl CodePages {
         (page < self.pages).then_some(((page / 64) as usize, 1 << (page % 64)))
     }
 
-    /// Marks the page holding `pa` as holding translated code.
-    pub fn mark(&self, pa: u64) {
-        if let Some((w, bit)) = self.index(pa) {
-            self.bits[w].fetch_or(bit, Ordering::SeqCst);
+    /// Marks the page holding `pa` as holding translated code; true when it was not.
+    /// A newly marked page bumps [`CodePages::generation`] and kicks every engine, so
+    /// harts drop TLB entries that would let stores reach it without asking.
+    pub fn mark(&self, pa: u64) -> bool {
+        let Some((w, bit)) = self.index(pa) else {
+            return false;
+        };
+        let fresh = self.bits[w].fetch_or(bit, Ordering::SeqCst) & bit == 0;
+        if fresh {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            smc::kick_all();
         }
+        fresh
+    }
+
+    /// Counts newly marked pages.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     pub fn is_code(&self, pa: u64) -> bool {

@@ -145,6 +145,18 @@ pub fn publish_range(addr: usize, len: u64) {
     publish(addr, len)
 }
 
+/// Makes every engine leave generated code at its next exit check (nothing to drop).
+pub fn kick_all() {
+    let mut flags = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    flags.retain(|w| match w.upgrade() {
+        Some(f) => {
+            f.fetch_or(KICK, Ordering::SeqCst);
+            true
+        }
+        None => false,
+    });
+}
+
 fn publish(host: usize, len: u64) {
     {
         let mut log = LOG.lock().unwrap_or_else(|e| e.into_inner());

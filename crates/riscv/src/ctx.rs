@@ -231,16 +231,6 @@ impl Ctx<'_> {
         self.side_exit(l, EXIT_TRAP);
     }
 
-    /// System mode: the virtual address `x[rs1] + imm`.
-    fn vaddr(&mut self, rs1: usize, imm: i64) -> Val {
-        let base = self.x(rs1);
-        if imm == 0 {
-            base
-        } else {
-            self.bin(BinOp::Add, base, Val::C(imm as u64))
-        }
-    }
-
     /// Atomic read-modify-write at `addr`; the old value (sign-extended for 4 bytes).
     pub fn rmw(&mut self, op: dbt::ir::RmwOp, addr: Val, val: Val, size: MemSize) -> Val {
         if self.system {
@@ -281,13 +271,6 @@ impl Ctx<'_> {
 
     /// Stores `src` to `x[rs1] + imm`, as [`Ctx::load`].
     pub fn store(&mut self, src: Val, rs1: usize, imm: i64, size: MemSize) {
-        if self.system {
-            let va = self.vaddr(rs1, imm);
-            let how = size.bytes() | self.len << 8;
-            self.call_void(crate::system::helpers::ST, &[va, src, Val::C(how)]);
-            self.trap_check();
-            return;
-        }
         let addr = self.x(rs1);
         self.emit(Op::Store {
             src,
@@ -298,22 +281,6 @@ impl Ctx<'_> {
     }
     /// Loads from `x[rs1] + imm` (a 12-bit immediate, kept as the access's displacement).
     pub fn load(&mut self, rs1: usize, imm: i64, size: MemSize, signed: bool) -> Val {
-        if self.system {
-            use crate::system::helpers as h;
-            let va = self.vaddr(rs1, imm);
-            let helper = match (size, signed) {
-                (MemSize::B1, true) => h::LD_B,
-                (MemSize::B1, false) => h::LD_BU,
-                (MemSize::B2, true) => h::LD_H,
-                (MemSize::B2, false) => h::LD_HU,
-                (MemSize::B4, true) => h::LD_W,
-                (MemSize::B4, false) => h::LD_WU,
-                (MemSize::B8, _) => h::LD_D,
-            };
-            let v = self.call(helper, &[va]);
-            self.trap_check();
-            return v;
-        }
         let d = self.temp();
         let addr = self.x(rs1);
         self.emit(Op::Load {

@@ -60,6 +60,8 @@ impl Default for RiscvFrontend {
 /// Mode flags of system-mode translations (`dbt::CodeLoc::flags`): the FP unit's state.
 pub const FLAG_FS_OFF: u64 = 1;
 pub const FLAG_FS_CLEAN: u64 = 2;
+/// The soft-MMU bank (see `system::softtlb::bank`) in bits 2..5.
+pub const FLAG_BANK_SHIFT: u64 = 2;
 
 impl RiscvFrontend {
     /// The full-system front end: memory through the MMU helpers, privileged instructions,
@@ -108,6 +110,11 @@ impl dbt::Frontend for RiscvFrontend {
         };
         let mut fp_marked = false;
         let mut b = Block::new(pc, &self.globals);
+        if self.system {
+            b.soft_mmu = Some(crate::system::softtlb::soft_mmu(
+                ((flags >> FLAG_BANK_SHIFT) & 7) as u32,
+            ));
+        }
         let mut cur = pc;
         let mut tails = Vec::new();
         let mut frm_checked = false;

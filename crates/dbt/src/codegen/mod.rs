@@ -15,6 +15,7 @@ mod arith;
 mod fastfp;
 pub(crate) mod inexact;
 mod selfloop;
+mod softmmu;
 mod xregs;
 
 use crate::ir::MAX_SLOTS;
@@ -76,6 +77,7 @@ enum Stub {
         pc: u64,
     },
     SlowCall(fastfp::SlowCall),
+    Mmu(softmmu::MmuStub),
     /// Exit request seen on a self-loop's back edge: write back the loop's registers.
     LoopInterrupt {
         site: usize,
@@ -678,6 +680,25 @@ impl Gen<'_> {
                 disp,
                 size,
                 signed,
+            } if self.b.soft_mmu.is_some() => {
+                let m = self.b.soft_mmu.expect("checked");
+                self.soft_load(m, dst, addr, disp, size, signed)?
+            }
+            Op::Store {
+                src,
+                addr,
+                disp,
+                size,
+            } if self.b.soft_mmu.is_some() => {
+                let m = self.b.soft_mmu.expect("checked");
+                self.soft_store(m, src, addr, disp, size)?
+            }
+            Op::Load {
+                dst,
+                addr,
+                disp,
+                size,
+                signed,
             } => {
                 let ra = self.get(addr, Some(RCX), &[])?;
                 // The guest register the value is moved to next, if its register can take
@@ -1047,6 +1068,7 @@ impl Gen<'_> {
                     self.set_pc_exit(pc, K_INTERRUPT);
                 }
                 Stub::SlowCall(s) => self.slow_call_stub(s),
+                Stub::Mmu(s) => self.mmu_stub(s),
                 Stub::LoopInterrupt { site, regs, pc } => {
                     self.a.patch(site, here);
                     for (off, r) in regs {

@@ -297,9 +297,11 @@ impl Hart {
         }
         let changed = v ^ self.csr.mstatus;
         self.csr.mstatus = v;
-        // MPRV/SUM/MXR change what data accesses may do: cached permissions are checked
-        // on every hit, so the TLB stays; MPRV changes the data privilege, also checked.
-        let _ = changed;
+        // SUM and MPRV select another bank of the inline TLB (blocks are translated per
+        // bank); MXR changes what loads may read in every bank.
+        if changed & super::mmu::MSTATUS_MXR != 0 {
+            self.soft.flush();
+        }
     }
 
     /// Mirrors the Sstc compare value for the timer thread.

@@ -2,14 +2,14 @@
 //! architecture (a trap, an interrupt, `xret`, `wfi`, `sfence.vma`) or the machine (an SBI
 //! call, a stop request).
 
-use super::hart::{monotonic_ns, Hart, HartShared, Timebase, PRV_M, PRV_S, TRAP_CODE_WRITTEN};
-use super::hart::TRAP_EXCEPTION;
+use super::hart::{monotonic_ns, Hart, HartShared, Timebase, PRV_M, PRV_S, TRAP_EXCEPTION};
 use super::mmu::Access;
 use super::phys::PhysMem;
 use super::trap::cause;
 use crate::cpu::INEXACT_FLAG;
 use crate::ctx::*;
-use crate::frontend::{RiscvFrontend, FLAG_FS_CLEAN, FLAG_FS_OFF};
+use super::softtlb::bank;
+use crate::frontend::{RiscvFrontend, FLAG_BANK_SHIFT, FLAG_FS_CLEAN, FLAG_FS_OFF};
 use dbt::env::EnvPtr;
 use dbt::hostmem::{GuestMem, HostFault};
 use dbt::physcode::CodePages;
@@ -66,11 +66,12 @@ impl SystemCode for HartCode {
         match h.translate(pc, Access::Fetch) {
             Ok(pa) if self.mem.is_ram(pa) => {
                 let fs = (h.csr.mstatus >> 13) & 3;
-                let flags = match fs {
+                let fp = match fs {
                     0 => FLAG_FS_OFF,
                     3 => 0,
                     _ => FLAG_FS_CLEAN,
                 };
+                let flags = fp | (bank(h.csr.prv, h.csr.mstatus) as u64) << FLAG_BANK_SHIFT;
                 Ok(CodeLoc { phys: pa, flags })
             }
             Ok(_) => fault(h, cause::FETCH_ACCESS),
@@ -89,6 +90,9 @@ impl SystemCode for HartCode {
     }
     fn epoch(&self, env: EnvPtr) -> u64 {
         hart_of(env).epoch
+    }
+    fn code_marked(&self, env: EnvPtr, pa: u64) {
+        hart_of(env).soft.protect(pa & !0xfff);
     }
 }
 
@@ -155,6 +159,15 @@ impl SystemHart {
             if shared.tlb_flush.swap(false, Ordering::SeqCst) {
                 self.hart.flush_tlb();
             }
+            // Pages other harts started translating: stores to them must ask first.
+            let code = self.hart.mem.clone();
+            let g = code.code_pages().generation();
+            if g != self.hart.code_generation {
+                self.hart.code_generation = g;
+                self.hart
+                    .soft
+                    .protect_code(|p| code.code_pages().is_code(p));
+            }
             if let Some(i) = self.hart.pending_interrupt() {
                 self.hart.take_trap(cause::INTERRUPT | i as u64, 0);
             }
@@ -183,6 +196,11 @@ impl SystemHart {
                 }
                 h.take_trap(c, addr);
             }
+            // A load or store through the soft MMU faulted (the exception is recorded).
+            RunExit::Fault { .. } if h.trap_flag == TRAP_EXCEPTION => {
+                h.trap_flag = 0;
+                h.take_trap(h.exc_cause, h.exc_tval);
+            }
             RunExit::Fault { addr, .. } => {
                 return Some(HartEvent::Stuck(format!(
                     "hart {}: unexpected host fault at {addr:#x} (pc {pc:#x})",
@@ -199,11 +217,8 @@ impl SystemHart {
         let pc = h.cpu.pc;
         match code {
             EXIT_TRAP => {
-                let flag = std::mem::take(&mut h.trap_flag);
-                match flag {
-                    TRAP_EXCEPTION => h.take_trap(h.exc_cause, h.exc_tval),
-                    TRAP_CODE_WRITTEN => h.cpu.pc = pc.wrapping_add(h.exc_len),
-                    _ => {}
+                if std::mem::take(&mut h.trap_flag) == TRAP_EXCEPTION {
+                    h.take_trap(h.exc_cause, h.exc_tval);
                 }
             }
             EXIT_SYNC => {}

@@ -2,6 +2,7 @@
 //! globals, the privileged state, the data TLB, and what other threads share with it.
 
 use super::mmu::Tlb;
+use super::softtlb::SoftTlb;
 use super::phys::PhysMem;
 use crate::cpu::Cpu;
 use dbt::ExitRequest;
@@ -18,8 +19,6 @@ pub const PRV_M: u64 = 3;
 pub const TRAP_NONE: u64 = 0;
 /// An exception is pending (`exc_cause`, `exc_tval`); the instruction had no effect.
 pub const TRAP_EXCEPTION: u64 = 1;
-/// The instruction completed but wrote translated code: leave the block after it.
-pub const TRAP_CODE_WRITTEN: u64 = 2;
 
 /// The privileged registers (those not kept in translator globals).
 #[derive(Clone, Debug, Default)]
@@ -132,9 +131,11 @@ pub struct Hart {
     pub trap_flag: u64,
     pub exc_cause: u64,
     pub exc_tval: u64,
-    /// Length of the instruction that set `TRAP_CODE_WRITTEN`.
-    pub exc_len: u64,
     pub csr: Csrs,
+    /// The TLB generated code probes (see `softtlb`).
+    pub soft: SoftTlb,
+    /// `CodePages::generation` when `soft` was last cleared of stores to code pages.
+    pub code_generation: u64,
     pub tlb: Tlb,
     /// Bumped whenever address translation may have changed (see `dbt::SystemCode::epoch`).
     pub epoch: u64,
@@ -199,7 +200,8 @@ impl Hart {
             trap_flag: TRAP_NONE,
             exc_cause: 0,
             exc_tval: 0,
-            exc_len: 0,
+            soft: SoftTlb::default(),
+            code_generation: 0,
             csr,
             tlb: Tlb::default(),
             epoch: 0,
@@ -222,6 +224,7 @@ impl Hart {
 
     pub fn flush_tlb(&mut self) {
         self.tlb.flush();
+        self.soft.flush();
         self.epoch = self.epoch.wrapping_add(1);
     }
 }

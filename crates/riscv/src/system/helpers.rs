@@ -4,7 +4,7 @@
 //! the call to leave the block; the instruction then has had no effect.
 
 use super::csrs::CsrOp;
-use super::hart::{Hart, TRAP_CODE_WRITTEN, TRAP_FLAG_OFFSET};
+use super::hart::{Hart, TRAP_FLAG_OFFSET};
 use super::mmu::Access;
 use crate::cpu;
 use dbt::ir::{Helper, RmwOp};
@@ -30,7 +30,7 @@ fn hart<'a>(env: *mut u8) -> &'a mut Hart {
 
 impl Hart {
     /// Reads `size` bytes at virtual `va`; None after raising the exception.
-    fn load(&mut self, va: u64, size: u64) -> Option<u64> {
+    pub(super) fn load(&mut self, va: u64, size: u64) -> Option<u64> {
         if (va & 0xfff) + size > 0x1000 {
             // Crosses a page: byte by byte, each byte translated (misaligned accesses are
             // done in hardware, as Linux expects of a `virt` machine).
@@ -48,7 +48,10 @@ impl Hart {
             }
         };
         match self.mem.read(pa, size) {
-            Some(v) => Some(v),
+            Some(v) => {
+                self.tlb_fill(va, pa, false);
+                Some(v)
+            }
             None => {
                 self.raise(Access::Load.access_fault(), va);
                 None
@@ -56,8 +59,11 @@ impl Hart {
         }
     }
 
-    /// Writes `size` bytes at virtual `va`; false after raising the exception.
-    fn store(&mut self, va: u64, size: u64, v: u64, len: u64) -> bool {
+    /// Writes `size` bytes at virtual `va`; false after raising the exception. A store that
+    /// hits translated code has it invalidated everywhere (see `dbt::physcode`); this
+    /// hart's current block runs to its next exit check, as a block of stale code may
+    /// until a `fence.i`.
+    pub(super) fn store(&mut self, va: u64, size: u64, v: u64) -> bool {
         if (va & 0xfff) + size > 0x1000 {
             // Translate both pages first: a fault must leave memory untouched.
             let second = (va | 0xfff).wrapping_add(1);
@@ -68,7 +74,7 @@ impl Hart {
                 }
             }
             for i in 0..size {
-                if !self.store(va.wrapping_add(i), 1, v >> (8 * i), len) {
+                if !self.store(va.wrapping_add(i), 1, v >> (8 * i)) {
                     return false;
                 }
             }
@@ -82,23 +88,14 @@ impl Hart {
             }
         };
         match self.mem.write(pa, size, v) {
-            Ok(hit) => {
-                if hit {
-                    self.code_written(len);
-                }
+            Ok(_) => {
+                self.tlb_fill(va, pa, true);
                 true
             }
             Err(()) => {
                 self.raise(Access::Store.access_fault(), va);
                 false
             }
-        }
-    }
-
-    fn code_written(&mut self, len: u64) {
-        if self.trap_flag == 0 {
-            self.trap_flag = TRAP_CODE_WRITTEN;
-            self.exc_len = len;
         }
     }
 
@@ -117,52 +114,6 @@ impl Hart {
         }
     }
 }
-
-fn sext(v: u64, bytes: u64) -> u64 {
-    let s = 64 - 8 * bytes;
-    ((v << s) as i64 >> s) as u64
-}
-
-macro_rules! load_helpers {
-    ($($name:ident, $konst:ident, $size:expr, $signed:expr;)*) => {$(
-        extern "C" fn $name(env: *mut u8, va: u64, _: u64, _: u64, _: u64) -> u64 {
-            match hart(env).load(va, $size) {
-                Some(v) if $signed => sext(v, $size),
-                Some(v) => v,
-                None => 0,
-            }
-        }
-        pub const $konst: Helper = Helper {
-            name: stringify!($name),
-            f: $name,
-            writes: (TRAP_G, TRAP_G + 1),
-            write_bits: u64::MAX,
-        };
-    )*};
-}
-
-load_helpers! {
-    ld_b, LD_B, 1, true;
-    ld_bu, LD_BU, 1, false;
-    ld_h, LD_H, 2, true;
-    ld_hu, LD_HU, 2, false;
-    ld_w, LD_W, 4, true;
-    ld_wu, LD_WU, 4, false;
-    ld_d, LD_D, 8, false;
-}
-
-/// `st(env, va, value, size | insn_len << 8)`.
-extern "C" fn st(env: *mut u8, va: u64, v: u64, how: u64, _: u64) -> u64 {
-    hart(env).store(va, how & 0xff, v, how >> 8);
-    0
-}
-
-pub const ST: Helper = Helper {
-    name: "sys_store",
-    f: st,
-    writes: (TRAP_G, TRAP_G + 1),
-    write_bits: u64::MAX,
-};
 
 const RMW_OPS: [RmwOp; 9] = [
     RmwOp::Xchg,
@@ -189,12 +140,7 @@ extern "C" fn amo(env: *mut u8, va: u64, v: u64, how: u64, _: u64) -> u64 {
         return 0;
     };
     match h.mem.rmw(pa, size, op, v) {
-        Some((old, hit)) => {
-            if hit {
-                h.code_written(4);
-            }
-            old
-        }
+        Some((old, _)) => old,
         None => {
             h.raise(Access::Store.access_fault(), va);
             0
@@ -217,12 +163,7 @@ extern "C" fn cas(env: *mut u8, va: u64, expect: u64, new: u64, size: u64) -> u6
     };
     let mask = if size == 4 { 0xffff_ffff } else { u64::MAX };
     match h.mem.cmpxchg(pa, size, expect & mask, new & mask) {
-        Some((old, hit)) => {
-            if hit {
-                h.code_written(4);
-            }
-            old
-        }
+        Some((old, _)) => old,
         None => {
             h.raise(Access::Store.access_fault(), va);
             0

@@ -9,6 +9,7 @@ pub mod hart;
 pub mod helpers;
 pub mod mmu;
 pub mod phys;
+pub mod softtlb;
 pub mod trans;
 pub mod trap;
 

@@ -76,6 +76,11 @@ impl PhysMem {
         (off.checked_add(size)? <= self.ram_size).then(|| self.host + off as usize)
     }
 
+    /// Host address of the RAM page at `pa` (page-aligned), if it is RAM.
+    pub fn host_page(&self, pa: u64) -> Option<usize> {
+        self.host(pa, 4096)
+    }
+
     pub fn is_ram(&self, pa: u64) -> bool {
         self.host(pa, 1).is_some()
     }

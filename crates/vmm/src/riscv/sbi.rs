@@ -319,7 +319,9 @@ pub fn enter_supervisor(hart: &mut Hart, pc: u64, a0: u64, a1: u64) {
     // Every delegable exception but ecall from S (the SBI call itself).
     hart.csr.medeleg = 0xb1ff;
     hart.csr.mideleg = 1 << 1 | 1 << 5 | 1 << 9;
+    // Counters readable from S and U (cycle, time, instret), as OpenSBI leaves them.
     hart.csr.mcounteren = 7;
+    hart.csr.scounteren = 7;
     hart.csr.menvcfg = riscv::system::trap::MENVCFG_STCE;
     hart.csr.stimecmp = u64::MAX;
     hart.publish_stimecmp();
