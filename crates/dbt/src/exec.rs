@@ -799,6 +799,70 @@ impl Exec {
         }
     }
 
+    /// Drops every translation (e.g. after breakpoints changed).
+    pub fn flush(&mut self) {
+        self.flush_all();
+    }
+
+    /// Executes exactly one guest instruction at the env's pc in the interpreter, without
+    /// caching its translation (single-stepping under a debugger). None: it completed and
+    /// the env's pc is the next instruction; otherwise why it stopped, as from `run`.
+    pub fn step(&mut self, fe: &dyn Frontend, env: EnvPtr) -> Option<RunExit> {
+        let pc_off = fe.pc_offset();
+        let pc = env.read(pc_off);
+        let fetch_fault = |f: HostFault| RunExit::Fault {
+            addr: f.addr,
+            write: false,
+            exec: true,
+        };
+        let block = match self.cfg.system.clone() {
+            Some(sys) => {
+                let loc = match sys.locate(env, pc) {
+                    Ok(l) => l,
+                    Err(f) => return Some(fetch_fault(f)),
+                };
+                let mut fetch = |a: u64| {
+                    let pa = if a & !(SYS_PAGE - 1) == pc & !(SYS_PAGE - 1) {
+                        loc.phys.wrapping_add(a.wrapping_sub(pc))
+                    } else {
+                        sys.locate(env, a)?.phys
+                    };
+                    sys.read_code(pa).ok_or(HostFault {
+                        addr: a,
+                        write: false,
+                    })
+                };
+                fe.translate_in_mode(pc, loc.flags, 1, &mut fetch)
+            }
+            None => {
+                let mem = self.cfg.mem;
+                let check = self.cfg.exec_check.clone();
+                let mut checked = None;
+                let mut fetch = |a: u64| fetch_parcel(&mem, &check, &mut checked, a);
+                fe.translate(pc, 1, &mut fetch)
+            }
+        };
+        let mut block = match block {
+            Ok(b) => b,
+            Err(f) => return Some(fetch_fault(f)),
+        };
+        opt::optimize(&mut block);
+        let labels = interp::label_table(&block);
+        match interp::run_block(&block, &labels, env, &self.cfg.mem, pc_off) {
+            BlockExit::Chain { pc, .. } => {
+                env.write(pc_off, pc);
+                None
+            }
+            BlockExit::Indirect { .. } => None,
+            BlockExit::Code(c) => Some(RunExit::Code(c)),
+            BlockExit::Fault(f) => Some(RunExit::Fault {
+                addr: f.addr,
+                write: f.write,
+                exec: false,
+            }),
+        }
+    }
+
     /// Interprets exactly one guest instruction at the env's pc without caching it.
     fn step_one(&mut self, fe: &dyn Frontend, env: EnvPtr) -> Option<RunExit> {
         let pc_off = fe.pc_offset();

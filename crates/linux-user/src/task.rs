@@ -103,6 +103,8 @@ impl Thread {
             match exit {
                 Exit::Ecall => syscall::dispatch(self),
                 Exit::Interrupted => {}
+                // Only a debugger sets breakpoints; without one, report it as ebreak would.
+                Exit::Debug => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
                 Exit::Ebreak => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
                 Exit::IllegalInstruction { .. } => {
                     let pc = self.cpu.pc;

@@ -18,6 +18,8 @@ pub const EXIT_SYNC: u32 = 5;
 pub const EXIT_MRET: u32 = 6;
 pub const EXIT_SRET: u32 = 7;
 pub const EXIT_WFI: u32 = 8;
+/// A debugger's breakpoint at pc (the instruction there has not run).
+pub const EXIT_DEBUG: u32 = 9;
 /// System mode: `sfence.vma` at pc, `EXIT_SFENCE | rs1 << 5 | rs2`.
 pub const EXIT_SFENCE: u32 = 0x400;
 

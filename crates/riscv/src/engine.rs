@@ -1,7 +1,7 @@
 //! The public engine used by user mode (see docs/translator-contract.md).
 
 use crate::cpu::Cpu;
-use crate::ctx::{EXIT_EBREAK, EXIT_ECALL, EXIT_ILLEGAL, EXIT_MISALIGNED};
+use crate::ctx::{EXIT_DEBUG, EXIT_EBREAK, EXIT_ECALL, EXIT_ILLEGAL, EXIT_MISALIGNED};
 use crate::frontend::RiscvFrontend;
 use dbt::env::EnvPtr;
 use dbt::hostmem::GuestMem;
@@ -26,6 +26,9 @@ pub enum Exit {
         addr: u64,
     },
     Interrupted,
+    /// A debugger's breakpoint (see [`Engine::set_breakpoints`]); the instruction at pc has
+    /// not run.
+    Debug,
 }
 
 #[derive(Clone)]
@@ -130,14 +133,35 @@ impl Engine {
         })
     }
 
+    /// Stops guest code at a debugger's breakpoints (`Exit::Debug`); None removes them.
+    /// Call it again after changing the set (translations are dropped here).
+    pub fn set_breakpoints(&mut self, bps: Option<std::sync::Arc<crate::debug::Breakpoints>>) {
+        self.fe.set_breakpoints(bps);
+        self.exec.get_mut().flush();
+    }
+
+    /// Executes exactly one instruction (a debugger's single step); None when it completed
+    /// normally (`cpu.pc` is the next one), else what `run` would have returned.
+    pub fn step(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        cpu.x[0] = 0;
+        let env = EnvPtr::new(cpu);
+        let r = self.exec.get_mut().step(&self.fe, env)?;
+        Some(self.exit_of(r, cpu))
+    }
+
     /// Runs guest code from `cpu.pc` until something user mode must handle.
     pub fn run(&mut self, cpu: &mut Cpu) -> Exit {
         cpu.x[0] = 0;
         let env = EnvPtr::new(cpu);
         let r = self.exec.get_mut().run(&self.fe, env);
+        self.exit_of(r, cpu)
+    }
+
+    fn exit_of(&self, r: RunExit, cpu: &Cpu) -> Exit {
         match r {
             RunExit::Code(EXIT_ECALL) => Exit::Ecall,
             RunExit::Code(EXIT_EBREAK) => Exit::Ebreak,
+            RunExit::Code(EXIT_DEBUG) => Exit::Debug,
             RunExit::Code(EXIT_ILLEGAL) => Exit::IllegalInstruction {
                 insn: self.insn_at(cpu.pc),
             },

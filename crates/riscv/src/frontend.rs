@@ -2,7 +2,9 @@
 //! their translate functions emit IR, one block at a time.
 
 use crate::cpu;
-use crate::ctx::{Ctx, FpState, EXIT_ILLEGAL};
+use crate::ctx::{Ctx, FpState, EXIT_DEBUG, EXIT_ILLEGAL};
+use crate::debug::Breakpoints;
+use std::sync::Arc;
 use crate::decode;
 use dbt::hostmem::HostFault;
 use dbt::ir::{Block, GlobalDef, Op, MAX_SLOTS};
@@ -46,6 +48,8 @@ impl Covered {
 pub struct RiscvFrontend {
     globals: Vec<GlobalDef>,
     system: bool,
+    /// A debugger's breakpoints: a block ends before one, leaving with `EXIT_DEBUG`.
+    breakpoints: Option<Arc<Breakpoints>>,
 }
 
 impl Default for RiscvFrontend {
@@ -53,6 +57,7 @@ impl Default for RiscvFrontend {
         RiscvFrontend {
             globals: cpu::globals(),
             system: false,
+            breakpoints: None,
         }
     }
 }
@@ -72,7 +77,18 @@ impl RiscvFrontend {
         RiscvFrontend {
             globals,
             system: true,
+            breakpoints: None,
         }
+    }
+
+    /// Stops translated code at these addresses from now on (translations made before
+    /// must be dropped by the caller).
+    pub fn set_breakpoints(&mut self, bps: Option<Arc<Breakpoints>>) {
+        self.breakpoints = bps;
+    }
+
+    fn breaks_at(&self, pc: u64) -> bool {
+        self.breakpoints.as_ref().is_some_and(|b| b.contains(pc))
     }
 }
 
@@ -135,6 +151,13 @@ impl dbt::Frontend for RiscvFrontend {
         let mut slots_per_copy = None;
         let mut followed = false;
         loop {
+            if self.breaks_at(cur) {
+                b.push(Op::Exit {
+                    code: EXIT_DEBUG,
+                    pc: cur,
+                });
+                break;
+            }
             let insn = match fetch_insn(cur, fetch) {
                 Ok(i) => i,
                 Err(f) if cur == pc => return Err(f),

@@ -15,6 +15,7 @@ macro_rules! fns {
 pub mod cpu;
 pub mod csr;
 pub mod ctx;
+pub mod debug;
 pub mod decode;
 pub mod engine;
 pub mod fpmode;

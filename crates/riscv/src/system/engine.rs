@@ -7,6 +7,7 @@ use super::mmu::Access;
 use super::phys::PhysMem;
 use super::trap::cause;
 use crate::cpu::INEXACT_FLAG;
+use crate::debug::Breakpoints;
 use crate::ctx::*;
 use super::softtlb::bank;
 use crate::frontend::{RiscvFrontend, FLAG_BANK_SHIFT, FLAG_FS_CLEAN, FLAG_FS_OFF};
@@ -40,6 +41,10 @@ pub enum HartEvent {
     Stopped,
     /// The hart cannot go on (it cannot even fetch its trap handler).
     Stuck(String),
+    /// It reached a debugger's breakpoint (pc is there; the instruction has not run).
+    Breakpoint,
+    /// [`SystemHart::step`] executed one instruction (or took a trap instead).
+    Stepped,
 }
 
 /// Finds guest code for the translator through the hart's MMU.
@@ -101,6 +106,9 @@ pub struct SystemHart {
     fe: RiscvFrontend,
     hart: Box<Hart>,
     builtin_sbi: bool,
+    breakpoints: Option<Arc<Breakpoints>>,
+    /// `Breakpoints::generation` the translations were made under.
+    bp_generation: u64,
 }
 
 impl SystemHart {
@@ -134,7 +142,45 @@ impl SystemHart {
             fe: RiscvFrontend::system(),
             hart: Box::new(Hart::new(id, mem, shared, timebase)),
             builtin_sbi: cfg.builtin_sbi,
+            breakpoints: None,
+            bp_generation: 0,
         })
+    }
+
+    /// Makes the hart stop at a debugger's breakpoints (`HartEvent::Breakpoint`).
+    pub fn set_breakpoints(&mut self, bps: Option<Arc<Breakpoints>>) {
+        self.bp_generation = bps.as_ref().map_or(0, |b| b.generation());
+        self.fe.set_breakpoints(bps.clone());
+        self.breakpoints = bps;
+        self.exec.flush();
+    }
+
+    /// Drops translations made before the breakpoints last changed.
+    fn sync_breakpoints(&mut self) {
+        if let Some(b) = &self.breakpoints {
+            let g = b.generation();
+            if g != self.bp_generation {
+                self.bp_generation = g;
+                self.exec.flush();
+            }
+        }
+    }
+
+    /// Executes one instruction (or takes the interrupt or trap due first), for a
+    /// debugger's single step.
+    pub fn step(&mut self) -> HartEvent {
+        self.sync_breakpoints();
+        if let Some(i) = self.hart.pending_interrupt() {
+            self.hart.take_trap(cause::INTERRUPT | i as u64, 0);
+            return HartEvent::Stepped;
+        }
+        self.hart.cpu.x[0] = 0;
+        let env = EnvPtr::new(&mut *self.hart);
+        match self.exec.step(&self.fe, env) {
+            None => HartEvent::Stepped,
+            Some(RunExit::Code(EXIT_DEBUG)) => HartEvent::Breakpoint,
+            Some(exit) => self.after(exit).unwrap_or(HartEvent::Stepped),
+        }
     }
 
     pub fn shared(&self) -> Arc<HartShared> {
@@ -156,6 +202,7 @@ impl SystemHart {
             if shared.stop.load(Ordering::SeqCst) {
                 return HartEvent::Stopped;
             }
+            self.sync_breakpoints();
             if shared.tlb_flush.swap(false, Ordering::SeqCst) {
                 self.hart.flush_tlb();
             }
@@ -222,6 +269,7 @@ impl SystemHart {
                 }
             }
             EXIT_SYNC => {}
+            EXIT_DEBUG => return Some(HartEvent::Breakpoint),
             EXIT_ECALL => {
                 if self.builtin_sbi && h.csr.prv == PRV_S {
                     return Some(HartEvent::Sbi);

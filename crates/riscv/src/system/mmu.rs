@@ -197,3 +197,60 @@ impl Hart {
         Err(access.page_fault())
     }
 }
+
+impl Hart {
+    /// Where virtual `va` is for a debugger: the current data translation, without
+    /// permission checks, A/D updates or a TLB fill. None when it is not mapped.
+    pub fn debug_translate(&self, va: u64) -> Option<u64> {
+        let mode = self.csr.satp >> 60;
+        if self.data_prv() == PRV_M || mode == SATP_MODE_BARE {
+            return Some(va);
+        }
+        let levels: u32 = if mode == SATP_MODE_SV48 { 4 } else { 3 };
+        let mut table = (self.csr.satp & ((1 << 44) - 1)) << 12;
+        for level in (0..levels).rev() {
+            let idx = (va >> (12 + 9 * level)) & 0x1ff;
+            let pte = self.mem.read(table + idx * 8, 8)?;
+            if pte & PTE_V == 0 {
+                return None;
+            }
+            let ppn = (pte >> 10) & ((1 << 44) - 1);
+            if pte & (PTE_R | PTE_X) == 0 {
+                table = ppn << 12;
+                continue;
+            }
+            let low = (1u64 << (12 + 9 * level)) - 1;
+            return Some((ppn << 12 & !low) | (va & low));
+        }
+        None
+    }
+
+    /// Reads guest memory at virtual `va` for a debugger (RAM and devices); false when some
+    /// byte is not mapped.
+    pub fn debug_read(&self, va: u64, buf: &mut [u8]) -> bool {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let Some(v) = self
+                .debug_translate(va.wrapping_add(i as u64))
+                .and_then(|pa| self.mem.read(pa, 1))
+            else {
+                return false;
+            };
+            *b = v as u8;
+        }
+        true
+    }
+
+    /// Writes guest memory at virtual `va` for a debugger; translated code there is
+    /// invalidated as for any store.
+    pub fn debug_write(&self, va: u64, data: &[u8]) -> bool {
+        for (i, &b) in data.iter().enumerate() {
+            let ok = self
+                .debug_translate(va.wrapping_add(i as u64))
+                .is_some_and(|pa| self.mem.write(pa, 1, b as u64).is_ok());
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+}

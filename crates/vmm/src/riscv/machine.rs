@@ -405,6 +405,8 @@ fn hart_thread(
                 }
             }
             HartEvent::Stopped => break,
+            // Only a debugger sets breakpoints or steps.
+            HartEvent::Breakpoint | HartEvent::Stepped => {}
             HartEvent::Stuck(why) => {
                 control.stop(ExitReason::HartStuck(why));
                 break;
