@@ -226,6 +226,8 @@ pub(crate) struct Tb {
     /// System mode: a first instruction straddling into the next page, whose (virtual,
     /// physical) address is checked on every entry (such blocks are never chained into).
     pub page2: Option<(u64, u64)>,
+    /// See `Block::jump_tag`.
+    pub jump_tag: u64,
 }
 
 /// Outcome of [`Exec::promote`].
@@ -497,6 +499,7 @@ impl Exec {
             valid: true,
             loc_key: None,
             page2: None,
+            jump_tag: 0,
         });
         if watch {
             self.by_pc.insert(pc, idx);
@@ -574,11 +577,13 @@ impl Exec {
             })
         };
         let mut block = fe.translate_in_mode(pc, loc.flags, self.cfg.max_insns, &mut fetch)?;
+        block.jump_tag = (loc.flags + 1) << 56;
         let mut straddles = None;
         if let Some(second) = straddled.get() {
             straddles = Some(second);
             if block.ninsns > 1 {
                 block = fe.translate_in_mode(pc, loc.flags, 1, &mut fetch)?;
+                block.jump_tag = (loc.flags + 1) << 56;
             }
         }
         opt::optimize(&mut block);
@@ -612,6 +617,7 @@ impl Exec {
             valid: true,
             loc_key: Some(key),
             page2: straddles,
+            jump_tag: (loc.flags + 1) << 56,
         });
         self.by_loc.insert(key, idx);
         let mut pages = vec![lo / smc::PAGE, (lo + len - 1) / smc::PAGE];
@@ -735,8 +741,9 @@ impl Exec {
                                 }
                             }
                         };
+                        let tag = self.tbs[j].jump_tag;
                         if let Some(n) = self.native.as_mut().filter(|_| self.tbs[j].page2.is_none()) {
-                            n.set_jcache(pc, j);
+                            n.set_jcache(pc, tag, j);
                         }
                         next = Some(j);
                         continue;

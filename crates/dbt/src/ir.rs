@@ -631,6 +631,9 @@ pub struct Block {
     pub nlabels: u32,
     /// Full-system mode: the soft MMU its memory ops go through (None: linear guest memory).
     pub soft_mmu: Option<SoftMmu>,
+    /// Full-system mode: XORed into guest pcs in the indirect-jump cache, so a jump finds
+    /// only blocks translated for the same mode as this one (0 in user mode).
+    pub jump_tag: u64,
 }
 
 impl Block {
@@ -646,6 +649,7 @@ impl Block {
             ops: Vec::new(),
             nlabels: 0,
             soft_mmu: None,
+            jump_tag: 0,
         }
     }
     pub fn is_global(&self, t: Temp) -> bool {

@@ -312,10 +312,11 @@ impl Native {
         }
     }
 
-    pub fn set_jcache(&mut self, pc: u64, idx: usize) {
+    /// Makes indirect jumps to `pc` from blocks with jump tag `tag` go to block `idx`.
+    pub fn set_jcache(&mut self, pc: u64, tag: u64, idx: usize) {
         if let Some(Some(t)) = self.tbs.get(idx) {
             let e = JEntry {
-                pc,
+                pc: pc ^ tag,
                 code: self.buf.exec_addr(t.entry) as u64,
             };
             self.ctx.jcache[((pc >> 1) as usize) & (JC_SIZE - 1)] = e;

@@ -896,6 +896,15 @@ impl Gen<'_> {
                 };
                 self.loop_back(head)?;
             }
+            // Behind a soft MMU a jump to another page cannot be chained (that page's
+            // mapping may change): it goes through the indirect-jump cache instead.
+            Op::GotoTb { pc, .. }
+                if self.b.soft_mmu.is_some() && (pc ^ self.b.guest_pc) >= 4096 =>
+            {
+                self.sync_globals();
+                self.a.mov_ri(RAX, pc);
+                self.indirect_jump();
+            }
             Op::GotoTb { slot, pc } => {
                 self.sync_globals();
                 if pc <= self.b.guest_pc {
@@ -919,6 +928,21 @@ impl Gen<'_> {
                 if rt != RAX {
                     self.a.mov_rr(true, RAX, rt);
                 }
+                self.indirect_jump();
+            }
+            Op::Exit { code, pc } => {
+                self.sync_globals();
+                self.set_pc_exit(pc, (code as u64) << 8 | K_CODE);
+            }
+        }
+        Some(())
+    }
+
+    /// Jumps to the guest pc in rax through the indirect-jump cache, or leaves to the run
+    /// loop on a miss (guest registers already written back).
+    fn indirect_jump(&mut self) {
+        {
+            {
                 // An exit request takes the miss path back to the run loop, which sees it.
                 let requested = self.jump_if_exit_requested();
                 // Entry ((pc >> 1) & (JC_SIZE - 1)) of 16 bytes: (pc & mask) * 8.
@@ -931,7 +955,13 @@ impl Gen<'_> {
                     scale: 3,
                     disp,
                 };
-                self.a.cmp_rm(true, RAX, entry(n::CTX_JCACHE));
+                if self.b.jump_tag != 0 {
+                    self.a.mov_ri(RDX, self.b.jump_tag);
+                    self.a.alu_rr(true, Alu::Xor, RDX, RAX);
+                    self.a.cmp_rm(true, RDX, entry(n::CTX_JCACHE));
+                } else {
+                    self.a.cmp_rm(true, RAX, entry(n::CTX_JCACHE));
+                }
                 let miss = self.a.jcc(Cc::Ne);
                 // A hit goes straight on: blocks know their own pc, and every way out of
                 // generated code stores the guest pc it leaves at.
@@ -943,12 +973,7 @@ impl Gen<'_> {
                 self.a.mov_ri(RAX, self.tb_idx << 8 | K_INDIRECT);
                 self.exit_jmp();
             }
-            Op::Exit { code, pc } => {
-                self.sync_globals();
-                self.set_pc_exit(pc, (code as u64) << 8 | K_CODE);
-            }
         }
-        Some(())
     }
 
     /// A second operand: an immediate when it fits, else a register.

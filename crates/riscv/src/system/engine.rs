@@ -312,8 +312,17 @@ impl SystemHart {
                 if !h.may_sfence() {
                     self.illegal();
                 } else {
-                    // The TLB is not tagged by address or ASID: every form flushes it all.
-                    h.flush_tlb();
+                    // With an address, that page (in every address space: entries are not
+                    // tagged by ASID); without, everything.
+                    let rs1 = ((c >> 5) & 31) as usize;
+                    if rs1 == 0 {
+                        h.flush_tlb();
+                    } else {
+                        let va = h.cpu.x[rs1];
+                        h.tlb.flush_page(va);
+                        h.soft.flush_page(va);
+                        h.epoch = h.epoch.wrapping_add(1);
+                    }
                     h.cpu.pc = pc.wrapping_add(4);
                 }
             }

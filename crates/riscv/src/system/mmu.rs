@@ -77,6 +77,13 @@ impl Tlb {
     pub fn flush(&mut self) {
         self.entries.fill(TlbEntry::default());
     }
+    pub fn flush_page(&mut self, va: u64) {
+        let vpn = va >> 12;
+        let e = &mut self.entries[Tlb::slot(vpn)];
+        if e.tag == vpn + 1 {
+            *e = TlbEntry::default();
+        }
+    }
     fn slot(vpn: u64) -> usize {
         (vpn as usize) & (TLB_SIZE - 1)
     }

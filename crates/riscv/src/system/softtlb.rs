@@ -10,7 +10,7 @@ use super::mmu::{MSTATUS_MPRV, MSTATUS_SUM};
 use dbt::ir::{SoftMmu, TLB_ENTRY_BYTES};
 use std::mem::offset_of;
 
-pub const TLB_BITS: u8 = 8;
+pub const TLB_BITS: u8 = 10;
 pub const TLB_ENTRIES: usize = 1 << TLB_BITS;
 /// Banks: U, S, S with SUM, M, and M with MPRV (never filled: always the slow path).
 pub const BANKS: usize = 5;
@@ -54,6 +54,17 @@ impl SoftTlb {
     pub fn flush(&mut self) {
         for b in self.banks.iter_mut() {
             b.fill(EMPTY);
+        }
+    }
+
+    /// Forgets virtual page `va` in every bank (`sfence.vma` with an address).
+    pub fn flush_page(&mut self, va: u64) {
+        let vpage = va & !0xfff;
+        let i = ((va >> 12) as usize) & (TLB_ENTRIES - 1);
+        for b in self.banks.iter_mut() {
+            if b[i].read == vpage || b[i].write == vpage {
+                b[i] = EMPTY;
+            }
         }
     }
 
