@@ -248,6 +248,91 @@ fn dump_dtb_writes_the_device_tree() {
     }
 }
 
+/// A newc cpio archive of `(path in the archive, file contents, mode)`, gzip-free: Linux
+/// unpacks uncompressed archives appended to a compressed initramfs.
+fn cpio(files: &[(&str, Vec<u8>, u32)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut entry = |name: &str, data: &[u8], mode: u32, ino: u32| {
+        let header = format!(
+            "070701{ino:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            0,
+            0,
+            1,
+            0,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            name.len() + 1,
+            0
+        );
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(data);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    };
+    for (i, (name, data, mode)) in files.iter().enumerate() {
+        entry(name, data, *mode, i as u32 + 1);
+    }
+    entry("TRAILER!!!", &[], 0, 0);
+    out
+}
+
+/// Compiles `tests/riscv-guest/NAME.c` static for riscv64, or None (printed) without the
+/// cross compiler.
+fn guest_program(name: &str) -> Option<Vec<u8>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/riscv-guest")
+        .join(format!("{name}.c"));
+    let out = tempdir().join(name);
+    let status = Command::new("riscv64-linux-gnu-gcc")
+        .args(["-O2", "-static", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(std::fs::read(&out).expect("compiled program")),
+        Ok(s) => panic!("cannot compile {}: {s}", src.display()),
+        Err(e) => {
+            eprintln!("{name}: skipped: riscv64-linux-gnu-gcc unavailable ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+fn self_modifying_user_program_under_the_guest_kernel() {
+    let Some((k, i)) = guest("smc_user") else {
+        return;
+    };
+    let Some(prog) = guest_program("smc") else {
+        return;
+    };
+    let mut initrd = std::fs::read(&i).unwrap();
+    // The kernel looks for the next archive at a 4-byte boundary (zeros pad up to it).
+    initrd.resize(initrd.len().next_multiple_of(4), 0);
+    initrd.extend(cpio(&[("smc", prog, 0o100755)]));
+    let path = tempdir().join("initrd-smc.cpio");
+    std::fs::write(&path, initrd).unwrap();
+    for backend in ["native", "interp"] {
+        let (status, out) = boot(
+            &k,
+            &path,
+            "console=ttyS0 panic=-1 run=/smc",
+            &["--backend", backend],
+        );
+        assert_eq!(status, 0, "{backend}: {out}");
+        assert!(out.contains("SMC-OK"), "{backend}: {out}");
+    }
+}
+
 fn tempdir() -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "tandem-riscv-virt-{}-{:?}",
