@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!   lea  t, [base + disp]            ; virtual address
-//!   mov  rax, t ; shr rax, 12 ; and eax, N-1 ; shl eax, 5
+//!   mov  rax, t ; shr rax, 7 ; and eax, (N-1) << 5     ; entry offset
 //!   and  t, -4096 | (size - 1)       ; page, plus the low bits of a misaligned access
 //!   cmp  t, [rbp + rax + tlb + tag]  ; tag: the page a load (or store) may use
 //!   jne  slow
@@ -56,11 +56,12 @@ impl Gen<'_> {
     /// The TLB probe for an access of `bytes` at `base + disp`; on a hit rax holds the host
     /// address minus `disp`. Returns the stub (to complete with the resume point).
     fn tlb_probe(&mut self, m: SoftMmu, base: R, disp: i32, bytes: u64, write: bool, t: R) -> usize {
+        // Entry offset = ((vaddr >> 12) & (N - 1)) * 32 = (vaddr >> 7) & ((N - 1) << 5).
+        let entry_shift = TLB_ENTRY_BYTES.trailing_zeros() as u8;
         self.a.lea(true, t, mem(base, disp));
         self.a.mov_rr(true, RAX, t);
-        self.a.shift_i(true, Shift::Shr, RAX, 12);
-        self.a.alu_ri(false, Alu::And, RAX, (1i32 << m.tlb_bits) - 1);
-        self.a.shift_i(false, Shift::Shl, RAX, TLB_ENTRY_BYTES.trailing_zeros() as u8);
+        self.a.shift_i(true, Shift::Shr, RAX, 12 - entry_shift);
+        self.a.alu_ri(false, Alu::And, RAX, ((1i32 << m.tlb_bits) - 1) << entry_shift);
         self.a.alu_ri(true, Alu::And, t, -4096 | (bytes as i32 - 1));
         let entry = |disp: u32| Mem {
             base: RBP,
