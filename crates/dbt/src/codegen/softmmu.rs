@@ -10,8 +10,7 @@
 //!   cmp  t, [rbp + rax + tlb + tag]  ; tag: the page a load (or store) may use
 //!   jne  slow
 //!   mov  rax, [rbp + rax + tlb + 16] ; addend
-//!   add  rax, base                   ; host address - disp
-//!   <the access at [r14 + rax + disp]>   (r14, the guest base, is 0 in system mode)
+//!   <the access at [rax + base + disp]>
 //! ```
 //!
 //! A misaligned access never matches (its low bits are in `t`, never in a tag) and takes
@@ -53,8 +52,8 @@ pub(super) struct MmuStub {
 }
 
 impl Gen<'_> {
-    /// The TLB probe for an access of `bytes` at `base + disp`; on a hit rax holds the host
-    /// address minus `disp`. Returns the stub (to complete with the resume point).
+    /// The TLB probe for an access of `bytes` at `base + disp`; on a hit rax holds the
+    /// page's addend (see [`Gen::probed`]). Returns the jump to the slow path.
     fn tlb_probe(&mut self, m: SoftMmu, base: R, disp: i32, bytes: u64, write: bool, t: R) -> usize {
         // Entry offset = ((vaddr >> 12) & (N - 1)) * 32 = (vaddr >> 7) & ((N - 1) << 5).
         let entry_shift = TLB_ENTRY_BYTES.trailing_zeros() as u8;
@@ -72,8 +71,17 @@ impl Gen<'_> {
         self.a.cmp_rm(true, t, entry(if write { 8 } else { 0 }));
         let site = self.a.jcc(Cc::Ne);
         self.a.load(true, RAX, entry(16));
-        self.a.alu_rr(true, Alu::Add, RAX, base);
         site
+    }
+
+    /// The host address of a probed access: addend (rax) + guest base register + disp.
+    fn probed(base: R, disp: i32) -> Mem {
+        Mem {
+            base: RAX,
+            index: Some(base),
+            scale: 0,
+            disp,
+        }
     }
 
     fn push_mmu_stub(&mut self, s: MmuStub) {
@@ -102,9 +110,10 @@ impl Gen<'_> {
             Loc::Xmm(_) => self.alloc(&[ra])?,
         };
         let site = self.tlb_probe(m, ra, disp, bytes, false, t);
+        let at = Self::probed(ra, disp);
         match loc {
-            Loc::Gpr(d) => self.a.load_ext(d, super::guest_mem(RAX, disp), bytes, signed),
-            Loc::Xmm(x) => self.a.movq_load(x, super::guest_mem(RAX, disp)),
+            Loc::Gpr(d) => self.a.load_ext(d, at, bytes, signed),
+            Loc::Xmm(x) => self.a.movq_load(x, at),
         }
         let s = MmuStub {
             site,
@@ -157,7 +166,7 @@ impl Gen<'_> {
         }
         let t = self.alloc(&avoid)?;
         let site = self.tlb_probe(m, ra, disp, bytes, true, t);
-        let at = super::guest_mem(RAX, disp);
+        let at = Self::probed(ra, disp);
         match value {
             StoreVal::Const(v) => self.a.store_imm_sized(at, v, bytes),
             StoreVal::Xmm(x) => self.a.movq_store(at, x),
