@@ -140,7 +140,7 @@ impl SystemHart {
         Ok(SystemHart {
             exec,
             fe: RiscvFrontend::system(),
-            hart: Box::new(Hart::new(id, mem, shared, timebase)),
+            hart: Hart::boxed(id, mem, shared, timebase),
             builtin_sbi: cfg.builtin_sbi,
             breakpoints: None,
             bp_generation: 0,

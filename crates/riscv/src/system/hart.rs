@@ -181,7 +181,17 @@ pub fn monotonic_ns() -> u64 {
 pub const TRAP_FLAG_OFFSET: u32 = offset_of!(Hart, trap_flag) as u32;
 
 impl Hart {
-    pub fn new(
+    /// A hart in M-mode at pc 0, on the heap (its TLB is large).
+    pub fn boxed(
+        id: usize,
+        mem: Arc<PhysMem>,
+        shared: Arc<HartShared>,
+        timebase: Timebase,
+    ) -> Box<Hart> {
+        Box::new(Hart::new(id, mem, shared, timebase))
+    }
+
+    fn new(
         id: usize,
         mem: Arc<PhysMem>,
         shared: Arc<HartShared>,

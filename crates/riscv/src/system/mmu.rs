@@ -48,7 +48,7 @@ pub const MSTATUS_MPRV: u64 = 1 << 17;
 pub const MSTATUS_SUM: u64 = 1 << 18;
 pub const MSTATUS_MXR: u64 = 1 << 19;
 
-const TLB_SIZE: usize = 256;
+const TLB_SIZE: usize = 1024;
 
 /// One cached leaf translation of a 4 KiB virtual page for the current satp.
 #[derive(Clone, Copy, Debug, Default)]
