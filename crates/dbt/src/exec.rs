@@ -742,7 +742,9 @@ impl Exec {
                             }
                         };
                         let tag = self.tbs[j].jump_tag;
-                        if let Some(n) = self.native.as_mut().filter(|_| self.tbs[j].page2.is_none()) {
+                        if let Some(n) =
+                            self.native.as_mut().filter(|_| self.tbs[j].page2.is_none())
+                        {
                             n.set_jcache(pc, tag, j);
                         }
                         next = Some(j);
@@ -767,7 +769,10 @@ impl Exec {
                         Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
                         _ => {
                             if let Ok(j) = self.lookup(fe, env, pc) {
-                                if self.tbs[idx].valid && self.tbs[j].valid && self.may_chain(idx, j) {
+                                if self.tbs[idx].valid
+                                    && self.tbs[j].valid
+                                    && self.may_chain(idx, j)
+                                {
                                     self.tbs[idx].next[slot] = Some(j);
                                 }
                                 next = Some(j);

@@ -154,7 +154,12 @@ pub fn run_block_with(
                 let va = effective(f.get(addr), disp);
                 match soft_access(&m, env, va, 0, SoftMmu::info(size, signed, false)) {
                     Some(v) => f.set(dst, v),
-                    None => return fault(HostFault { addr: va, write: false }),
+                    None => {
+                        return fault(HostFault {
+                            addr: va,
+                            write: false,
+                        })
+                    }
                 }
             }
             Op::Store {
@@ -167,7 +172,10 @@ pub fn run_block_with(
                 let va = effective(f.get(addr), disp);
                 let info = SoftMmu::info(size, false, true);
                 if soft_access(&m, env, va, f.get(src), info).is_none() {
-                    return fault(HostFault { addr: va, write: true });
+                    return fault(HostFault {
+                        addr: va,
+                        write: true,
+                    });
                 }
             }
             Op::Load {

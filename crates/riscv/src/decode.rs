@@ -505,9 +505,7 @@ pub fn is_fp(i: u32) -> bool {
         return matches!(i & 0xe003, 0x2000 | 0xa000 | 0x2002 | 0xa002);
     }
     match i & 0x7f {
-        0b0000111 | 0b0100111 | 0b1000011 | 0b1000111 | 0b1001011 | 0b1001111 | 0b1010011 => {
-            true
-        }
+        0b0000111 | 0b0100111 | 0b1000011 | 0b1000111 | 0b1001011 | 0b1001111 | 0b1010011 => true,
         // CSR instructions on fflags, frm, fcsr.
         0b1110011 => i & 0x3000 != 0 && (1..=3).contains(&(i >> 20)),
         _ => false,

@@ -4,10 +4,10 @@
 use crate::cpu;
 use crate::ctx::{Ctx, FpState, EXIT_DEBUG, EXIT_ILLEGAL};
 use crate::debug::Breakpoints;
-use std::sync::Arc;
 use crate::decode;
 use dbt::hostmem::HostFault;
 use dbt::ir::{Block, GlobalDef, Op, MAX_SLOTS};
+use std::sync::Arc;
 
 /// A block follows a direct jump only while all its code stays within this many bytes: the
 /// whole span is watched for self-modifying code, so a wide one would be invalidated by

@@ -74,7 +74,10 @@ fn boot(kernel: &Path, initrd: &Path, cmdline: &str, extra: &[&str]) -> (i32, St
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "tandem panicked:\n{err}");
-    (out.status.code().unwrap_or(-1), format!("{text}\n--- stderr:\n{err}"))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{text}\n--- stderr:\n{err}"),
+    )
 }
 
 fn host_md5(input: &str) -> String {
@@ -118,7 +121,10 @@ fn builtin_sbi_boots_computes_and_powers_off() {
     assert!(out.contains("BOOT-OK"), "{out}");
     assert!(out.contains("SBI specification v2.0 detected"), "{out}");
     let want = host_md5(&seq(30000));
-    assert!(out.contains(&want), "guest md5 differs from the host's {want}:\n{out}");
+    assert!(
+        out.contains(&want),
+        "guest md5 differs from the host's {want}:\n{out}"
+    );
     assert!(out.contains("reboot: Power down"), "{out}");
 }
 
@@ -208,17 +214,26 @@ fn bad_input_is_refused_with_one_line() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
     let k = k.to_str().unwrap();
     let (i, t) = (i.to_str().unwrap(), truncated.to_str().unwrap());
-    refused(&["--machine", "x86-kvm", "--kernel", k], "RISC-V kernel on x86-kvm");
+    refused(
+        &["--machine", "x86-kvm", "--kernel", k],
+        "RISC-V kernel on x86-kvm",
+    );
     let x86 = guest_dir().join("linux-x86_64.bzImage");
     if x86.exists() {
         let x = x86.to_str().unwrap();
-        refused(&["--machine", "riscv-virt", "--kernel", x], "x86 kernel on riscv-virt");
+        refused(
+            &["--machine", "riscv-virt", "--kernel", x],
+            "x86 kernel on riscv-virt",
+        );
     }
     refused(&["--kernel", t], "truncated Image");
     refused(&["--kernel", k, "--bios", i], "firmware that is not one");
     refused(&["--kernel", k, "--memory", "8M"], "memory too small");
     refused(&["--kernel", k, "--cpus", "0"], "no harts");
-    refused(&["--kernel", k, "--initrd", "/nonexistent"], "missing initrd");
+    refused(
+        &["--kernel", k, "--initrd", "/nonexistent"],
+        "missing initrd",
+    );
 }
 
 #[test]
@@ -243,7 +258,13 @@ fn dump_dtb_writes_the_device_tree() {
     let dtb = std::fs::read(&out_path).expect("dtb written");
     assert_eq!(&dtb[..4], &[0xd0, 0x0d, 0xfe, 0xed], "FDT magic");
     let text = String::from_utf8_lossy(&dtb);
-    for s in ["dtb-marker", "ns16550a", "riscv,plic0", "sifive,test0", "rv64imafdc"] {
+    for s in [
+        "dtb-marker",
+        "ns16550a",
+        "riscv,plic0",
+        "sifive,test0",
+        "rv64imafdc",
+    ] {
         assert!(text.contains(s), "{s} missing from the device tree");
     }
 }

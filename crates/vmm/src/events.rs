@@ -83,4 +83,3 @@ pub(crate) fn serve(
     }
     Ok(())
 }
-

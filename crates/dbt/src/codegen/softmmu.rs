@@ -54,13 +54,26 @@ pub(super) struct MmuStub {
 impl Gen<'_> {
     /// The TLB probe for an access of `bytes` at `base + disp`; on a hit rax holds the
     /// page's addend (see [`Gen::probed`]). Returns the jump to the slow path.
-    fn tlb_probe(&mut self, m: SoftMmu, base: R, disp: i32, bytes: u64, write: bool, t: R) -> usize {
+    fn tlb_probe(
+        &mut self,
+        m: SoftMmu,
+        base: R,
+        disp: i32,
+        bytes: u64,
+        write: bool,
+        t: R,
+    ) -> usize {
         // Entry offset = ((vaddr >> 12) & (N - 1)) * 32 = (vaddr >> 7) & ((N - 1) << 5).
         let entry_shift = TLB_ENTRY_BYTES.trailing_zeros() as u8;
         self.a.lea(true, t, mem(base, disp));
         self.a.mov_rr(true, RAX, t);
         self.a.shift_i(true, Shift::Shr, RAX, 12 - entry_shift);
-        self.a.alu_ri(false, Alu::And, RAX, ((1i32 << m.tlb_bits) - 1) << entry_shift);
+        self.a.alu_ri(
+            false,
+            Alu::And,
+            RAX,
+            ((1i32 << m.tlb_bits) - 1) << entry_shift,
+        );
         self.a.alu_ri(true, Alu::And, t, -4096 | (bytes as i32 - 1));
         let entry = |disp: u32| Mem {
             base: RBP,

@@ -44,15 +44,8 @@ pub const MHARTID: u32 = 0xf14;
 pub const MCONFIGPTR: u32 = 0xf15;
 
 /// RV64 with A, C, D, F, I, M, S and U.
-pub const MISA_VALUE: u64 = 2 << 62
-    | 1 << 0
-    | 1 << 2
-    | 1 << 3
-    | 1 << 5
-    | 1 << 8
-    | 1 << 12
-    | 1 << 18
-    | 1 << 20;
+pub const MISA_VALUE: u64 =
+    2 << 62 | 1 << 0 | 1 << 2 | 1 << 3 | 1 << 5 | 1 << 8 | 1 << 12 | 1 << 18 | 1 << 20;
 
 /// mstatus bits software can write: SIE, MIE, SPIE, MPIE, SPP, MPP, FS, MPRV, SUM, MXR,
 /// TVM, TW, TSR (UXL/SXL are fixed at 64 bits; no V extension, no XS).
@@ -84,7 +77,10 @@ pub enum CsrOp {
 /// privilege, translation, timers): the block ends after such an instruction so the run
 /// loop looks again.
 pub fn write_needs_sync(csr: u32) -> bool {
-    !matches!(csr, SSCRATCH | MSCRATCH | SEPC | MEPC | SCAUSE | MCAUSE | STVAL | MTVAL)
+    !matches!(
+        csr,
+        SSCRATCH | MSCRATCH | SEPC | MEPC | SCAUSE | MCAUSE | STVAL | MTVAL
+    )
 }
 
 impl Hart {
@@ -233,12 +229,9 @@ impl Hart {
                 }
                 let mode = v >> 60;
                 if matches!(mode, SATP_MODE_BARE | SATP_MODE_SV39 | SATP_MODE_SV48) {
-                    // ASIDs are 16 bits; the TLB is not tagged, so any change flushes it.
-                    let nv = if mode == SATP_MODE_BARE {
-                        0
-                    } else {
-                        v & (0xf << 60 | 0xffff << 44 | ((1 << 44) - 1))
-                    };
+                    // Every field (16-bit ASID, 44-bit PPN) is writable; the TLB is not
+                    // tagged by ASID, so any change flushes it.
+                    let nv = if mode == SATP_MODE_BARE { 0 } else { v };
                     if nv != self.csr.satp {
                         self.csr.satp = nv;
                         self.flush_tlb();
@@ -333,7 +326,10 @@ mod tests {
         // SIE 1, MIE 3, SPIE 5, MPIE 7, SPP 8, MPP 11-12, FS 13-14, MPRV 17, SUM 18,
         // MXR 19, TVM 20, TW 21, TSR 22.
         let fields = [1, 3, 5, 7, 8, 11, 12, 13, 14, 17, 18, 19, 20, 21, 22];
-        assert_eq!(MSTATUS_WRITABLE, fields.iter().map(|b| 1u64 << b).sum::<u64>());
+        assert_eq!(
+            MSTATUS_WRITABLE,
+            fields.iter().map(|b| 1u64 << b).sum::<u64>()
+        );
         // SIE 1, SPIE 5, SPP 8, FS 13-14, XS 15-16, SUM 18, MXR 19, UXL 32-33, SD 63.
         let s = [1, 5, 8, 13, 14, 15, 16, 18, 19, 32, 33, 63];
         assert_eq!(SSTATUS_MASK, s.iter().map(|b| 1u64 << b).sum::<u64>());

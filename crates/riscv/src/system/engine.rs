@@ -5,11 +5,11 @@
 use super::hart::{monotonic_ns, Hart, HartShared, Timebase, PRV_M, PRV_S, TRAP_EXCEPTION};
 use super::mmu::Access;
 use super::phys::PhysMem;
+use super::softtlb::bank;
 use super::trap::cause;
 use crate::cpu::INEXACT_FLAG;
-use crate::debug::Breakpoints;
 use crate::ctx::*;
-use super::softtlb::bank;
+use crate::debug::Breakpoints;
 use crate::frontend::{RiscvFrontend, FLAG_BANK_SHIFT, FLAG_FS_CLEAN, FLAG_FS_OFF};
 use dbt::env::EnvPtr;
 use dbt::hostmem::{GuestMem, HostFault};
@@ -233,7 +233,9 @@ impl SystemHart {
         let pc = h.cpu.pc;
         match exit {
             RunExit::Interrupted => {}
-            RunExit::Fault { addr, exec: true, .. } => {
+            RunExit::Fault {
+                addr, exec: true, ..
+            } => {
                 let c = h.exc_cause;
                 if h.csr.prv == PRV_M && pc == h.csr.mtvec & !3 {
                     return Some(HartEvent::Stuck(format!(

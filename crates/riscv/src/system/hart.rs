@@ -2,8 +2,8 @@
 //! globals, the privileged state, the data TLB, and what other threads share with it.
 
 use super::mmu::Tlb;
-use super::softtlb::SoftTlb;
 use super::phys::PhysMem;
+use super::softtlb::SoftTlb;
 use crate::cpu::Cpu;
 use dbt::ExitRequest;
 use std::mem::offset_of;
@@ -191,12 +191,7 @@ impl Hart {
         Box::new(Hart::new(id, mem, shared, timebase))
     }
 
-    fn new(
-        id: usize,
-        mem: Arc<PhysMem>,
-        shared: Arc<HartShared>,
-        timebase: Timebase,
-    ) -> Hart {
+    fn new(id: usize, mem: Arc<PhysMem>, shared: Arc<HartShared>, timebase: Timebase) -> Hart {
         let mut csr = Csrs {
             prv: PRV_M,
             pmpaddr: vec![0; 64],

@@ -92,7 +92,7 @@ impl Hart {
                 self.tlb_fill(va, pa, true);
                 true
             }
-            Err(()) => {
+            Err(super::phys::NoDevice) => {
                 self.raise(Access::Store.access_fault(), va);
                 false
             }

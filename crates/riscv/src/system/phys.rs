@@ -3,8 +3,8 @@
 //! the machine's MMIO bus. The only module of the system hart that dereferences host
 //! pointers into guest RAM.
 
-use dbt::physcode::CodePages;
 use dbt::ir::RmwOp;
+use dbt::physcode::CodePages;
 use std::any::Any;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -16,6 +16,10 @@ pub trait Mmio: Send + Sync {
     /// False: nothing answers there.
     fn write(&self, pa: u64, size: usize, value: u64) -> bool;
 }
+
+/// Nothing answers at a physical address (the hart raises an access fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoDevice;
 
 pub struct PhysMem {
     ram_base: u64,
@@ -49,7 +53,7 @@ impl PhysMem {
             base: ram_base,
             size: ram_size,
         };
-        if host.is_null() || host as usize % 8 != 0 || ram_base.checked_add(ram_size).is_none() {
+        if host.is_null() || !(host as usize).is_multiple_of(8) || ram_base.checked_add(ram_size).is_none() {
             return Err(bad);
         }
         Ok(PhysMem {
@@ -92,8 +96,8 @@ impl PhysMem {
         }
     }
 
-    /// Writes; `Err(())` when nothing answers. Returns whether translated code was hit.
-    pub fn write(&self, pa: u64, size: u64, v: u64) -> Result<bool, ()> {
+    /// Writes; returns whether translated code was hit.
+    pub fn write(&self, pa: u64, size: u64, v: u64) -> Result<bool, NoDevice> {
         match self.host(pa, size) {
             Some(h) => {
                 let hit = self.code.is_code(pa) || self.code.is_code(pa + size - 1);
@@ -101,7 +105,7 @@ impl PhysMem {
                 Ok(hit && self.code.note_write(pa, size))
             }
             None if self.mmio.write(pa, size as usize, v) => Ok(false),
-            None => Err(()),
+            None => Err(NoDevice),
         }
     }
 
@@ -133,8 +137,12 @@ impl PhysMem {
         let old = if size == 4 {
             // SAFETY: 4-aligned, inside the live RAM mapping.
             let a = unsafe { AtomicU32::from_ptr(h as *mut u32) };
-            match a.compare_exchange(expect as u32, new as u32, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            match a.compare_exchange(
+                expect as u32,
+                new as u32,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(o) | Err(o) => o as i32 as i64 as u64,
             }
         } else {
@@ -157,9 +165,9 @@ fn read_host(h: usize, size: u64) -> u64 {
     unsafe {
         match size {
             1 => AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64,
-            2 if h % 2 == 0 => AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64,
-            4 if h % 4 == 0 => AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64,
-            8 if h % 8 == 0 => AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed),
+            2 if h.is_multiple_of(2) => AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64,
+            4 if h.is_multiple_of(4) => AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64,
+            8 if h.is_multiple_of(8) => AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed),
             _ => {
                 let mut b = [0u8; 8];
                 std::ptr::copy_nonoverlapping(h as *const u8, b.as_mut_ptr(), size as usize);
@@ -174,9 +182,13 @@ fn write_host(h: usize, size: u64, v: u64) {
     unsafe {
         match size {
             1 => AtomicU8::from_ptr(h as *mut u8).store(v as u8, Ordering::Relaxed),
-            2 if h % 2 == 0 => AtomicU16::from_ptr(h as *mut u16).store(v as u16, Ordering::Relaxed),
-            4 if h % 4 == 0 => AtomicU32::from_ptr(h as *mut u32).store(v as u32, Ordering::Relaxed),
-            8 if h % 8 == 0 => AtomicU64::from_ptr(h as *mut u64).store(v, Ordering::Relaxed),
+            2 if h.is_multiple_of(2) => {
+                AtomicU16::from_ptr(h as *mut u16).store(v as u16, Ordering::Relaxed)
+            }
+            4 if h.is_multiple_of(4) => {
+                AtomicU32::from_ptr(h as *mut u32).store(v as u32, Ordering::Relaxed)
+            }
+            8 if h.is_multiple_of(8) => AtomicU64::from_ptr(h as *mut u64).store(v, Ordering::Relaxed),
             _ => {
                 let b = v.to_le_bytes();
                 std::ptr::copy_nonoverlapping(b.as_ptr(), h as *mut u8, size as usize);

@@ -16,9 +16,13 @@ pub enum ImageError {
     TooShort(usize),
     #[error("not a RISC-V Linux Image (no \"RSC\\x05\" magic at offset 56)")]
     NotImage,
-    #[error("the Image header is inconsistent (text offset {text_offset:#x}, size {image_size:#x})")]
+    #[error(
+        "the Image header is inconsistent (text offset {text_offset:#x}, size {image_size:#x})"
+    )]
     BadHeader { text_offset: u64, image_size: u64 },
-    #[error("the Image is truncated: its EFI header describes {needed} bytes, the file has {have}")]
+    #[error(
+        "the Image is truncated: its EFI header describes {needed} bytes, the file has {have}"
+    )]
     Truncated { needed: u64, have: u64 },
 }
 
@@ -51,7 +55,7 @@ pub fn parse(bytes: &[u8]) -> Result<ImageHeader, ImageError> {
     }
     let text_offset = u64_at(bytes, 8).unwrap_or(0);
     let image_size = u64_at(bytes, 16).unwrap_or(0);
-    if text_offset % 4096 != 0 || text_offset >= 1 << 30 || image_size > 1 << 34 {
+    if !text_offset.is_multiple_of(4096) || text_offset >= 1 << 30 || image_size > 1 << 34 {
         return Err(ImageError::BadHeader {
             text_offset,
             image_size,

@@ -256,11 +256,17 @@ impl RiscvMachine {
             })?;
         let owner: Arc<dyn std::any::Any + Send + Sync> = memory.clone();
         let phys = Arc::new(
-            PhysMem::new(RAM_BASE, config.memory, host_ram, owner, Arc::new(BusMmio(bus)))
-                .map_err(|e| RiscvError::Host {
-                    what: "guest RAM",
-                    source: std::io::Error::other(e),
-                })?,
+            PhysMem::new(
+                RAM_BASE,
+                config.memory,
+                host_ram,
+                owner,
+                Arc::new(BusMmio(bus)),
+            )
+            .map_err(|e| RiscvError::Host {
+                what: "guest RAM",
+                source: std::io::Error::other(e),
+            })?,
         );
         let builtin_sbi = config.bios.is_none();
         let hart_cfg = SystemConfig {

@@ -250,7 +250,14 @@ impl Sbi {
         (SUCCESS, Some(0))
     }
 
-    fn hsm(&self, hart: &mut Hart, fid: u64, a0: u64, a1: u64, a2: u64) -> (i64, Option<u64>, After) {
+    fn hsm(
+        &self,
+        hart: &mut Hart,
+        fid: u64,
+        a0: u64,
+        a1: u64,
+        a2: u64,
+    ) -> (i64, Option<u64>, After) {
         let slot = |id: u64| self.harts.get(id as usize);
         match fid {
             0 => {
@@ -259,7 +266,12 @@ impl Sbi {
                 };
                 if target
                     .state
-                    .compare_exchange(HSM_STOPPED, HSM_START_PENDING, Ordering::SeqCst, Ordering::SeqCst)
+                    .compare_exchange(
+                        HSM_STOPPED,
+                        HSM_START_PENDING,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    )
                     .is_err()
                 {
                     return (ERR_ALREADY_AVAILABLE, None, After::Continue);
@@ -275,7 +287,11 @@ impl Sbi {
                 (SUCCESS, Some(0), After::StopHart)
             }
             2 => match slot(a0) {
-                Some(t) => (SUCCESS, Some(t.state.load(Ordering::SeqCst) as u64), After::Continue),
+                Some(t) => (
+                    SUCCESS,
+                    Some(t.state.load(Ordering::SeqCst) as u64),
+                    After::Continue,
+                ),
                 None => (ERR_INVALID_PARAM, None, After::Continue),
             },
             _ => (ERR_NOT_SUPPORTED, None, After::Continue),
