@@ -73,16 +73,6 @@ pub enum CsrOp {
     Clear,
 }
 
-/// Whether a write to `csr` can change what the hart does next (interrupt enables,
-/// privilege, translation, timers): the block ends after such an instruction so the run
-/// loop looks again.
-pub fn write_needs_sync(csr: u32) -> bool {
-    !matches!(
-        csr,
-        SSCRATCH | MSCRATCH | SEPC | MEPC | SCAUSE | MCAUSE | STVAL | MTVAL
-    )
-}
-
 impl Hart {
     /// A CSR instruction: returns the old value, or None when the access is illegal.
     pub fn csr_access(&mut self, csr: u32, op: CsrOp, src: u64, writes: bool) -> Option<u64> {

@@ -69,16 +69,10 @@ impl SystemCode for HartCode {
             })
         };
         match h.translate(pc, Access::Fetch) {
-            Ok(pa) if self.mem.is_ram(pa) => {
-                let fs = (h.csr.mstatus >> 13) & 3;
-                let fp = match fs {
-                    0 => FLAG_FS_OFF,
-                    3 => 0,
-                    _ => FLAG_FS_CLEAN,
-                };
-                let flags = fp | (bank(h.csr.prv, h.csr.mstatus) as u64) << FLAG_BANK_SHIFT;
-                Ok(CodeLoc { phys: pa, flags })
-            }
+            Ok(pa) if self.mem.is_ram(pa) => Ok(CodeLoc {
+                phys: pa,
+                flags: h.code_flags(),
+            }),
             Ok(_) => fault(h, cause::FETCH_ACCESS),
             Err(c) => fault(h, c),
         }
@@ -98,6 +92,19 @@ impl SystemCode for HartCode {
     }
     fn code_marked(&self, env: EnvPtr, pa: u64) {
         hart_of(env).soft.protect(pa & !0xfff);
+    }
+}
+
+impl Hart {
+    /// The mode bits translated code depends on (`dbt::CodeLoc::flags`): the FP unit's
+    /// state and the TLB bank of data accesses.
+    pub fn code_flags(&self) -> u64 {
+        let fp = match (self.csr.mstatus >> 13) & 3 {
+            0 => FLAG_FS_OFF,
+            3 => 0,
+            _ => FLAG_FS_CLEAN,
+        };
+        fp | (bank(self.csr.prv, self.csr.mstatus) as u64) << FLAG_BANK_SHIFT
     }
 }
 
@@ -270,7 +277,7 @@ impl SystemHart {
                     h.take_trap(h.exc_cause, h.exc_tval);
                 }
             }
-            EXIT_SYNC => {}
+            EXIT_SYNC => h.trap_flag = 0,
             EXIT_DEBUG => return Some(HartEvent::Breakpoint),
             EXIT_ECALL => {
                 if self.builtin_sbi && h.csr.prv == PRV_S {

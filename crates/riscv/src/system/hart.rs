@@ -19,6 +19,9 @@ pub const PRV_M: u64 = 3;
 pub const TRAP_NONE: u64 = 0;
 /// An exception is pending (`exc_cause`, `exc_tval`); the instruction had no effect.
 pub const TRAP_EXCEPTION: u64 = 1;
+/// A CSR write completed that changes what the hart does next (the translation mode, the
+/// mapping, or an interrupt is now due): leave the block after the instruction.
+pub const TRAP_SYNC: u64 = 2;
 
 /// The privileged registers (those not kept in translator globals).
 #[derive(Clone, Debug, Default)]

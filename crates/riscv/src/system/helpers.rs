@@ -178,7 +178,8 @@ pub const CAS: Helper = Helper {
     write_bits: u64::MAX,
 };
 
-/// `csr(env, csr | op << 12 | writes << 14, src, insn)`: returns the old value.
+/// `csr(env, csr | op << 12 | writes << 14, src, insn)`: returns the old value; sets the
+/// trap flag to `TRAP_SYNC` after a write the run loop must look at (see `trans`).
 extern "C" fn csr(env: *mut u8, how: u64, src: u64, insn: u64, _: u64) -> u64 {
     let h = hart(env);
     let num = (how & 0xfff) as u32;
@@ -188,8 +189,16 @@ extern "C" fn csr(env: *mut u8, how: u64, src: u64, insn: u64, _: u64) -> u64 {
         _ => CsrOp::Clear,
     };
     let writes = how >> 14 & 1 != 0;
+    let (flags, epoch) = (h.code_flags(), h.epoch);
     match h.csr_access(num, op, src, writes) {
-        Some(old) => old,
+        Some(old) => {
+            if writes
+                && (h.code_flags() != flags || h.epoch != epoch || h.pending_interrupt().is_some())
+            {
+                h.trap_flag = super::hart::TRAP_SYNC;
+            }
+            old
+        }
         None => {
             h.raise(super::trap::cause::ILLEGAL, insn);
             0

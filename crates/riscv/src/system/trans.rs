@@ -1,10 +1,10 @@
 //! Translate functions of the privileged instructions (system mode only; in user mode they
 //! are illegal) and of CSR accesses to privileged registers.
 
-use super::csrs::write_needs_sync;
-use super::helpers::CSR;
-use crate::ctx::{Args, Ctx, EXIT_MRET, EXIT_SFENCE, EXIT_SRET, EXIT_SYNC, EXIT_WFI};
-use dbt::ir::{Op, Val};
+use super::hart::{TRAP_EXCEPTION, TRAP_SYNC};
+use super::helpers::{CSR, TRAP_G};
+use crate::ctx::{Args, Ctx, EXIT_MRET, EXIT_SFENCE, EXIT_SRET, EXIT_SYNC, EXIT_TRAP, EXIT_WFI};
+use dbt::ir::{Cond, Op, Temp, Ty, Val};
 
 fn exit_here(c: &mut Ctx, code: u32) -> bool {
     if !c.system {
@@ -28,8 +28,8 @@ pub fn sfence_vma(c: &mut Ctx, a: &Args) -> bool {
 }
 
 /// A CSR instruction on a privileged (or counter) register: the helper checks privilege
-/// and read-only-ness at run time and does the access; a write that can change interrupt
-/// enables, translation or privilege ends the block.
+/// and read-only-ness at run time and does the access; a write that changed the
+/// translation mode or the mapping, or made an interrupt due, ends the block.
 pub fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool, writes: bool) -> bool {
     let src = if imm {
         Val::C(a.rs1 as u64)
@@ -38,15 +38,36 @@ pub fn csr_access(c: &mut Ctx, a: &Args, op: u32, imm: bool, writes: bool) -> bo
     };
     let how = a.csr as u64 | (op as u64) << 12 | (writes as u64) << 14;
     let old = c.call(CSR, &[Val::C(how), src, Val::C(c.insn as u64)]);
-    c.trap_check();
+    let flag = Val::T(Temp(TRAP_G));
+    // An illegal access leaves before rd is written; a write the hart must look at (see
+    // the helper) leaves after the instruction.
+    let illegal = c.label();
+    c.emit(Op::BrCond {
+        cond: Cond::Eq,
+        ty: Ty::I64,
+        a: flag,
+        b: Val::C(TRAP_EXCEPTION),
+        label: illegal,
+    });
+    c.side_exit(illegal, EXIT_TRAP);
     c.set_x(a.rd, old);
-    if writes && write_needs_sync(a.csr) {
-        let pc = c.next_pc();
-        c.emit(Op::Exit {
-            code: EXIT_SYNC,
-            pc,
+    if writes {
+        let sync = c.label();
+        c.emit(Op::BrCond {
+            cond: Cond::Eq,
+            ty: Ty::I64,
+            a: flag,
+            b: Val::C(TRAP_SYNC),
+            label: sync,
         });
-        c.ended = true;
+        let pc = c.next_pc();
+        c.tails.push((
+            sync,
+            Op::Exit {
+                code: EXIT_SYNC,
+                pc,
+            },
+        ));
     }
     true
 }
