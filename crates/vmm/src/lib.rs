@@ -4,6 +4,7 @@
 pub mod config;
 mod control;
 mod events;
+mod host;
 mod exit;
 pub mod riscv;
 mod signals;

@@ -49,6 +49,8 @@ pub enum RiscvError {
     MemoryTooSmall(u64),
     #[error("memory size {0} MiB is too large (maximum {max} MiB)", max = MAX_MEMORY >> 20)]
     MemoryTooLarge(u64),
+    #[error("memory size {asked} MiB is more than this host has ({host} MiB)")]
+    MoreThanHost { asked: u64, host: u64 },
     #[error("--cpus must be between 1 and {MAX_HARTS}")]
     Cpus,
     #[error("the riscv-virt machine needs --kernel or --bios")]
@@ -138,6 +140,13 @@ fn check_config(config: &RiscvConfig) -> Result<(), RiscvError> {
     }
     if config.memory > MAX_MEMORY {
         return Err(RiscvError::MemoryTooLarge(config.memory >> 20));
+    }
+    let host_ram = crate::host::memory();
+    if config.memory > host_ram {
+        return Err(RiscvError::MoreThanHost {
+            asked: config.memory >> 20,
+            host: host_ram >> 20,
+        });
     }
     if config.cpus == 0 || config.cpus > MAX_HARTS {
         return Err(RiscvError::Cpus);

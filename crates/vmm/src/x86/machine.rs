@@ -67,17 +67,6 @@ fn host(what: &'static str) -> impl FnOnce(std::io::Error) -> MachineError {
     move |source| MachineError::Host { what, source }
 }
 
-/// Physical RAM of this host, in bytes.
-fn host_memory() -> u64 {
-    // SAFETY: sysinfo only fills the struct it is given.
-    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is a valid, writable sysinfo.
-    if unsafe { libc::sysinfo(&mut info) } != 0 {
-        return u64::MAX;
-    }
-    info.totalram.saturating_mul(u64::from(info.mem_unit))
-}
-
 fn check_readable(what: &'static str, path: &std::path::Path) -> Result<(), MachineError> {
     File::open(path)
         .map(drop)
@@ -107,7 +96,7 @@ impl X86Machine {
         if config.memory < layout::MIN_MEMORY {
             return Err(MachineError::MemoryTooSmall(config.memory >> 20));
         }
-        let host_ram = host_memory();
+        let host_ram = crate::host::memory();
         if config.memory > host_ram {
             return Err(MachineError::MemoryTooLarge {
                 asked: config.memory >> 20,
