@@ -643,10 +643,16 @@ impl Block {
             guest_lo: guest_pc,
             guest_len: 0,
             ninsns: 0,
-            temps: globals.iter().map(|g| g.ty).collect(),
+            temps: {
+                // Room for a full block's temporaries and ops from the start: growing them
+                // by doubling was a tenth of translation time (reallocations and fresh pages).
+                let mut t = Vec::with_capacity(globals.len() + 256);
+                t.extend(globals.iter().map(|g| g.ty));
+                t
+            },
             nglobals: globals.len() as u32,
             globals: globals.to_vec(),
-            ops: Vec::new(),
+            ops: Vec::with_capacity(512),
             nlabels: 0,
             soft_mmu: None,
             jump_tag: 0,
