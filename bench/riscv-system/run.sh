@@ -70,7 +70,7 @@ for cpus in 1 4; do
   r=$(echo "$tt / $tq" | bc -l)
   printf "boot to poweroff, %d hart(s): tandem %ss (BOOT-OK at %s) qemu %ss (BOOT-OK at %s): tandem/qemu %.2f\n" \
     "$cpus" "$tt" "$tu" "$tq" "$qu" "$r" >&2
-  rows="$rows| boot to poweroff, $cpus hart(s) | $tt s (BOOT-OK $tu) | $tq s (BOOT-OK $qu) | $(printf %.2f "$r") |\n"
+  rows="$rows| boot to poweroff, $cpus hart(s) | $tt s (BOOT-OK $tu) | $tq s (BOOT-OK $qu) | $(printf %.2f "$r") | BOOT-OK is the guest's uptime |\n"
 done
 
 # In-guest suite: one boot each, best of $REPS boots per benchmark time.
