@@ -10,4 +10,3 @@ pub(crate) fn memory() -> u64 {
     }
     info.totalram.saturating_mul(u64::from(info.mem_unit))
 }
-

@@ -4,8 +4,8 @@
 pub mod config;
 mod control;
 mod events;
-mod host;
 mod exit;
+mod host;
 pub mod riscv;
 mod signals;
 mod stdio;

@@ -53,7 +53,10 @@ impl PhysMem {
             base: ram_base,
             size: ram_size,
         };
-        if host.is_null() || !(host as usize).is_multiple_of(8) || ram_base.checked_add(ram_size).is_none() {
+        if host.is_null()
+            || !(host as usize).is_multiple_of(8)
+            || ram_base.checked_add(ram_size).is_none()
+        {
             return Err(bad);
         }
         Ok(PhysMem {
@@ -165,8 +168,12 @@ fn read_host(h: usize, size: u64) -> u64 {
     unsafe {
         match size {
             1 => AtomicU8::from_ptr(h as *mut u8).load(Ordering::Relaxed) as u64,
-            2 if h.is_multiple_of(2) => AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64,
-            4 if h.is_multiple_of(4) => AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64,
+            2 if h.is_multiple_of(2) => {
+                AtomicU16::from_ptr(h as *mut u16).load(Ordering::Relaxed) as u64
+            }
+            4 if h.is_multiple_of(4) => {
+                AtomicU32::from_ptr(h as *mut u32).load(Ordering::Relaxed) as u64
+            }
             8 if h.is_multiple_of(8) => AtomicU64::from_ptr(h as *mut u64).load(Ordering::Relaxed),
             _ => {
                 let mut b = [0u8; 8];
@@ -188,7 +195,9 @@ fn write_host(h: usize, size: u64, v: u64) {
             4 if h.is_multiple_of(4) => {
                 AtomicU32::from_ptr(h as *mut u32).store(v as u32, Ordering::Relaxed)
             }
-            8 if h.is_multiple_of(8) => AtomicU64::from_ptr(h as *mut u64).store(v, Ordering::Relaxed),
+            8 if h.is_multiple_of(8) => {
+                AtomicU64::from_ptr(h as *mut u64).store(v, Ordering::Relaxed)
+            }
             _ => {
                 let b = v.to_le_bytes();
                 std::ptr::copy_nonoverlapping(b.as_ptr(), h as *mut u8, size as usize);
