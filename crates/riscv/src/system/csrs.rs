@@ -73,6 +73,13 @@ pub enum CsrOp {
     Clear,
 }
 
+/// mtvec/stvec: modes 2 and 3 are reserved; a write naming one is ignored (as QEMU does).
+fn set_tvec(reg: &mut u64, v: u64) {
+    if v & 3 < 2 {
+        *reg = v;
+    }
+}
+
 impl Hart {
     /// A CSR instruction: returns the old value, or None when the access is illegal.
     pub fn csr_access(&mut self, csr: u32, op: CsrOp, src: u64, writes: bool) -> Option<u64> {
@@ -198,7 +205,7 @@ impl Hart {
                 let m = self.csr.mideleg & MIE_WRITABLE;
                 self.csr.mie = (self.csr.mie & !m) | (v & m);
             }
-            STVEC => self.csr.stvec = v & !2,
+            STVEC => set_tvec(&mut self.csr.stvec, v),
             SCOUNTEREN => self.csr.scounteren = v & 0xffff_ffff,
             SENVCFG => self.csr.senvcfg = v & 1,
             SSCRATCH => self.csr.sscratch = v,
@@ -236,7 +243,7 @@ impl Hart {
             MEDELEG => self.csr.medeleg = v & MEDELEG_WRITABLE,
             MIDELEG => self.csr.mideleg = v & MIDELEG_WRITABLE,
             MIE => self.csr.mie = v & MIE_WRITABLE,
-            MTVEC => self.csr.mtvec = v & !2,
+            MTVEC => set_tvec(&mut self.csr.mtvec, v),
             MCOUNTEREN => self.csr.mcounteren = v & 0xffff_ffff,
             MENVCFG => {
                 self.csr.menvcfg = v & MENVCFG_WRITABLE;

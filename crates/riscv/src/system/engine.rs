@@ -2,7 +2,9 @@
 //! architecture (a trap, an interrupt, `xret`, `wfi`, `sfence.vma`) or the machine (an SBI
 //! call, a stop request).
 
-use super::hart::{monotonic_ns, Hart, HartShared, Timebase, PRV_M, PRV_S, TRAP_EXCEPTION};
+use super::hart::{
+    monotonic_ns, Hart, HartShared, Timebase, PRV_M, PRV_S, TRAP_EXCEPTION, TRAP_SYNC,
+};
 use super::mmu::Access;
 use super::phys::PhysMem;
 use super::softtlb::bank;
@@ -256,6 +258,15 @@ impl SystemHart {
             RunExit::Fault { .. } if h.trap_flag == TRAP_EXCEPTION => {
                 h.trap_flag = 0;
                 h.take_trap(h.exc_cause, h.exc_tval);
+            }
+            // A store wrote translated code: its block stopped at it; redo the store alone,
+            // uncached (its page is no longer marked, so it completes), and go on after it.
+            RunExit::Fault { .. } if h.trap_flag == TRAP_SYNC => {
+                h.trap_flag = 0;
+                let env = EnvPtr::new(&mut *self.hart);
+                if let Some(exit) = self.exec.step(&self.fe, env) {
+                    return self.after(exit);
+                }
             }
             RunExit::Fault { addr, .. } => {
                 return Some(HartEvent::Stuck(format!(

@@ -4,7 +4,7 @@
 //! the call to leave the block; the instruction then has had no effect.
 
 use super::csrs::CsrOp;
-use super::hart::{Hart, TRAP_FLAG_OFFSET};
+use super::hart::{Hart, TRAP_FLAG_OFFSET, TRAP_SYNC};
 use super::mmu::Access;
 use crate::cpu;
 use dbt::ir::{Helper, RmwOp};
@@ -60,9 +60,8 @@ impl Hart {
     }
 
     /// Writes `size` bytes at virtual `va`; false after raising the exception. A store that
-    /// hits translated code has it invalidated everywhere (see `dbt::physcode`); this
-    /// hart's current block runs to its next exit check, as a block of stale code may
-    /// until a `fence.i`.
+    /// hits translated code has it invalidated everywhere (see `dbt::physcode`) and sets
+    /// the trap flag to `TRAP_SYNC`.
     pub(super) fn store(&mut self, va: u64, size: u64, v: u64) -> bool {
         if (va & 0xfff) + size > 0x1000 {
             // Translate both pages first: a fault must leave memory untouched.
@@ -88,7 +87,13 @@ impl Hart {
             }
         };
         match self.mem.write(pa, size, v) {
-            Ok(_) => {
+            Ok(hit) => {
+                if hit && self.trap_flag == 0 {
+                    // The running block may be the code just written: leave it at this
+                    // instruction, which the run loop redoes alone (a plain store is
+                    // idempotent) and goes on after.
+                    self.trap_flag = TRAP_SYNC;
+                }
                 self.tlb_fill(va, pa, true);
                 true
             }
