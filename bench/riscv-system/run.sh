@@ -13,16 +13,17 @@ REPS=${REPS:-3}
 guest=${TANDEM_GUEST_DIR:-$repo/../shared/guest}
 KERNEL=${KERNEL:-$guest/linux-riscv64.Image}
 INITRD=${INITRD:-$guest/initramfs-riscv64.cpio.gz}
-out=$repo/target/bench-riscv-system
+out=${CARGO_TARGET_DIR:-$repo/target}/bench-riscv-system
 md=${MD:-$repo/docs/benchmarks-riscv-system.md}
 mkdir -p "$out"
 for tool in riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu qemu-system-riscv64:qemu-system-misc cpio:cpio bc:bc; do
   command -v "${tool%%:*}" >/dev/null || { echo "missing ${tool%%:*}: apt-get install ${tool##*:}" >&2; exit 1; }
 done
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
 echo "building tandem (release)..." >&2
-(cd "$repo" && cargo build --release -q -p tandem --bin tandem --bin tandem-riscv64)
-tandem=$repo/target/release/tandem
-tandem_user=$repo/target/release/tandem-riscv64
+(cd "$repo" && CARGO_TARGET_DIR="$target_dir" cargo build --release -q -p tandem --bin tandem --bin tandem-riscv64)
+tandem=$target_dir/release/tandem
+tandem_user=$target_dir/release/tandem-riscv64
 
 # The suite, static, plus the timing wrapper, appended to the initramfs as a second cpio
 # archive (Linux unpacks concatenated archives in order).
