@@ -420,8 +420,10 @@ fn self_modifying_code_in_s_mode() {
     }
 }
 
+/// A directory of this test thread's files, under Cargo's scratch directory for
+/// integration tests (in `target/`, so nothing is left in /tmp).
 fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "tandem-riscv-virt-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
