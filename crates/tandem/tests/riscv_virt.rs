@@ -34,14 +34,19 @@ fn guest(test: &str) -> Option<(PathBuf, PathBuf)> {
 
 /// Runs `tandem run` to completion (killing it if it outlives the hang guard).
 fn tandem(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("run")
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+    cmd.arg("run").args(args);
+    guarded(cmd)
+}
+
+/// Runs a command to completion, killing it if it outlives the hang guard.
+fn guarded(mut cmd: Command) -> Output {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start tandem");
+        .expect("start the command");
     let start = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -354,9 +359,9 @@ fn self_modifying_user_program_under_the_guest_kernel() {
     }
 }
 
-/// Assembles `tests/riscv-guest/NAME.S` into flat M-mode firmware at 0x80000000, or None
-/// (printed) without the cross toolchain.
-fn baremetal(name: &str) -> Option<PathBuf> {
+/// Builds `tests/riscv-guest/` sources (assembly or freestanding C) into flat M-mode
+/// firmware at 0x80000000 named NAME, or None (printed) without the cross toolchain.
+fn baremetal_from(name: &str, sources: &[&str]) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/riscv-guest");
     let (elf, bin) = (
         tempdir().join(format!("{name}.elf")),
@@ -364,21 +369,27 @@ fn baremetal(name: &str) -> Option<PathBuf> {
     );
     let built = Command::new("riscv64-linux-gnu-gcc")
         .args([
+            "-O1",
+            "-ffreestanding",
             "-nostdlib",
             "-nostartfiles",
             "-static",
+        ])
+        .args([
             "-no-pie",
             "-fno-pic",
+            "-mcmodel=medany",
+            "-Wl,--build-id=none",
         ])
-        .args(["-Wl,--build-id=none", "-march=rv64gc", "-mabi=lp64d", "-T"])
+        .args(["-march=rv64gc", "-mabi=lp64d", "-T"])
         .arg(dir.join("baremetal.ld"))
         .arg("-o")
         .arg(&elf)
-        .arg(dir.join(format!("{name}.S")))
+        .args(sources.iter().map(|s| dir.join(s)))
         .status();
     match built {
         Ok(s) if s.success() => {}
-        Ok(s) => panic!("cannot assemble {name}.S: {s}"),
+        Ok(s) => panic!("cannot build {name}: {s}"),
         Err(e) => {
             eprintln!("{name}: skipped: riscv64-linux-gnu-gcc unavailable ({e})");
             return None;
@@ -392,6 +403,71 @@ fn baremetal(name: &str) -> Option<PathBuf> {
         .expect("objcopy");
     assert!(copied.success());
     Some(bin)
+}
+
+fn baremetal(name: &str) -> Option<PathBuf> {
+    baremetal_from(name, &[&format!("{name}.S")])
+}
+
+/// The privileged-architecture checks of `tests/riscv-guest/priv.c` (exceptions and their
+/// cause/epc/tval, WARL fields, Sv39 page faults of every kind with exact tval, SUM, MXR,
+/// A/D updates, sfence.vma, U/S permissions, fetch faults, ecall from S, software and
+/// timer interrupts, wfi, a spinning loop taking its timer interrupt) print the same on
+/// Tandem, with both backends, as on qemu-system-riscv64.
+#[test]
+fn privileged_architecture_matches_qemu() {
+    let Some(bin) = baremetal_from("priv", &["priv-entry.S", "priv.c"]) else {
+        return;
+    };
+    let firmware = bin.to_str().unwrap();
+    let run = |backend: &str| {
+        tandem(&[
+            "--machine",
+            "riscv-virt",
+            "--bios",
+            firmware,
+            "--memory",
+            "128M",
+            "--backend",
+            backend,
+        ])
+    };
+    let native = run("native");
+    let text = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert_eq!(native.status.code(), Some(0), "{text}");
+    assert!(text.ends_with("PRIV-DONE\n"), "{text}");
+    for line in [
+        "store to read-only page: cause=0xf",
+        "S load of U page, SUM=0: cause=0xd",
+        "PTE after a store (D): 0xc0",
+        "load after sfence.vma: 0x22",
+        "fetch from non-X page: cause=0xc epc=+0x0 tval=0x40000000",
+        "timer interrupt in a spin loop: 0x8000000000000007",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let interp = run("interp");
+    assert_eq!(
+        String::from_utf8_lossy(&interp.stdout),
+        text,
+        "interp differs"
+    );
+    let Ok(status) = Command::new("qemu-system-riscv64")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("priv: qemu comparison skipped: qemu-system-riscv64 unavailable");
+        return;
+    };
+    assert!(status.status.success());
+    let mut qemu = Command::new("qemu-system-riscv64");
+    qemu.args(["-M", "virt", "-m", "128M", "-nographic", "-bios", firmware]);
+    let q = guarded(qemu);
+    assert_eq!(
+        String::from_utf8_lossy(&q.stdout),
+        text,
+        "qemu-system-riscv64 printed otherwise"
+    );
 }
 
 /// Code rewritten in S-mode and run again, with and without fence.i, including the

@@ -301,7 +301,8 @@ impl SystemHart {
                 };
                 h.take_trap(c, 0);
             }
-            EXIT_EBREAK => h.take_trap(cause::BREAKPOINT, pc),
+            // stval 0 for a breakpoint, as QEMU reports it (the spec allows pc or 0).
+            EXIT_EBREAK => h.take_trap(cause::BREAKPOINT, 0),
             EXIT_ILLEGAL => self.illegal(),
             EXIT_MISALIGNED => {
                 let insn = self.insn_at(pc);
