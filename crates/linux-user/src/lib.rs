@@ -11,6 +11,7 @@
 //! and execveat return ENOSYS; /proc/self/maps lists file mappings without
 //! their names; other /proc files show the host's view.
 
+mod debugger;
 pub mod elf;
 pub mod engine;
 pub mod errno;
@@ -57,6 +58,8 @@ pub enum RunError {
     Stack(i32),
     #[error("cannot start the translator: {0}")]
     Engine(String),
+    #[error(transparent)]
+    Gdb(#[from] gdb::GdbError),
 }
 
 impl RunError {
@@ -85,6 +88,16 @@ fn find_interp(opts: &Options, interp: &str) -> Option<String> {
 /// Loads and runs the program. Returns only on a start-up error: once the guest runs, the
 /// process ends the way the guest's does (exit status or fatal signal).
 pub fn run(cfg: Config) -> Result<std::convert::Infallible, RunError> {
+    run_with(cfg, None)
+}
+
+/// As [`run`], but first waits for GDB on `gdb` and runs the program under its control
+/// (see the `debugger` module for what is debugged).
+pub fn run_debugged(cfg: Config, gdb: gdb::Listener) -> Result<std::convert::Infallible, RunError> {
+    run_with(cfg, Some(gdb))
+}
+
+fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Infallible, RunError> {
     let space = Space::new().map_err(RunError::Reserve)?;
     let exe = elf::load(&space, &cfg.program, true)?;
     let interp = match &exe.interp {
@@ -150,11 +163,21 @@ pub fn run(cfg: Config) -> Result<std::convert::Infallible, RunError> {
         live_threads: AtomicUsize::new(1),
         stats_total: Mutex::new(Default::default()),
         live_stats: Mutex::new(Vec::new()),
+        debugger: Mutex::new(None),
     });
     let mut cpu = Cpu::new();
     cpu.pc = interp.as_ref().map_or(exe.entry, |i| i.entry);
     cpu.x[2] = sp;
     let mut main = Thread::new(proc.clone(), cpu, mask).map_err(RunError::Engine)?;
+    if let Some(listener) = gdb {
+        let d = debugger::Debugger::accept(
+            &listener,
+            Arc::downgrade(&proc),
+            main.engine.exit_request(),
+        )?;
+        *proc.debugger.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+        main.debugged = true;
+    }
     match main.run() {
         ThreadEnd::Group(code) => task::exit_process(&proc, code),
         ThreadEnd::Thread(_) => {

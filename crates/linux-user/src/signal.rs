@@ -271,6 +271,7 @@ pub fn raise_sync(t: &mut Thread, sig: i32, code: i32, addr: u64) {
 
 /// Terminates the process with `sig` (default action), as the real program would die.
 pub fn die(t: &Thread, sig: i32) -> ! {
+    crate::task::report_end(&t.proc, 128 + sig, Some(sig));
     t.merge_stats();
     crate::task::print_stats(&t.proc);
     // SAFETY: resetting the disposition, unblocking and sending the signal to ourselves; we

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::debugger::{Debugger, Resume, Stop};
 use crate::engine::{Backend, Cpu, Engine, Exit};
 use crate::errno::Errno;
 use crate::signal::{self, SigAction, ThreadSignals};
@@ -33,6 +34,8 @@ pub struct Process {
     pub stats_total: Mutex<crate::engine::Stats>,
     /// Latest statistics of running threads (only kept with --stats), by tid.
     pub live_stats: Mutex<Vec<(i32, crate::engine::Stats)>>,
+    /// GDB's session (`-g`), held by the debugged thread while it is stopped.
+    pub debugger: Mutex<Option<Debugger>>,
 }
 
 /// How a thread's run loop ended.
@@ -57,6 +60,8 @@ pub struct Thread {
     /// Set by handlers that replaced the whole register state (rt_sigreturn): do not write a0
     /// or advance pc.
     pub regs_replaced: bool,
+    /// This thread runs under GDB (the process's first thread, with `-g`).
+    pub debugged: bool,
 }
 
 /// A translator engine for a new thread of `proc`, checking execute permission against the
@@ -86,6 +91,7 @@ impl Thread {
             sig: Arc::new(ThreadSignals::new(mask, exit_req)),
             end: None,
             regs_replaced: false,
+            debugged: false,
         })
     }
 
@@ -94,60 +100,125 @@ impl Thread {
         signal::register_thread(&self.sig);
         // New threads start with every signal blocked (see spawn_thread) until registered.
         signal::set_host_mask(self.sig.mask.get());
+        let mut resume = if self.debugged {
+            self.debug_stop(None)
+        } else {
+            Resume::Continue
+        };
         loop {
             signal::deliver_pending(self);
             if let Some(end) = self.end {
                 return end;
             }
-            let exit = self.engine.run(&mut self.cpu);
-            match exit {
-                Exit::Ecall => syscall::dispatch(self),
-                Exit::Interrupted => {}
-                // Only a debugger sets breakpoints; without one, report it as ebreak would.
-                Exit::Debug => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
-                Exit::Ebreak => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
-                Exit::IllegalInstruction { .. } => {
-                    let pc = self.cpu.pc;
-                    let exec = self.proc.space.prot_at(pc).map(|p| p & PROT_EXEC != 0);
-                    if exec == Some(true) {
-                        // ILL_ILLOPC
-                        signal::raise_sync(self, libc::SIGILL, 1, pc)
-                    } else {
-                        // Garbage fetched from a non-executable page: Linux faults on the
-                        // fetch (SEGV_ACCERR, or SEGV_MAPERR if unmapped) before decoding.
-                        let code = if exec.is_some() { 2 } else { 1 };
-                        signal::raise_sync(self, libc::SIGSEGV, code, pc)
+            if resume == Resume::Step {
+                if let Some(exit) = self.step() {
+                    self.handle(exit);
+                    if let Some(end) = self.end {
+                        return end;
                     }
                 }
-                Exit::MemoryFault { addr, write, exec } => {
-                    let need = if write {
-                        PROT_WRITE
-                    } else if exec {
-                        PROT_EXEC
-                    } else {
-                        PROT_READ
-                    };
-                    match self.proc.space.prot_at(addr) {
-                        // SEGV_MAPERR: nothing mapped there.
-                        None => signal::raise_sync(self, libc::SIGSEGV, 1, addr),
-                        // Permitted access that still faulted: a file mapping past the end
-                        // of its file (BUS_ADRERR), as the kernel reports it.
-                        Some(p) if p & need == need => {
-                            signal::raise_sync(self, libc::SIGBUS, 2, addr)
-                        }
-                        // SEGV_ACCERR: protection violation.
-                        Some(_) => signal::raise_sync(self, libc::SIGSEGV, 2, addr),
-                    }
+                resume = self.debug_stop(Some(Stop::Step));
+                continue;
+            }
+            match self.engine.run(&mut self.cpu) {
+                Exit::Debug if self.debugged => resume = self.debug_stop(Some(Stop::Breakpoint)),
+                Exit::Interrupted if self.debugged && self.ctrl_c() => {
+                    resume = self.debug_stop(Some(Stop::Interrupt))
                 }
-                Exit::Misaligned { addr } => {
-                    // BUS_ADRALN
-                    signal::raise_sync(self, libc::SIGBUS, 1, addr)
-                }
+                exit => self.handle(exit),
             }
             if let Some(end) = self.end {
                 return end;
             }
         }
+    }
+
+    /// Serves what made guest code return.
+    fn handle(&mut self, exit: Exit) {
+        match exit {
+            Exit::Ecall => syscall::dispatch(self),
+            Exit::Interrupted => {}
+            // Only a debugger sets breakpoints; without one, report it as ebreak would.
+            Exit::Debug => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
+            Exit::Ebreak => signal::raise_sync(self, libc::SIGTRAP, 1, self.cpu.pc),
+            Exit::IllegalInstruction { .. } => {
+                let pc = self.cpu.pc;
+                let exec = self.proc.space.prot_at(pc).map(|p| p & PROT_EXEC != 0);
+                if exec == Some(true) {
+                    // ILL_ILLOPC
+                    signal::raise_sync(self, libc::SIGILL, 1, pc)
+                } else {
+                    // Garbage fetched from a non-executable page: Linux faults on the
+                    // fetch (SEGV_ACCERR, or SEGV_MAPERR if unmapped) before decoding.
+                    let code = if exec.is_some() { 2 } else { 1 };
+                    signal::raise_sync(self, libc::SIGSEGV, code, pc)
+                }
+            }
+            Exit::MemoryFault { addr, write, exec } => {
+                let need = if write {
+                    PROT_WRITE
+                } else if exec {
+                    PROT_EXEC
+                } else {
+                    PROT_READ
+                };
+                match self.proc.space.prot_at(addr) {
+                    // SEGV_MAPERR: nothing mapped there.
+                    None => signal::raise_sync(self, libc::SIGSEGV, 1, addr),
+                    // Permitted access that still faulted: a file mapping past the end
+                    // of its file (BUS_ADRERR), as the kernel reports it.
+                    Some(p) if p & need == need => signal::raise_sync(self, libc::SIGBUS, 2, addr),
+                    // SEGV_ACCERR: protection violation.
+                    Some(_) => signal::raise_sync(self, libc::SIGSEGV, 2, addr),
+                }
+            }
+            Exit::Misaligned { addr } => {
+                // BUS_ADRALN
+                signal::raise_sync(self, libc::SIGBUS, 1, addr)
+            }
+        }
+    }
+
+    /// GDB's single step: one instruction, even one GDB left a breakpoint on (GDB itself
+    /// removes them before stepping off one).
+    fn step(&mut self) -> Option<Exit> {
+        let pc = self.cpu.pc;
+        match self.engine.step(&mut self.cpu) {
+            Some(Exit::Debug) if self.cpu.pc == pc => {
+                let proc = self.proc.clone();
+                let bps = lock(&proc.debugger).as_ref().map(|d| d.breakpoints())?;
+                bps.remove(pc);
+                let r = self.engine.step(&mut self.cpu);
+                bps.insert(pc);
+                r
+            }
+            r => r,
+        }
+    }
+
+    /// Hands the stopped thread to GDB; how it goes on. Without GDB (gone or never there),
+    /// it continues.
+    fn debug_stop(&mut self, why: Option<Stop>) -> Resume {
+        let proc = self.proc.clone();
+        let mut dbg = lock(&proc.debugger);
+        match dbg.as_mut() {
+            Some(d) => {
+                let r = d.stop(&mut self.cpu, &mut self.engine, why);
+                self.debugged = d.attached();
+                r
+            }
+            None => {
+                self.debugged = false;
+                Resume::Continue
+            }
+        }
+    }
+
+    /// The guest left translated code because of GDB's Ctrl-C.
+    fn ctrl_c(&self) -> bool {
+        lock(&self.proc.debugger)
+            .as_ref()
+            .is_some_and(|d| d.interrupted())
     }
 
     /// Invalidates translations in every thread's engine (munmap, mprotect, flush_icache).
@@ -216,8 +287,19 @@ fn add_stats(t: &mut crate::engine::Stats, s: &crate::engine::Stats) {
     t.smc_faults += s.smc_faults;
 }
 
+/// Tells GDB (if there is one and it waits) that the process ends. Never blocks: another
+/// thread may hold the debugger, stopped.
+pub fn report_end(proc: &Process, code: i32, signal: Option<i32>) {
+    if let Ok(mut d) = proc.debugger.try_lock() {
+        if let Some(d) = d.as_mut() {
+            d.process_ended(code, signal);
+        }
+    }
+}
+
 /// Prints translation statistics (if asked for) and ends the host process.
 pub fn exit_process(proc: &Process, code: i32) -> ! {
+    report_end(proc, code, None);
     print_stats(proc);
     crate::host::exit_group(code)
 }

@@ -19,7 +19,8 @@ Exit status:
   5        KVM could not run the guest (e.g. an instruction it cannot emulate)
   6        a RISC-V hart stopped in a state Tandem cannot continue from (e.g. it cannot
            fetch its own trap handler)
-  128+N    Tandem was stopped by signal N (130 SIGINT, 143 SIGTERM; Ctrl-A x at the console counts as SIGINT)";
+  128+N    Tandem was stopped by signal N (130 SIGINT, 143 SIGTERM; Ctrl-A x at the console counts as SIGINT;
+           137 when gdb's `kill` ended it)";
 
 #[derive(Parser)]
 #[command(
@@ -91,6 +92,10 @@ struct RunArgs {
     /// or none.
     #[arg(long, value_name = "BACKEND", default_value = "stdio")]
     serial: SerialConfig,
+    /// riscv-virt: wait for a debugger (gdb's `target remote`) on unix:PATH or
+    /// tcp:HOST:PORT before the first instruction, then serve it (one gdb thread per hart).
+    #[arg(long, value_name = "ADDR")]
+    gdb: Option<gdb::Addr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,9 +137,9 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
             let Some(kernel) = args.kernel else {
                 return Err(RunError::Usage("--kernel is required on x86-kvm".into()));
             };
-            if args.bios.is_some() || args.dump_dtb.is_some() {
+            if args.bios.is_some() || args.dump_dtb.is_some() || args.gdb.is_some() {
                 return Err(RunError::Usage(
-                    "--bios and --dump-dtb are options of --machine riscv-virt".into(),
+                    "--bios, --dump-dtb and --gdb are options of --machine riscv-virt".into(),
                 ));
             }
             if detect_machine(&kernel) == MachineKind::RiscvVirt {
@@ -170,6 +175,7 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                     BackendArg::Native => riscv::Backend::Native,
                     BackendArg::Interp => riscv::Backend::Interp,
                 },
+                gdb: args.gdb,
             };
             if let Some(path) = &args.dump_dtb {
                 vmm::riscv::dump_dtb(&config, path)?;
@@ -186,10 +192,14 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp(None)
-        .format_target(false)
-        .init();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    logger.format_timestamp(None).format_target(false);
+    if std::env::var_os("RUST_LOG").is_none() {
+        // gdbstub logs every packet it does not implement at info level.
+        logger.filter_module("gdbstub", log::LevelFilter::Warn);
+    }
+    logger.init();
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Run(args) => match run(args, started) {

@@ -29,6 +29,8 @@ pub enum ExitReason {
     Error(String),
     /// Tandem was asked to stop (SIGINT, SIGTERM, or Ctrl-A x at the console).
     Signal(i32),
+    /// The debugger (`--gdb`) killed the machine.
+    DebuggerKill,
 }
 
 impl ExitReason {
@@ -43,6 +45,8 @@ impl ExitReason {
             Self::HartStuck(_) => status::HART_STUCK,
             Self::Error(_) => status::ERROR,
             Self::Signal(sig) => status::SIGNAL_BASE + sig,
+            // As if by SIGKILL, which is what GDB's `kill` sends a process.
+            Self::DebuggerKill => status::SIGNAL_BASE + libc::SIGKILL,
         }
     }
 
@@ -58,6 +62,7 @@ impl ExitReason {
             Self::HartStuck(why) => Some(format!("guest stuck: {why}")),
             Self::Error(e) => Some(e.clone()),
             Self::Signal(sig) => Some(format!("stopped by signal {sig}")),
+            Self::DebuggerKill => Some("killed from gdb".into()),
         }
     }
 }

@@ -260,6 +260,15 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     if pid == 0 {
         t.tid = task::gettid();
         t.proc.live_threads.store(1, Ordering::SeqCst);
+        // GDB debugs the parent; the child runs on its own (its copy of the connection
+        // closes here). The debugger may be held by a thread the child does not have.
+        if let Ok(mut d) = t.proc.debugger.try_lock() {
+            d.take();
+        }
+        if t.debugged {
+            t.debugged = false;
+            t.engine.set_breakpoints(None);
+        }
         if newsp != 0 {
             t.cpu.x[2] = newsp;
         }

@@ -35,6 +35,10 @@ struct Args {
     /// Print translation statistics to stderr at exit (also TANDEM_STATS=1).
     #[arg(long)]
     stats: bool,
+    /// Wait for gdb on TCP port PORT (localhost) before the first instruction, as
+    /// qemu-user's -g; gdb: `target remote :PORT`. Debugs the program's first thread.
+    #[arg(short = 'g', value_name = "PORT")]
+    gdb_port: Option<u16>,
     /// argv[0] for the guest (default: PROGRAM).
     #[arg(short = '0', long = "argv0", value_name = "NAME")]
     argv0: Option<OsString>,
@@ -100,7 +104,19 @@ fn main() {
             stats,
         },
     };
-    match linux_user::run(cfg) {
+    let result = match args.gdb_port {
+        None => linux_user::run(cfg),
+        Some(port) => {
+            let addr = gdb::Addr::Tcp(format!("localhost:{port}"));
+            let listener = gdb::Listener::bind(&addr).unwrap_or_else(|e| {
+                eprintln!("tandem-riscv64: {e}");
+                std::process::exit(1);
+            });
+            eprintln!("tandem-riscv64: waiting for gdb on {}", listener.describe());
+            linux_user::run_debugged(cfg, listener)
+        }
+    };
+    match result {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("tandem-riscv64: {e}");

@@ -18,7 +18,9 @@ use vm_core::{Bus, BusError, GuestMemory};
 use vm_memory::GuestAddress;
 
 use super::boot::{self, BootError, BootFiles, Placement};
+use super::debug::{self, DebugHarts};
 use super::fdt::{self, FdtConfig, FdtError};
+use super::gdb_stub;
 use super::layout::*;
 use super::sbi::{self, After, HartSlot, Sbi};
 use crate::stdio::{RawStdout, RawTerminal};
@@ -41,6 +43,8 @@ pub struct RiscvConfig {
     /// M-mode firmware (e.g. OpenSBI's fw_dynamic.bin); None: Tandem's built-in SBI.
     pub bios: Option<PathBuf>,
     pub backend: Backend,
+    /// Serve a debugger there (`--gdb`); the harts wait for it before they start.
+    pub gdb: Option<gdb::Addr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,8 @@ pub enum RiscvError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Gdb(#[from] gdb::GdbError),
     #[error("{what}: {source}")]
     Host {
         what: &'static str,
@@ -200,6 +206,7 @@ pub struct RiscvMachine {
     sbi: Arc<Sbi>,
     builtin_sbi: bool,
     console_on_stdio: bool,
+    gdb: Option<gdb::Listener>,
     _memory: Arc<GuestMemory>,
 }
 
@@ -213,6 +220,8 @@ impl RiscvMachine {
         };
         let (placement, loaded) = boot::plan(&files, config.memory)?;
         let dtb = device_tree(config, &placement)?;
+        // Bound now so a bad address fails before anything runs.
+        let gdb = config.gdb.as_ref().map(gdb::Listener::bind).transpose()?;
         let memory = Arc::new(vm_core::memory::create(&[(RAM_BASE, config.memory)])?);
         boot::load(&memory, &placement, &loaded, &dtb)?;
 
@@ -325,6 +334,7 @@ impl RiscvMachine {
             sbi,
             builtin_sbi,
             console_on_stdio: config.serial == SerialConfig::Stdio,
+            gdb,
             _memory: memory,
         })
     }
@@ -341,27 +351,54 @@ impl RiscvMachine {
         } else {
             None
         };
-        let mut threads: Vec<JoinHandle<()>> = Vec::new();
         let slots = self.sbi.harts.clone();
-        for (id, hart) in self.harts.into_iter().enumerate() {
-            let shared = hart.shared();
-            let tb = self.timebase;
-            let timer = std::thread::Builder::new()
-                .name(format!("hart{id}-timer"))
-                .spawn(move || riscv::system::engine::timer_thread(shared, tb));
-            let (sbi, control, slot) = (self.sbi.clone(), self.control.clone(), slots[id].clone());
-            let running = !self.builtin_sbi || id == 0;
-            let spawned = timer.and_then(|t| {
-                threads.push(t);
-                std::thread::Builder::new()
-                    .name(format!("hart{id}"))
-                    .spawn(move || hart_thread(hart, slot, sbi, control, running))
-            });
-            match spawned {
+        let builtin_sbi = self.builtin_sbi;
+        let ctx = |id: usize| HartCtx {
+            slot: slots[id].clone(),
+            sbi: self.sbi.clone(),
+            control: self.control.clone(),
+            running: !builtin_sbi || id == 0,
+        };
+        // Each hart's timer thread and hart thread (and with --gdb, the debugger's).
+        let mut bodies: Vec<(String, Box<dyn FnOnce() + Send>)> = Vec::new();
+        let tb = self.timebase;
+        let debug = match self.gdb {
+            None => {
+                for (id, hart) in self.harts.into_iter().enumerate() {
+                    let shared = hart.shared();
+                    let timer = move || riscv::system::engine::timer_thread(shared, tb);
+                    bodies.push((format!("hart{id}-timer"), Box::new(timer)));
+                    let c = ctx(id);
+                    bodies.push((format!("hart{id}"), Box::new(move || hart_thread(hart, c))));
+                }
+                None
+            }
+            Some(listener) => {
+                let dbg = Arc::new(
+                    DebugHarts::new(self.harts, slots.clone())
+                        .map_err(host("cannot create an eventfd"))?,
+                );
+                for (id, slot) in slots.iter().enumerate() {
+                    let (d, shared) = (dbg.clone(), slot.shared.clone());
+                    let timer = move || debug::timer_thread(shared, tb, d);
+                    bodies.push((format!("hart{id}-timer"), Box::new(timer)));
+                    let (d, c) = (dbg.clone(), ctx(id));
+                    let body = move || debug::hart_thread(id, d, c);
+                    bodies.push((format!("hart{id}"), Box::new(body)));
+                }
+                let (d, control) = (dbg.clone(), self.control.clone());
+                let body = move || gdb_stub::serve(listener, d, control);
+                bodies.push(("gdb".into(), Box::new(body)));
+                Some(dbg)
+            }
+        };
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        for (name, body) in bodies {
+            match std::thread::Builder::new().name(name).spawn(body) {
                 Ok(t) => threads.push(t),
                 Err(e) => {
                     self.control.stop(ExitReason::Error(e.to_string()));
-                    stop_harts(&slots, threads);
+                    stop_harts(&slots, debug.as_deref(), threads);
                     return Err(host("cannot start a hart thread")(e));
                 }
             }
@@ -376,7 +413,7 @@ impl RiscvMachine {
         if let Err(e) = &result {
             self.control.stop(ExitReason::Error(e.to_string()));
         }
-        stop_harts(&slots, threads);
+        stop_harts(&slots, debug.as_deref(), threads);
         result?;
         Ok(self
             .control
@@ -385,7 +422,11 @@ impl RiscvMachine {
     }
 }
 
-fn stop_harts(slots: &[Arc<HartSlot>], threads: Vec<JoinHandle<()>>) {
+fn stop_harts(slots: &[Arc<HartSlot>], debug: Option<&DebugHarts>, threads: Vec<JoinHandle<()>>) {
+    // First, so no thread waiting for the debugger takes this stop for a debugger stop.
+    if let Some(d) = debug {
+        d.shutdown();
+    }
     for s in slots {
         s.shared.request_stop();
         s.wake();
@@ -395,14 +436,23 @@ fn stop_harts(slots: &[Arc<HartSlot>], threads: Vec<JoinHandle<()>>) {
     }
 }
 
+/// Everything a hart thread serves besides running the hart.
+pub(super) struct HartCtx {
+    pub slot: Arc<HartSlot>,
+    pub sbi: Arc<Sbi>,
+    pub control: Arc<VmControl>,
+    /// Not waiting for an HSM start.
+    pub running: bool,
+}
+
 /// A hart's host thread: runs it, serves its SBI calls, waits while it is stopped (HSM).
-fn hart_thread(
-    mut hart: SystemHart,
-    slot: Arc<HartSlot>,
-    sbi: Arc<Sbi>,
-    control: Arc<VmControl>,
-    mut running: bool,
-) {
+fn hart_thread(mut hart: SystemHart, ctx: HartCtx) {
+    let HartCtx {
+        slot,
+        sbi,
+        control,
+        mut running,
+    } = ctx;
     let id = slot.shared.id as u64;
     let started = Instant::now();
     loop {

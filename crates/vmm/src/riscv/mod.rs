@@ -1,7 +1,9 @@
 //! The RISC-V `virt` machine (full-system emulation on the translator).
 
 mod boot;
+mod debug;
 pub mod fdt;
+mod gdb_stub;
 pub mod image;
 pub mod layout;
 mod machine;
