@@ -275,6 +275,24 @@ int main(void) {
     csrc(mstatus, 1ul << 3);
     value("timer interrupt in a spin loop", t_cause);
 
+    /* mip.SEIP as a read-modify-write sees it: the PLIC's line (the UART's transmitter-
+     * empty interrupt routed to hart 0's S context) must not be latched into the
+     * software-written bit by a csrc of another mip bit. */
+    volatile uint32_t *plic = (volatile uint32_t *)0x0c000000;
+    plic[10] = 1;                      /* priority of source 10 (the UART) */
+    plic[(0x2000 + 0x80) / 4] = 1u << 10; /* enabled for context 1 (hart 0, S) */
+    plic[0x201000 / 4] = 0;            /* threshold */
+    UART[1] = 0x02;                    /* IER: transmitter holding register empty */
+    for (volatile int i = 0; i < 1000 && !((csrr(mip) >> 9) & 1); i++) {
+    }
+    value("mip.SEIP with the UART line up", (csrr(mip) >> 9) & 1);
+    csrc(mip, 1ul << 1);
+    UART[1] = 0;
+    uint32_t claimed = plic[0x201004 / 4];
+    plic[0x201004 / 4] = claimed;
+    value("claimed source", claimed);
+    value("mip.SEIP after the line drops", (csrr(mip) >> 9) & 1);
+
     puts_("PRIV-DONE\n");
     *TEST = 0x5555;
     for (;;) {

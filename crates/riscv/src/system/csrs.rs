@@ -89,10 +89,18 @@ impl Hart {
         }
         let old = self.csr_read(csr)?;
         if writes {
+            // A read-modify-write of mip works on SEIP's software-written bit, not on the
+            // OR with the PLIC's line that a read returns (else the line would be latched).
+            let base = if csr == MIP {
+                let seip = 1 << irq::SEI;
+                (old & !seip) | (self.csr.mip_sw & seip)
+            } else {
+                old
+            };
             let new = match op {
                 CsrOp::Write => src,
-                CsrOp::Set => old | src,
-                CsrOp::Clear => old & !src,
+                CsrOp::Set => base | src,
+                CsrOp::Clear => base & !src,
             };
             self.csr_write(csr, new)?;
         }

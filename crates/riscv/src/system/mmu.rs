@@ -160,11 +160,11 @@ impl Hart {
         for level in (0..levels).rev() {
             let idx = (va >> (12 + 9 * level)) & 0x1ff;
             let pte_addr = table + idx * 8;
-            let pte = self
-                .mem
-                .read(pte_addr, 8)
-                .filter(|_| self.mem.is_ram(pte_addr))
-                .ok_or(access.access_fault())?;
+            // Page tables live in RAM; a walk never reads a device register.
+            if !self.mem.is_ram(pte_addr) {
+                return Err(access.access_fault());
+            }
+            let pte = self.mem.read(pte_addr, 8).ok_or(access.access_fault())?;
             if pte & PTE_V == 0 || (pte & PTE_R == 0 && pte & PTE_W != 0) || pte & PTE_HIGH != 0 {
                 return Err(access.page_fault());
             }
@@ -217,7 +217,11 @@ impl Hart {
         let mut table = (self.csr.satp & ((1 << 44) - 1)) << 12;
         for level in (0..levels).rev() {
             let idx = (va >> (12 + 9 * level)) & 0x1ff;
-            let pte = self.mem.read(table + idx * 8, 8)?;
+            let at = table + idx * 8;
+            if !self.mem.is_ram(at) {
+                return None;
+            }
+            let pte = self.mem.read(at, 8)?;
             if pte & PTE_V == 0 {
                 return None;
             }

@@ -305,9 +305,14 @@ impl Sbi {
                 let (len, base) = (a0.min(4096), a1 | a2 << 32);
                 let mut bytes = Vec::with_capacity(len as usize);
                 for i in 0..len {
-                    match base.checked_add(i).and_then(|a| hart.mem.read(a, 1)) {
-                        Some(b) if hart.mem.is_ram(base + i) => bytes.push(b as u8),
-                        _ => return (ERR_INVALID_PARAM, None),
+                    // Only RAM: reading a device register here could have side effects.
+                    let byte = base
+                        .checked_add(i)
+                        .filter(|&a| hart.mem.is_ram(a))
+                        .and_then(|a| hart.mem.read(a, 1));
+                    match byte {
+                        Some(b) => bytes.push(b as u8),
+                        None => return (ERR_INVALID_PARAM, None),
                     }
                 }
                 self.write_console(&bytes);
