@@ -10,7 +10,8 @@ use vmm::{SerialConfig, VmConfig, X86Machine};
 const RUN_EXIT_STATUSES: &str = "\
 Exit status:
   0        the guest powered off (or wrote 0 to the debug port)
-  N        the guest wrote N to the debug port (port 0xf4; low 8 bits)
+  N        the guest wrote N to the debug port (x86: port 0xf4; low 8 bits) or failed
+           with code N through the SiFive test device (riscv-virt)
   1        Tandem could not start or run the VM (bad kernel, firmware, initrd, memory,
            CPUs, no KVM)
   2        invalid command line
