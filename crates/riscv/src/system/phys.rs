@@ -119,13 +119,13 @@ impl PhysMem {
             // SAFETY: `h` is 4-aligned (the caller checked the guest address, RAM is
             // 8-aligned) and inside the live RAM mapping `_owner` keeps.
             let a = unsafe { AtomicU32::from_ptr(h as *mut u32) };
-            let f = |o: u32| Some(rmw32(op, o, v as u32));
+            let f = |o: u32| Some(dbt::eval::rmw(op, 32, o as u64, v) as u32);
             a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, f)
                 .unwrap_or(0) as i32 as i64 as u64
         } else {
             // SAFETY: as above, 8-aligned.
             let a = unsafe { AtomicU64::from_ptr(h as *mut u64) };
-            let f = |o: u64| Some(rmw64(op, o, v));
+            let f = |o: u64| Some(dbt::eval::rmw(op, 64, o, v));
             a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, f)
                 .unwrap_or(0)
         };
@@ -203,33 +203,5 @@ fn write_host(h: usize, size: u64, v: u64) {
                 std::ptr::copy_nonoverlapping(b.as_ptr(), h as *mut u8, size as usize);
             }
         }
-    }
-}
-
-fn rmw32(op: RmwOp, o: u32, v: u32) -> u32 {
-    match op {
-        RmwOp::Xchg => v,
-        RmwOp::Add => o.wrapping_add(v),
-        RmwOp::And => o & v,
-        RmwOp::Or => o | v,
-        RmwOp::Xor => o ^ v,
-        RmwOp::Min => (o as i32).min(v as i32) as u32,
-        RmwOp::Max => (o as i32).max(v as i32) as u32,
-        RmwOp::Minu => o.min(v),
-        RmwOp::Maxu => o.max(v),
-    }
-}
-
-fn rmw64(op: RmwOp, o: u64, v: u64) -> u64 {
-    match op {
-        RmwOp::Xchg => v,
-        RmwOp::Add => o.wrapping_add(v),
-        RmwOp::And => o & v,
-        RmwOp::Or => o | v,
-        RmwOp::Xor => o ^ v,
-        RmwOp::Min => (o as i64).min(v as i64) as u64,
-        RmwOp::Max => (o as i64).max(v as i64) as u64,
-        RmwOp::Minu => o.min(v),
-        RmwOp::Maxu => o.max(v),
     }
 }
