@@ -3,9 +3,11 @@
 
 pub mod acpi_power;
 pub mod debug;
+pub mod disk;
 pub mod i8042;
 pub mod riscv;
 pub mod serial;
+pub mod virtio;
 
 pub use acpi_power::AcpiPower;
 pub use debug::DebugPort;

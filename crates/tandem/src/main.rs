@@ -80,7 +80,7 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     initrd: Option<PathBuf>,
     /// Kernel command line [default: "console=ttyS0 reboot=k panic=1" on x86-kvm,
-    /// "console=ttyS0 panic=-1" on riscv-virt].
+    /// "console=ttyS0 panic=-1" on riscv-virt; hvc0 with --console virtio].
     #[arg(long, value_name = "STR")]
     cmdline: Option<String>,
     /// Guest RAM, in MiB or with a K/M/G suffix.
@@ -97,6 +97,44 @@ struct RunArgs {
     /// tcp:HOST:PORT before the first instruction, then serve it (one gdb thread per hart).
     #[arg(long, value_name = "ADDR")]
     gdb: Option<gdb::Addr>,
+    /// A virtio-blk disk (repeatable; the first is /dev/vda): path=FILE[,format=raw|qcow2]
+    /// [,readonly=on]. Without format the image is probed.
+    #[arg(long, value_name = "OPTIONS")]
+    disk: Vec<vmm::DiskConfig>,
+    /// A virtio-net interface on a host tap device (repeatable): tap=NAME[,mac=MAC].
+    #[arg(long, value_name = "OPTIONS")]
+    net: Vec<vmm::NetConfig>,
+    /// A virtio-rng device fed from the host's getrandom(2).
+    #[arg(long)]
+    rng: bool,
+    /// Which device is the guest console on the --serial backend: serial (the 16550,
+    /// ttyS0) or virtio (a virtio-console, hvc0).
+    #[arg(long, value_name = "KIND", default_value = "serial")]
+    console: vmm::ConsoleKind,
+    /// A virtio-vsock device: cid=N,socket=PATH (host programs connect to PATH and send
+    /// "CONNECT <port>\n"; guest connections to port P reach PATH_P).
+    #[arg(long, value_name = "OPTIONS")]
+    vsock: Option<vmm::VsockConfig>,
+}
+
+impl RunArgs {
+    fn io(&self) -> vmm::IoConfig {
+        vmm::IoConfig {
+            disks: self.disk.clone(),
+            nets: self.net.clone(),
+            rng: self.rng,
+            console: self.console,
+            vsock: self.vsock.clone(),
+        }
+    }
+
+    /// The guest's console device on the kernel command line.
+    fn console_arg(&self) -> &'static str {
+        match self.console {
+            vmm::ConsoleKind::Serial => "console=ttyS0",
+            vmm::ConsoleKind::Virtio => "console=hvc0",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +171,8 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
         (None, None) if args.bios.is_some() => MachineKind::RiscvVirt,
         (None, None) => return Err(RunError::Usage("--kernel is required".into())),
     };
+    let io = args.io();
+    let console = args.console_arg();
     let reason = match machine {
         MachineKind::X86Kvm => {
             let Some(kernel) = args.kernel else {
@@ -154,10 +194,11 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                 initrd: args.initrd,
                 cmdline: args
                     .cmdline
-                    .unwrap_or_else(|| "console=ttyS0 reboot=k panic=1".into()),
+                    .unwrap_or_else(|| format!("{console} reboot=k panic=1")),
                 memory: args.memory,
                 cpus: args.cpus,
                 serial: args.serial,
+                io,
             };
             X86Machine::new(&config, started)?.run()?
         }
@@ -167,7 +208,7 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                 initrd: args.initrd,
                 cmdline: args
                     .cmdline
-                    .unwrap_or_else(|| "console=ttyS0 panic=-1".into()),
+                    .unwrap_or_else(|| format!("{console} panic=-1")),
                 memory: args.memory,
                 cpus: args.cpus,
                 serial: args.serial,
@@ -177,6 +218,7 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                     BackendArg::Interp => riscv::Backend::Interp,
                 },
                 gdb: args.gdb,
+                io,
             };
             if let Some(path) = &args.dump_dtb {
                 vmm::riscv::dump_dtb(&config, path)?;

@@ -37,6 +37,7 @@ pub struct VmConfig {
     pub memory: u64,
     pub cpus: u8,
     pub serial: SerialConfig,
+    pub io: crate::IoConfig,
 }
 
 /// Parses a memory size as QEMU's `-m` does: a number of MiB, or a number with a

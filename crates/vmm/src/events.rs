@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use devices::virtio::console::ConsoleInput as VirtioConsoleInput;
 use devices::Serial;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
@@ -21,11 +22,29 @@ const EVENT_STOP: u64 = 0;
 const EVENT_SIGNAL: u64 = 1;
 const EVENT_STDIN: u64 = 2;
 
+/// Where console input goes: the UART's receive FIFO or a virtio-console.
+pub(crate) trait ConsoleSink {
+    /// Takes what fits of `bytes`; returns how much did.
+    fn enqueue(&self, bytes: &[u8]) -> usize;
+}
+
+impl ConsoleSink for Mutex<Serial> {
+    fn enqueue(&self, bytes: &[u8]) -> usize {
+        vm_core::bus::lock_mutex(self).enqueue_input(bytes)
+    }
+}
+
+impl ConsoleSink for VirtioConsoleInput {
+    fn enqueue(&self, bytes: &[u8]) -> usize {
+        VirtioConsoleInput::enqueue(self, bytes)
+    }
+}
+
 /// The main thread's loop: console input, host signals, and the VM's stop switch.
 pub(crate) fn serve(
     control: &VmControl,
     signal_evt: &EventFd,
-    serial: &Mutex<Serial>,
+    console: &dyn ConsoleSink,
     console_on_stdio: bool,
 ) -> Result<(), HostError> {
     use std::os::fd::AsRawFd;
@@ -45,7 +64,7 @@ pub(crate) fn serve(
     let mut pending: Vec<u8> = Vec::new();
     let mut events = [EpollEvent::default(); 4];
     while !control.is_stopping() {
-        // While input waits for room in the UART's FIFO, poll again soon.
+        // While input waits for room in the console's buffer, poll again soon.
         let timeout = if pending.is_empty() { -1 } else { 10 };
         let n = match epoll.wait(timeout, &mut events) {
             Ok(n) => n,
@@ -77,7 +96,7 @@ pub(crate) fn serve(
             }
         }
         if !pending.is_empty() {
-            let taken = vm_core::bus::lock_mutex(serial).enqueue_input(&pending);
+            let taken = console.enqueue(&pending);
             pending.drain(..taken);
         }
     }

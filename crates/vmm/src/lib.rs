@@ -6,12 +6,15 @@ mod control;
 mod events;
 mod exit;
 mod host;
+pub mod io_config;
 pub mod riscv;
 mod signals;
 mod stdio;
+pub mod virtio;
 pub mod x86;
 
 pub use config::{parse_size, SerialConfig, VmConfig};
 pub use control::VmControl;
 pub use exit::ExitReason;
+pub use io_config::{ConsoleKind, DiskConfig, IoConfig, NetConfig, VsockConfig};
 pub use x86::{MachineError, X86Machine};

@@ -61,6 +61,7 @@ fn config(guest: &str, cpus: u8, serial: SerialConfig) -> VmConfig {
         memory: 64 << 20,
         cpus,
         serial,
+        io: Default::default(),
     }
 }
 

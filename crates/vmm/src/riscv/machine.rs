@@ -5,11 +5,13 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use devices::riscv::{self as rv, Clint, HartLines, Plic, TestDevice, TestEvent};
+use devices::virtio::console::ConsoleInput;
+use devices::virtio::{mmio::MMIO_SIZE, GuestWrites};
 use devices::Serial;
 use riscv::system::{HartEvent, HartShared, Mmio, PhysMem, SystemConfig, SystemHart, Timebase};
 use riscv::Backend;
@@ -23,7 +25,9 @@ use super::fdt::{self, FdtConfig, FdtError};
 use super::gdb_stub;
 use super::layout::*;
 use super::sbi::{self, After, HartSlot, Sbi};
+use crate::io_config::{ConsoleKind, IoConfig};
 use crate::stdio::{RawStdout, RawTerminal};
+use crate::virtio::{self, VirtioError};
 use crate::{events, signals, ExitReason, SerialConfig, VmControl};
 
 /// Harts the machine supports (PLIC contexts and the device tree are sized for it).
@@ -45,6 +49,8 @@ pub struct RiscvConfig {
     pub backend: Backend,
     /// Serve a debugger there (`--gdb`); the harts wait for it before they start.
     pub gdb: Option<gdb::Addr>,
+    /// Disks, network, rng, console and vsock, in the virtio-mmio slots.
+    pub io: IoConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,8 @@ pub enum RiscvError {
     },
     #[error(transparent)]
     Gdb(#[from] gdb::GdbError),
+    #[error(transparent)]
+    Virtio(#[from] VirtioError),
     #[error("{what}: {source}")]
     Host {
         what: &'static str,
@@ -106,6 +114,27 @@ impl HartLines for Lines {
             h.timer_changed();
         }
     }
+}
+
+/// Device writes into guest RAM (DMA) drop the code translated from the pages they hit,
+/// exactly as a hart's stores do. Weak: the bus holding the devices lives in `PhysMem`.
+#[derive(Default)]
+struct DmaWrites(OnceLock<Weak<PhysMem>>);
+
+impl GuestWrites for DmaWrites {
+    fn wrote(&self, gpa: u64, len: u64) {
+        if let Some(phys) = self.0.get().and_then(Weak::upgrade) {
+            phys.code_pages().note_write(gpa, len);
+        }
+    }
+}
+
+/// Base address and PLIC source of virtio-mmio slot `slot`.
+fn virtio_slot(slot: usize) -> (u64, u32) {
+    (
+        rv::VIRTIO_BASE + slot as u64 * rv::VIRTIO_STRIDE,
+        rv::VIRTIO_IRQ_BASE + slot as u32,
+    )
 }
 
 /// The device bus as the harts see it.
@@ -181,7 +210,12 @@ fn device_tree(config: &RiscvConfig, placement: &Placement) -> Result<Vec<u8>, R
         uart_irq: rv::UART0_IRQ,
         uart_clock: 3_686_400,
         test: (rv::TEST_BASE, rv::TEST_SIZE),
-        virtio: Vec::new(),
+        virtio: (0..config.io.virtio_count())
+            .map(|slot| {
+                let (base, irq) = virtio_slot(slot);
+                (base, MMIO_SIZE, irq)
+            })
+            .collect(),
     })?)
 }
 
@@ -203,6 +237,8 @@ pub struct RiscvMachine {
     timebase: Timebase,
     control: Arc<VmControl>,
     serial: Arc<Mutex<Serial>>,
+    /// Console input goes here instead of the UART with `--console virtio`.
+    console_input: Option<ConsoleInput>,
     sbi: Arc<Sbi>,
     builtin_sbi: bool,
     console_on_stdio: bool,
@@ -234,12 +270,39 @@ impl RiscvMachine {
         };
         let lines = Arc::new(Lines::default());
         let plic = Plic::new(rv::PLIC_SOURCES, harts_n, lines.clone())?;
+        // The console backend (--serial) serves whichever device --console names.
+        let virtio_console = config.io.console == ConsoleKind::Virtio;
+        let uart_out = if virtio_console {
+            Box::new(std::io::sink())
+        } else {
+            output(&config.serial)?
+        };
         let serial = Arc::new(Mutex::new(Serial::new(
             plic.irq_line(rv::UART0_IRQ)?,
-            output(&config.serial)?,
+            uart_out,
         )));
+        let dma = Arc::new(DmaWrites::default());
+        let virtio = virtio::build(
+            &config.io,
+            rv::VIRTIO_COUNT,
+            &memory,
+            dma.clone(),
+            || {
+                output(&config.serial).map_err(|e| match e {
+                    RiscvError::SerialFile { source, .. } => source,
+                    other => std::io::Error::other(other.to_string()),
+                })
+            },
+            |slot| {
+                plic.irq_line(virtio_slot(slot).1)
+                    .map_err(|e| VirtioError::Host(std::io::Error::other(e.to_string())))
+            },
+        )?;
         let mut bus = Bus::new();
         bus.insert(serial.clone(), rv::UART0_BASE, rv::UART0_SIZE)?;
+        for (slot, t) in virtio.transports.iter().enumerate() {
+            bus.insert(t.clone(), virtio_slot(slot).0, MMIO_SIZE)?;
+        }
         bus.insert(
             Arc::new(Mutex::new(Clint::new(
                 harts_n,
@@ -286,6 +349,7 @@ impl RiscvMachine {
                 source: std::io::Error::other(e),
             })?,
         );
+        let _ = dma.0.set(Arc::downgrade(&phys));
         let builtin_sbi = config.bios.is_none();
         let hart_cfg = SystemConfig {
             backend: config.backend,
@@ -331,6 +395,7 @@ impl RiscvMachine {
             timebase,
             control,
             serial,
+            console_input: virtio.console_input,
             sbi,
             builtin_sbi,
             console_on_stdio: config.serial == SerialConfig::Stdio,
@@ -403,13 +468,12 @@ impl RiscvMachine {
                 }
             }
         }
-        let result = events::serve(
-            &self.control,
-            signal_evt,
-            &self.serial,
-            self.console_on_stdio,
-        )
-        .map_err(|(what, source)| RiscvError::Host { what, source });
+        let console: &dyn events::ConsoleSink = match &self.console_input {
+            Some(input) => input,
+            None => &*self.serial,
+        };
+        let result = events::serve(&self.control, signal_evt, console, self.console_on_stdio)
+            .map_err(|(what, source)| RiscvError::Host { what, source });
         if let Err(e) = &result {
             self.control.stop(ExitReason::Error(e.to_string()));
         }

@@ -106,6 +106,12 @@ impl X86Machine {
         if config.cpus == 0 {
             return Err(MachineError::NoCpus);
         }
+        if config.io.virtio_count() > 0 {
+            return Err(MachineError::Host {
+                what: "virtio devices",
+                source: std::io::Error::other("not yet attached to the x86-kvm machine"),
+            });
+        }
         check_readable("kernel", &config.kernel)?;
         if let Some(initrd) = &config.initrd {
             check_readable("initrd", initrd)?;
@@ -269,7 +275,7 @@ impl X86Machine {
         let result = events::serve(
             &self.control,
             signal_evt,
-            &self.serial,
+            &*self.serial,
             self.console_on_stdio,
         )
         .map_err(|(what, source)| MachineError::Host { what, source });

@@ -1,0 +1,176 @@
+//! The queues of an active device, as its worker serves them.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+
+use virtio_queue::{Queue, QueueOwnedT, QueueT};
+use vm_core::GuestMemory;
+use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::eventfd::EventFd;
+
+use super::chain::{Chain, ChainReader, ChainWriter};
+use super::{ActivateError, Activation, GuestWrites, Interrupt};
+
+struct Active {
+    queue: Queue,
+    notify: Arc<EventFd>,
+    /// The driver broke this queue's rules: the device no longer touches it.
+    broken: bool,
+}
+
+/// Everything a worker needs to pop requests and complete them.
+pub struct QueueSet {
+    pub memory: GuestMemory,
+    pub interrupt: Arc<Interrupt>,
+    pub writes: Arc<dyn GuestWrites>,
+    pub features: u64,
+    queues: Vec<Option<Active>>,
+}
+
+impl QueueSet {
+    pub fn new(a: Activation) -> QueueSet {
+        let queues = a
+            .queues
+            .into_iter()
+            .zip(a.notify)
+            .map(|(q, notify)| {
+                q.map(|queue| Active {
+                    queue,
+                    notify,
+                    broken: false,
+                })
+            })
+            .collect();
+        QueueSet {
+            memory: a.memory,
+            interrupt: a.interrupt,
+            writes: a.writes,
+            features: a.features,
+            queues,
+        }
+    }
+
+    /// Fails activation unless the driver enabled queues `0..n`.
+    pub fn require(&self, n: usize) -> Result<(), ActivateError> {
+        match (0..n).find(|&i| !matches!(self.queues.get(i), Some(Some(_)))) {
+            Some(i) => Err(ActivateError::MissingQueue(i)),
+            None => Ok(()),
+        }
+    }
+
+    /// The notify eventfd of queue `i`, registered with `token`.
+    pub fn source(&self, i: usize, token: u64) -> Option<(RawFd, u64, EventSet)> {
+        let q = self.queues.get(i)?.as_ref()?;
+        (!q.broken).then(|| (q.notify.as_raw_fd(), token, EventSet::IN))
+    }
+
+    /// Clears queue `i`'s notify eventfd.
+    pub fn drain_notify(&self, i: usize) {
+        if let Some(Some(q)) = self.queues.get(i) {
+            super::worker::drain(&q.notify);
+        }
+    }
+
+    /// Stops the driver from notifying queue `i` while the device is draining it anyway.
+    pub fn disable_notification(&mut self, i: usize) {
+        let mem = &self.memory;
+        if let Some(Some(q)) = self.queues.get_mut(i) {
+            let _ = q.queue.disable_notification(mem);
+        }
+    }
+
+    /// Asks for notifications again; true when buffers arrived meanwhile (serve them now).
+    pub fn enable_notification(&mut self, i: usize) -> bool {
+        let mem = &self.memory;
+        match self.queues.get_mut(i) {
+            Some(Some(q)) if !q.broken => q.queue.enable_notification(mem).unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// The next request on queue `i`, validated. A malformed one breaks the queue.
+    pub fn pop(&mut self, i: usize) -> Option<Chain> {
+        let mem = &self.memory;
+        let q = self.queues.get_mut(i)?.as_mut()?;
+        if q.broken {
+            return None;
+        }
+        let next = match q.queue.iter(mem) {
+            Ok(mut it) => it.next().map(Chain::parse),
+            Err(e) => {
+                log::warn!("virtio: queue {i}: {e}");
+                q.broken = true;
+                self.interrupt.signal_needs_reset();
+                return None;
+            }
+        };
+        match next {
+            None => None,
+            Some(Ok(chain)) => Some(chain),
+            Some(Err(e)) => {
+                log::warn!("virtio: queue {i}: {e}; the device stops using it until reset");
+                q.broken = true;
+                self.interrupt.signal_needs_reset();
+                None
+            }
+        }
+    }
+
+    /// Puts back the last popped request, to be served later (no room to serve it now).
+    pub fn undo_pop(&mut self, i: usize) {
+        if let Some(Some(q)) = self.queues.get_mut(i) {
+            q.queue.go_to_previous_position();
+        }
+    }
+
+    /// Whether queue `i` has requests waiting.
+    pub fn has_pending(&mut self, i: usize) -> bool {
+        let mem = &self.memory;
+        match self.queues.get_mut(i) {
+            Some(Some(q)) if !q.broken => q
+                .queue
+                .avail_idx(mem, std::sync::atomic::Ordering::Acquire)
+                .is_ok_and(|idx| idx.0 != q.queue.next_avail()),
+            _ => false,
+        }
+    }
+
+    /// Returns a served request to the driver with `len` bytes written into it.
+    pub fn complete(&mut self, i: usize, head: u16, len: u32) {
+        let mem = &self.memory;
+        let Some(Some(q)) = self.queues.get_mut(i) else {
+            return;
+        };
+        if let Err(e) = q.queue.add_used(mem, head, len) {
+            log::warn!("virtio: queue {i}: cannot put request {head} on the used ring: {e}");
+            q.broken = true;
+            self.interrupt.signal_needs_reset();
+        }
+    }
+
+    /// Raises the used-ring interrupt if the driver wants one for queue `i`.
+    pub fn notify_driver(&mut self, i: usize) {
+        let mem = &self.memory;
+        if let Some(Some(q)) = self.queues.get_mut(i) {
+            if q.queue.needs_notification(mem).unwrap_or(true) {
+                self.interrupt.signal_used();
+            }
+        }
+    }
+
+    pub fn reader<'a>(&'a self, chain: &'a Chain) -> ChainReader<'a> {
+        ChainReader::new(&self.memory, chain)
+    }
+
+    pub fn writer<'a>(&'a self, chain: &'a Chain) -> ChainWriter<'a> {
+        ChainWriter::new(&self.memory, &self.writes, chain)
+    }
+
+    /// The queues' state (positions, addresses), for a snapshot of a paused device.
+    pub fn states(&self) -> Vec<Option<virtio_queue::QueueState>> {
+        self.queues
+            .iter()
+            .map(|q| q.as_ref().map(|q| q.queue.state()))
+            .collect()
+    }
+}
