@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use devices::serial::Output;
 use devices::virtio::console::{Console, ConsoleInput};
+use devices::virtio::net::Net;
+use devices::virtio::tap::Tap;
 use devices::virtio::{block::Block, rng::Rng, GuestWrites, MmioTransport, VirtioDevice};
 use vm_core::{GuestMemory, Irq};
 
@@ -14,8 +16,8 @@ use crate::io_config::{ConsoleKind, IoConfig};
 pub enum VirtioError {
     #[error(transparent)]
     Disk(#[from] devices::disk::DiskError),
-    #[error("{0}")]
-    Net(String),
+    #[error(transparent)]
+    Tap(#[from] devices::virtio::tap::TapError),
     #[error("{0}")]
     Vsock(String),
     #[error("{count} virtio devices asked for, but this machine has room for {max}")]
@@ -58,11 +60,11 @@ pub fn build(
             device: Box::new(Block::new(image, &serial)),
         });
     }
-    if let Some(net) = io.nets.first() {
-        return Err(VirtioError::Net(format!(
-            "--net tap={}: virtio-net is not available yet",
-            net.tap
-        )));
+    for net in &io.nets {
+        let tap = Tap::open(&net.tap)?;
+        pending.push(Pending {
+            device: Box::new(Net::new(tap, net.mac.unwrap_or_else(random_mac))),
+        });
     }
     if io.rng {
         pending.push(Pending {
@@ -94,6 +96,18 @@ pub fn build(
         transports,
         console_input,
     })
+}
+
+/// A locally administered unicast address in QEMU's 52:54:00 range, random in the rest,
+/// so two guests on one bridge do not collide.
+fn random_mac() -> [u8; 6] {
+    let mut tail = [0u8; 3];
+    // SAFETY: `tail` is valid for writes of its length.
+    let n = unsafe { libc::getrandom(tail.as_mut_ptr().cast(), tail.len(), 0) };
+    if n != tail.len() as isize {
+        tail = [0x12, 0x34, 0x56];
+    }
+    [0x52, 0x54, 0x00, tail[0], tail[1], tail[2]]
 }
 
 /// The disk's serial number (what GET_ID and /sys/block/vdX/serial report): the image's

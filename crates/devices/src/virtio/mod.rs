@@ -24,8 +24,10 @@ pub mod block;
 pub mod chain;
 pub mod console;
 pub mod mmio;
+pub mod net;
 pub mod queues;
 pub mod rng;
+pub mod tap;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
