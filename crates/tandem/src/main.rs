@@ -80,7 +80,7 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     initrd: Option<PathBuf>,
     /// Kernel command line [default: "console=ttyS0 reboot=k panic=1" on x86-kvm,
-    /// "console=ttyS0 panic=-1" on riscv-virt; hvc0 with --console virtio].
+    /// "console=ttyS0 panic=-1" on riscv-virt].
     #[arg(long, value_name = "STR")]
     cmdline: Option<String>,
     /// Guest RAM, in MiB or with a K/M/G suffix.
@@ -107,8 +107,9 @@ struct RunArgs {
     /// A virtio-rng device fed from the host's getrandom(2).
     #[arg(long)]
     rng: bool,
-    /// Which device is the guest console on the --serial backend: serial (the 16550,
-    /// ttyS0) or virtio (a virtio-console, hvc0).
+    /// Which device console input goes to: serial (the 16550, ttyS0) or virtio (a
+    /// virtio-console: hvc0, or hvc1 on a RISC-V kernel that has the SBI console as hvc0;
+    /// name it with console= on the command line). Both write to the --serial backend.
     #[arg(long, value_name = "KIND", default_value = "serial")]
     console: vmm::ConsoleKind,
     /// A virtio-vsock device: cid=N,socket=PATH (host programs connect to PATH and send
@@ -125,14 +126,6 @@ impl RunArgs {
             rng: self.rng,
             console: self.console,
             vsock: self.vsock.clone(),
-        }
-    }
-
-    /// The guest's console device on the kernel command line.
-    fn console_arg(&self) -> &'static str {
-        match self.console {
-            vmm::ConsoleKind::Serial => "console=ttyS0",
-            vmm::ConsoleKind::Virtio => "console=hvc0",
         }
     }
 }
@@ -172,7 +165,6 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
         (None, None) => return Err(RunError::Usage("--kernel is required".into())),
     };
     let io = args.io();
-    let console = args.console_arg();
     let reason = match machine {
         MachineKind::X86Kvm => {
             let Some(kernel) = args.kernel else {
@@ -194,7 +186,7 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                 initrd: args.initrd,
                 cmdline: args
                     .cmdline
-                    .unwrap_or_else(|| format!("{console} reboot=k panic=1")),
+                    .unwrap_or_else(|| "console=ttyS0 reboot=k panic=1".into()),
                 memory: args.memory,
                 cpus: args.cpus,
                 serial: args.serial,
@@ -208,7 +200,7 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                 initrd: args.initrd,
                 cmdline: args
                     .cmdline
-                    .unwrap_or_else(|| format!("{console} panic=-1")),
+                    .unwrap_or_else(|| "console=ttyS0 panic=-1".into()),
                 memory: args.memory,
                 cpus: args.cpus,
                 serial: args.serial,

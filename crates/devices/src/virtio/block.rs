@@ -265,30 +265,24 @@ impl Handler for BlockWorker {
 
     fn ready(&mut self, _token: u64, _events: EventSet) {
         self.queues.drain_notify(0);
-        loop {
-            self.queues.disable_notification(0);
-            while let Some(chain) = self.queues.pop(0) {
-                let Some(done) = self.serve(&chain) else {
-                    // No header or no status byte: not a request at all.
-                    log::warn!("virtio-blk: malformed request {}", chain.head);
-                    self.queues.complete(0, chain.head, 0);
-                    continue;
-                };
-                let (status, data) = match done {
-                    Done::Ok(n) => (VIRTIO_BLK_S_OK, n),
-                    Done::IoErr => (VIRTIO_BLK_S_IOERR, 0),
-                    Done::Unsupported => (VIRTIO_BLK_S_UNSUPP, 0),
-                };
-                let status_at = chain.writable_len() - 1;
-                let mut w = self.queues.writer(&chain);
-                w.skip(status_at);
-                w.write(&[status as u8]);
-                let used = u32::try_from(data + 1).unwrap_or(u32::MAX);
-                self.queues.complete(0, chain.head, used);
-            }
-            if !self.queues.enable_notification(0) {
-                break;
-            }
+        while let Some(chain) = self.queues.pop(0) {
+            let Some(done) = self.serve(&chain) else {
+                // No header or no status byte: not a request at all.
+                log::warn!("virtio-blk: malformed request {}", chain.head);
+                self.queues.complete(0, chain.head, 0);
+                continue;
+            };
+            let (status, data) = match done {
+                Done::Ok(n) => (VIRTIO_BLK_S_OK, n),
+                Done::IoErr => (VIRTIO_BLK_S_IOERR, 0),
+                Done::Unsupported => (VIRTIO_BLK_S_UNSUPP, 0),
+            };
+            let status_at = chain.writable_len() - 1;
+            let mut w = self.queues.writer(&chain);
+            w.skip(status_at);
+            w.write(&[status as u8]);
+            let used = u32::try_from(data + 1).unwrap_or(u32::MAX);
+            self.queues.complete(0, chain.head, used);
         }
         self.queues.notify_driver(0);
     }

@@ -189,11 +189,7 @@ impl NetWorker {
             let (head, frame) = match self.tx_blocked.take() {
                 Some(blocked) => blocked,
                 None => {
-                    self.queues.disable_notification(TX);
                     let Some(chain) = self.queues.pop(TX) else {
-                        if self.queues.enable_notification(TX) {
-                            continue;
-                        }
                         break;
                     };
                     let frame = self.queues.reader(&chain).read_up_to(MAX_FRAME);

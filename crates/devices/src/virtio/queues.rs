@@ -71,16 +71,8 @@ impl QueueSet {
         }
     }
 
-    /// Stops the driver from notifying queue `i` while the device is draining it anyway.
-    pub fn disable_notification(&mut self, i: usize) {
-        let mem = &self.memory;
-        if let Some(Some(q)) = self.queues.get_mut(i) {
-            let _ = q.queue.disable_notification(mem);
-        }
-    }
-
     /// Asks for notifications again; true when buffers arrived meanwhile (serve them now).
-    pub fn enable_notification(&mut self, i: usize) -> bool {
+    fn enable_notification(&mut self, i: usize) -> bool {
         let mem = &self.memory;
         match self.queues.get_mut(i) {
             Some(Some(q)) if !q.broken => q.queue.enable_notification(mem).unwrap_or(false),
@@ -88,8 +80,23 @@ impl QueueSet {
         }
     }
 
-    /// The next request on queue `i`, validated. A malformed one breaks the queue.
+    /// The next request on queue `i`, validated; a malformed one breaks the queue.
+    ///
+    /// When the queue is empty this re-arms the driver's notifications (with EVENT_IDX,
+    /// publishes how far the device has read) and looks once more, so every caller that
+    /// pops until None is woken by the next request, however the driver batches.
     pub fn pop(&mut self, i: usize) -> Option<Chain> {
+        loop {
+            if let Some(chain) = self.pop_once(i) {
+                return Some(chain);
+            }
+            if !self.enable_notification(i) {
+                return None;
+            }
+        }
+    }
+
+    fn pop_once(&mut self, i: usize) -> Option<Chain> {
         let mem = &self.memory;
         let q = self.queues.get_mut(i)?.as_mut()?;
         if q.broken {

@@ -78,23 +78,17 @@ impl Handler for RngWorker {
     fn ready(&mut self, _token: u64, _events: EventSet) {
         self.queues.drain_notify(0);
         let mut buf = Vec::new();
-        loop {
-            self.queues.disable_notification(0);
-            while let Some(chain) = self.queues.pop(0) {
-                let want = (chain.writable_len() as usize).min(MAX_PER_REQUEST);
-                buf.resize(want, 0);
-                let written = if getrandom(&mut buf) {
-                    let mut w = self.queues.writer(&chain);
-                    w.write(&buf);
-                    w.written()
-                } else {
-                    0
-                };
-                self.queues.complete(0, chain.head, written);
-            }
-            if !self.queues.enable_notification(0) {
-                break;
-            }
+        while let Some(chain) = self.queues.pop(0) {
+            let want = (chain.writable_len() as usize).min(MAX_PER_REQUEST);
+            buf.resize(want, 0);
+            let written = if getrandom(&mut buf) {
+                let mut w = self.queues.writer(&chain);
+                w.write(&buf);
+                w.written()
+            } else {
+                0
+            };
+            self.queues.complete(0, chain.head, written);
         }
         self.queues.notify_driver(0);
     }

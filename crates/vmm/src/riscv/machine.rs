@@ -25,7 +25,7 @@ use super::fdt::{self, FdtConfig, FdtError};
 use super::gdb_stub;
 use super::layout::*;
 use super::sbi::{self, After, HartSlot, Sbi};
-use crate::io_config::{ConsoleKind, IoConfig};
+use crate::io_config::IoConfig;
 use crate::stdio::{RawStdout, RawTerminal};
 use crate::virtio::{self, VirtioError};
 use crate::{events, signals, ExitReason, SerialConfig, VmControl};
@@ -270,16 +270,10 @@ impl RiscvMachine {
         };
         let lines = Arc::new(Lines::default());
         let plic = Plic::new(rv::PLIC_SOURCES, harts_n, lines.clone())?;
-        // The console backend (--serial) serves whichever device --console names.
-        let virtio_console = config.io.console == ConsoleKind::Virtio;
-        let uart_out = if virtio_console {
-            Box::new(std::io::sink())
-        } else {
-            output(&config.serial)?
-        };
+        // Both consoles write to the --serial backend; input goes to the one --console names.
         let serial = Arc::new(Mutex::new(Serial::new(
             plic.irq_line(rv::UART0_IRQ)?,
-            uart_out,
+            output(&config.serial)?,
         )));
         let dma = Arc::new(DmaWrites::default());
         let virtio = virtio::build(
