@@ -93,7 +93,10 @@ impl Driver {
         self.write(0x20, features_hi);
         self.write(0x24, 0);
         self.write(0x20, 0);
-        self.write(0x70, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
+        self.write(
+            0x70,
+            status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK,
+        );
         self.read(0x70)
     }
 
@@ -269,7 +272,10 @@ fn nested_indirect_tables_set_needs_reset() {
     d.write(0x20, 1);
     d.write(0x24, 0);
     d.write(0x20, 1 << 28);
-    d.write(0x70, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
+    d.write(
+        0x70,
+        status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK,
+    );
     d.setup_queue();
     d.write(
         0x70,
