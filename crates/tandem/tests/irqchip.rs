@@ -132,6 +132,29 @@ fn input_wakes_a_halted_vcpu_and_kicks_a_running_one() {
 }
 
 #[test]
+fn a_vcpu_sleeping_in_hlt_stops_with_the_vm() {
+    if !x86_guests::kvm_usable("a_vcpu_sleeping_in_hlt_stops_with_the_vm") {
+        return;
+    }
+    let mut child = tandem()
+        .arg("run")
+        .arg("--kernel")
+        .arg(x86_guests::build("pic_wait"))
+        .args(["--memory", "64M", "--irqchip", "userspace"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    expect_output(&mut child, "halting\n");
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+}
+
+#[test]
 fn userspace_irqchip_is_one_vcpu_and_x86_only() {
     let kernel = x86_guests::build("pic_irq");
     let out = tandem()

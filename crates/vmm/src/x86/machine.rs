@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use devices::virtio::console::ConsoleInput;
+use devices::virtio::IgnoreWrites;
 use devices::{AcpiPower, DebugPort, Serial, I8042};
 use kvm::x86::boot::{self, BootConfig, BootError};
 use kvm::x86::{acpi, cpuid, layout};
@@ -19,8 +21,10 @@ use vmm_sys_util::signal::Killable;
 use super::irqchip::UserIrqchip;
 use super::stats::VcpuStats;
 use super::vcpu_thread::{self, IoBuses, VcpuContext};
-use super::{COM1_IRQ, COM1_PORT};
+use super::{virtio, COM1_IRQ, COM1_PORT};
+use crate::io_config::ConsoleKind;
 use crate::stdio::{RawStdout, RawTerminal};
+use crate::virtio::VirtioError;
 use crate::{events, signals, ExitReason, IrqchipMode, SerialConfig, VmConfig, VmControl};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,8 @@ pub enum MachineError {
     UserIrqchipSmp(u8),
     #[error("interrupt line {0} does not exist on this machine")]
     NoIrqLine(u32),
+    #[error(transparent)]
+    Virtio(#[from] VirtioError),
     #[error("cannot open {what} {path}: {source}")]
     Open {
         what: &'static str,
@@ -77,6 +83,24 @@ fn host(what: &'static str) -> impl FnOnce(std::io::Error) -> MachineError {
     move |source| MachineError::Host { what, source }
 }
 
+/// Where console output goes (`--serial`).
+fn console_output(serial: &SerialConfig) -> Result<devices::serial::Output, MachineError> {
+    Ok(match serial {
+        SerialConfig::Stdio => Box::new(RawStdout),
+        SerialConfig::None => Box::new(std::io::sink()),
+        SerialConfig::File(path) => Box::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| MachineError::SerialFile {
+                    path: path.clone(),
+                    source,
+                })?,
+        ),
+    })
+}
+
 fn check_readable(what: &'static str, path: &std::path::Path) -> Result<(), MachineError> {
     File::open(path)
         .map(drop)
@@ -94,6 +118,8 @@ pub struct X86Machine {
     vcpus: Vec<Vcpu>,
     control: Arc<VmControl>,
     serial: Arc<Mutex<Serial>>,
+    /// Console input goes here instead of the UART with `--console virtio`.
+    console_input: Option<ConsoleInput>,
     console_on_stdio: bool,
     /// `None`: KVM's in-kernel irqchip.
     user_irqchip: Option<Arc<UserIrqchip>>,
@@ -118,12 +144,6 @@ impl X86Machine {
         }
         if config.cpus == 0 {
             return Err(MachineError::NoCpus);
-        }
-        if config.io.virtio_count() > 0 {
-            return Err(MachineError::Host {
-                what: "virtio devices",
-                source: std::io::Error::other("not yet attached to the x86-kvm machine"),
-            });
         }
         if config.irqchip == IrqchipMode::Userspace && config.cpus > 1 {
             return Err(MachineError::UserIrqchipSmp(config.cpus));
@@ -154,31 +174,47 @@ impl X86Machine {
         };
         let apic = user_irqchip.is_none();
 
+        // Backends (disk images, taps) open before anything else is built on them.
+        let virtio_devices = crate::virtio::build(
+            &config.io,
+            virtio::SLOT_IRQS.len(),
+            &memory,
+            Arc::new(IgnoreWrites),
+            || {
+                console_output(&config.serial).map_err(|e| match e {
+                    MachineError::SerialFile { source, .. } => source,
+                    other => std::io::Error::other(other.to_string()),
+                })
+            },
+            |slot| {
+                irq_line(&vm, user_irqchip.as_ref(), virtio::SLOT_IRQS[slot])
+                    .map_err(|e| VirtioError::Host(std::io::Error::other(e.to_string())))
+            },
+        )?;
+        let mut mmio = Bus::new();
+        virtio::attach(&vm, &virtio_devices.transports, &mut mmio)?;
+        let cmdline = format!(
+            "{}{}",
+            config.cmdline,
+            virtio::cmdline_entries(virtio_devices.transports.len())
+        );
+
         let entry = boot::load(
             &memory,
             &BootConfig {
                 kernel: &config.kernel,
                 initrd: config.initrd.as_deref(),
-                cmdline: &config.cmdline,
+                cmdline: cmdline.trim_start(),
                 cpus: config.cpus,
                 apic,
             },
         )?;
 
         let control = Arc::new(VmControl::new().map_err(host("cannot create an eventfd"))?);
-        let serial_out: devices::serial::Output = match &config.serial {
-            SerialConfig::Stdio => Box::new(RawStdout),
-            SerialConfig::None => Box::new(std::io::sink()),
-            SerialConfig::File(path) => Box::new(
-                File::options()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|source| MachineError::SerialFile {
-                        path: path.clone(),
-                        source,
-                    })?,
-            ),
+        // The console backend (--serial) serves whichever device --console names.
+        let serial_out = match config.io.console {
+            ConsoleKind::Serial => console_output(&config.serial)?,
+            ConsoleKind::Virtio => Box::new(std::io::sink()),
         };
         let com1_irq = irq_line(&vm, user_irqchip.as_ref(), COM1_IRQ)?;
         let serial = Arc::new(Mutex::new(Serial::new(com1_irq, serial_out)));
@@ -237,10 +273,11 @@ impl X86Machine {
         Ok(Self {
             memory,
             pio,
-            mmio: Bus::new(),
+            mmio,
             vcpus,
             control,
             serial,
+            console_input: virtio_devices.console_input,
             console_on_stdio: config.serial == SerialConfig::Stdio,
             user_irqchip,
             stats: Arc::new(VcpuStats::default()),
@@ -337,13 +374,12 @@ impl X86Machine {
             }
         }
 
-        let result = events::serve(
-            &self.control,
-            signal_evt,
-            &*self.serial,
-            self.console_on_stdio,
-        )
-        .map_err(|(what, source)| MachineError::Host { what, source });
+        let console: &dyn events::ConsoleSink = match &self.console_input {
+            Some(input) => input,
+            None => &*self.serial,
+        };
+        let result = events::serve(&self.control, signal_evt, console, self.console_on_stdio)
+            .map_err(|(what, source)| MachineError::Host { what, source });
         if let Err(e) = &result {
             self.control.stop(ExitReason::Error(e.to_string()));
         }

@@ -6,6 +6,7 @@ mod irqchip;
 mod machine;
 mod stats;
 mod vcpu_thread;
+mod virtio;
 
 pub use machine::{MachineError, X86Machine};
 pub use stats::VcpuStats;
