@@ -5,6 +5,7 @@ pub mod acpi_power;
 pub mod debug;
 pub mod disk;
 pub mod i8042;
+pub mod pic;
 pub mod riscv;
 pub mod serial;
 pub mod virtio;
@@ -12,6 +13,7 @@ pub mod virtio;
 pub use acpi_power::AcpiPower;
 pub use debug::DebugPort;
 pub use i8042::I8042;
+pub use pic::Pic;
 pub use serial::Serial;
 
 /// A `vm_superio::Trigger` that calls back into the machine, for events that are not

@@ -5,9 +5,11 @@
 //! This crate knows nothing about device models: a vCPU exit is handed back to the caller
 //! as a [`VcpuExit`], and the caller routes it through its `Bus`.
 
+pub mod kick;
 mod vcpu;
 mod vm;
 pub mod x86;
 
+pub use kick::BoundVcpu;
 pub use vcpu::{ExitHandler, Vcpu, VcpuError, VcpuExit};
 pub use vm::{IrqLine, Vm, VmError};

@@ -3,9 +3,18 @@
 //! Port and MMIO exits are served inside [`Vcpu::run`] through an [`ExitHandler`] (the
 //! caller's device bus), so the borrowed `kvm_run` data never escapes; everything else
 //! comes back as an owned [`VcpuExit`].
+//!
+//! Without an in-kernel irqchip the caller is the interrupt controller: it injects
+//! vectors with [`Vcpu::inject_interrupt`] when [`Vcpu::can_inject_interrupt`] says
+//! the guest can take one, and otherwise asks for an interrupt-window exit with
+//! [`Vcpu::request_interrupt_window`].
 
-use kvm_bindings::{CpuId, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_bindings::{
+    kvm_interrupt, CpuId, KVMIO, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+};
 use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
+use vmm_sys_util::ioctl::ioctl_with_ref;
+use vmm_sys_util::ioctl_iow_nr;
 
 use crate::x86::regs::{self, EntryMode};
 
@@ -20,7 +29,18 @@ pub enum VcpuError {
     },
     #[error("vCPU {id}: KVM accepted only {set} of {wanted} boot MSRs")]
     Msrs { id: u8, set: usize, wanted: usize },
+    #[error("vCPU {id}: cannot inject interrupt vector {vector:#x}: {source}")]
+    Inject {
+        id: u8,
+        vector: u8,
+        #[source]
+        source: std::io::Error,
+    },
 }
+
+// KVM_INTERRUPT (kvm-ioctls has no wrapper): queue an external interrupt vector, for VMs
+// whose interrupt controller lives in user space.
+ioctl_iow_nr!(KVM_INTERRUPT, KVMIO, 0x86, kvm_interrupt);
 
 /// The device side of an exit: the VMM's port and MMIO buses.
 pub trait ExitHandler {
@@ -40,6 +60,9 @@ pub enum VcpuExit {
     Interrupted,
     /// `hlt` reached user space (only without an in-kernel irqchip).
     Hlt,
+    /// The guest can take an interrupt now (asked for with
+    /// [`Vcpu::request_interrupt_window`]; only without an in-kernel irqchip).
+    IrqWindowOpen,
     /// Triple fault: the guest is dead.
     Shutdown,
     /// The guest asked for a reset (e.g. through PSCI-like system events).
@@ -56,7 +79,7 @@ pub enum VcpuExit {
 
 pub struct Vcpu {
     id: u8,
-    fd: VcpuFd,
+    pub(crate) fd: VcpuFd,
 }
 
 impl Vcpu {
@@ -73,8 +96,9 @@ impl Vcpu {
         move |source| VcpuError::Ioctl { id, what, source }
     }
 
-    /// CPUID, MSRs, FPU and LAPIC state every vCPU needs, boot vCPU or not.
-    pub fn configure(&self, cpuid: &CpuId) -> Result<(), VcpuError> {
+    /// CPUID, MSRs, FPU and (with an in-kernel irqchip, `lapic`) LAPIC state every vCPU
+    /// needs, boot vCPU or not.
+    pub fn configure(&self, cpuid: &CpuId, lapic: bool) -> Result<(), VcpuError> {
         self.fd.set_cpuid2(cpuid).map_err(self.err("set CPUID"))?;
         let msrs = crate::x86::msr::boot_msrs();
         let set = self.fd.set_msrs(&msrs).map_err(self.err("set MSRs"))?;
@@ -86,7 +110,25 @@ impl Vcpu {
             });
         }
         self.fd.set_fpu(&regs::fpu()).map_err(self.err("set FPU"))?;
-        self.configure_lapic()
+        if lapic {
+            self.configure_lapic()
+        } else {
+            self.disable_apic()
+        }
+    }
+
+    /// Without an in-kernel irqchip there is no local APIC: clear its global enable in
+    /// IA32_APIC_BASE. KVM derives CPUID.1:EDX.APIC from that bit, so this is also what
+    /// hides the APIC from the guest's CPUID.
+    fn disable_apic(&self) -> Result<(), VcpuError> {
+        let mut sregs = self
+            .fd
+            .get_sregs()
+            .map_err(self.err("get special registers"))?;
+        sregs.apic_base = 0;
+        self.fd
+            .set_sregs(&sregs)
+            .map_err(self.err("set special registers"))
     }
 
     /// LINT0 receives the PIC's ExtINT and LINT1 NMIs, as firmware programs them; Linux
@@ -128,12 +170,48 @@ impl Vcpu {
         self.fd.get_regs().map_or(u64::MAX, |r| r.rip)
     }
 
+    /// True when the guest can take an external interrupt now: as of the last exit,
+    /// RFLAGS.IF is set, no interrupt shadow (`sti`, `mov ss`) is active and no earlier
+    /// injection is still pending. Before the first run it is false.
+    pub fn can_inject_interrupt(&mut self) -> bool {
+        let run = self.fd.get_kvm_run();
+        run.ready_for_interrupt_injection != 0 && run.if_flag != 0
+    }
+
+    /// Asks KVM to exit with [`VcpuExit::IrqWindowOpen`] as soon as the guest can take
+    /// an interrupt (or stops asking). Read by every following `KVM_RUN`.
+    pub fn request_interrupt_window(&mut self, on: bool) {
+        self.fd.get_kvm_run().request_interrupt_window = u8::from(on);
+    }
+
+    /// Queues external interrupt `vector`: the guest takes it on the next entry, as if
+    /// its interrupt controller had answered an INTA cycle with it. Only valid when
+    /// [`Vcpu::can_inject_interrupt`] is true and without an in-kernel irqchip.
+    pub fn inject_interrupt(&self, vector: u8) -> Result<(), VcpuError> {
+        let irq = kvm_interrupt {
+            irq: u32::from(vector),
+        };
+        // SAFETY: `fd` is a vCPU fd and KVM_INTERRUPT reads exactly one kvm_interrupt
+        // from the pointer, which is valid for the duration of the call.
+        let ret = unsafe { ioctl_with_ref(&self.fd, KVM_INTERRUPT(), &irq) };
+        if ret < 0 {
+            return Err(VcpuError::Inject {
+                id: self.id,
+                vector,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+
     /// Enters the guest once and serves the exit.
     pub fn run(&mut self, io: &dyn ExitHandler) -> Result<VcpuExit, VcpuError> {
         let exit = match self.fd.run() {
             Ok(exit) => exit,
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
-                return Ok(VcpuExit::Interrupted)
+                // A kick (see `kick.rs`) may have set immediate_exit; it has done its job.
+                self.fd.set_kvm_immediate_exit(0);
+                return Ok(VcpuExit::Interrupted);
             }
             Err(source) => {
                 return Err(VcpuError::Ioctl {
@@ -162,6 +240,7 @@ impl Vcpu {
             }
             KvmExit::Intr => VcpuExit::Interrupted,
             KvmExit::Hlt => VcpuExit::Hlt,
+            KvmExit::IrqWindowOpen => VcpuExit::IrqWindowOpen,
             KvmExit::Shutdown => VcpuExit::Shutdown,
             KvmExit::SystemEvent(kind, _) => match kind {
                 KVM_SYSTEM_EVENT_RESET => VcpuExit::SystemReset,

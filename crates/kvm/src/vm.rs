@@ -1,9 +1,11 @@
-//! A KVM virtual machine: its file descriptor, memory slots and in-kernel irqchip.
+//! A KVM virtual machine: its file descriptor, memory slots, in-kernel irqchip, and the
+//! two eventfd shortcuts through the kernel: irqfd (a write raises an interrupt line) and
+//! ioeventfd (a guest write to an address signals an eventfd instead of exiting).
 
 use std::sync::Arc;
 
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_PIT_SPEAKER_DUMMY};
-use kvm_ioctls::{Cap, Kvm, VmFd};
+use kvm_ioctls::{Cap, IoEventAddress, Kvm, NoDatamatch, VmFd};
 use vm_core::memory::{GuestMemoryApi, GuestMemoryRegion};
 use vm_core::{GuestMemory, Irq, IrqError};
 use vmm_sys_util::eventfd::EventFd;
@@ -40,6 +42,13 @@ pub enum VmError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot {what} the ioeventfd at MMIO address {addr:#x}: {source}")]
+    IoEvent {
+        what: &'static str,
+        addr: u64,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot query supported CPUID: {0}")]
     Cpuid(#[source] kvm_ioctls::Error),
     #[error("cannot create vCPU {id}: {source}")]
@@ -50,8 +59,9 @@ pub enum VmError {
     },
 }
 
-/// Where the in-kernel irqchip expects its identity-map page and TSS; placed just below
-/// 4 GiB, in the hole between low RAM and the LAPIC, as every x86 VMM does.
+/// Where KVM (Intel VMX) keeps the TSS and identity map it needs to run real-mode code;
+/// placed just below 4 GiB, in the hole between low RAM and the LAPIC, as every x86 VMM
+/// does.
 const TSS_ADDRESS: usize = 0xfffb_d000;
 
 pub struct Vm {
@@ -78,6 +88,7 @@ impl Vm {
             (Cap::Irqfd, "KVM_CAP_IRQFD"),
             (Cap::Pit2, "KVM_CAP_PIT2"),
             (Cap::ImmediateExit, "KVM_CAP_IMMEDIATE_EXIT"),
+            (Cap::Ioeventfd, "KVM_CAP_IOEVENTFD"),
         ] {
             if !kvm.check_extension(cap) {
                 return Err(VmError::MissingCap(name));
@@ -109,10 +120,16 @@ impl Vm {
         Ok(())
     }
 
+    /// Places the three pages Intel VMX needs for real-mode emulation (TSS and identity
+    /// map). Every x86 VM needs it, with or without an in-kernel irqchip.
+    pub fn set_tss_address(&self) -> Result<(), VmError> {
+        self.fd.set_tss_address(TSS_ADDRESS).map_err(VmError::Tss)
+    }
+
     /// Creates the in-kernel PIC, IOAPIC, LAPICs and PIT, so timer interrupts, `hlt` and
-    /// EOIs never leave the kernel.
+    /// EOIs never leave the kernel. Without it, KVM leaves interrupt delivery to user
+    /// space (`Vcpu::inject_interrupt`), `hlt` exits, and there are no local APICs.
     pub fn create_irqchip(&self) -> Result<(), VmError> {
-        self.fd.set_tss_address(TSS_ADDRESS).map_err(VmError::Tss)?;
         self.fd.create_irq_chip().map_err(VmError::Irqchip)?;
         let pit = kvm_pit_config {
             // Port 0x61 (PC speaker) reads come back from the kernel, not us.
@@ -123,7 +140,8 @@ impl Vm {
     }
 
     /// An interrupt line into the in-kernel irqchip at `gsi` (an ISA IRQ number for the
-    /// legacy devices), driven through an irqfd so raising it costs one `write(2)`.
+    /// legacy devices), driven through an irqfd so raising it costs one `write(2)` from
+    /// any thread and no exit. Needs [`Vm::create_irqchip`].
     pub fn irq_line(&self, gsi: u32) -> Result<Arc<IrqLine>, VmError> {
         let evt =
             EventFd::new(libc::EFD_NONBLOCK).map_err(|source| VmError::Irqfd { gsi, source })?;
@@ -134,6 +152,48 @@ impl Vm {
                 source: std::io::Error::from_raw_os_error(e.errno()),
             })?;
         Ok(Arc::new(IrqLine { evt }))
+    }
+
+    /// Makes guest writes to the MMIO address `addr` signal `evt` inside the kernel
+    /// instead of exiting to user space: the vCPU goes straight back into the guest.
+    /// With `datamatch`, only 4-byte writes of that value do (a virtio-mmio queue notify
+    /// register, written with the queue index, gets one eventfd per queue); other
+    /// writes to the address still exit. Without it, a write of any size and value does.
+    pub fn register_ioevent(
+        &self,
+        evt: &EventFd,
+        addr: u64,
+        datamatch: Option<u32>,
+    ) -> Result<(), VmError> {
+        let at = IoEventAddress::Mmio(addr);
+        match datamatch {
+            Some(value) => self.fd.register_ioevent(evt, &at, value),
+            None => self.fd.register_ioevent(evt, &at, NoDatamatch),
+        }
+        .map_err(|e| VmError::IoEvent {
+            what: "register",
+            addr,
+            source: std::io::Error::from_raw_os_error(e.errno()),
+        })
+    }
+
+    /// Undoes [`Vm::register_ioevent`] with the same arguments.
+    pub fn unregister_ioevent(
+        &self,
+        evt: &EventFd,
+        addr: u64,
+        datamatch: Option<u32>,
+    ) -> Result<(), VmError> {
+        let at = IoEventAddress::Mmio(addr);
+        match datamatch {
+            Some(value) => self.fd.unregister_ioevent(evt, &at, value),
+            None => self.fd.unregister_ioevent(evt, &at, NoDatamatch),
+        }
+        .map_err(|e| VmError::IoEvent {
+            what: "unregister",
+            addr,
+            source: std::io::Error::from_raw_os_error(e.errno()),
+        })
     }
 
     /// The host's supported CPUID leaves, the starting point for each vCPU's CPUID.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use vmm::{SerialConfig, VmConfig, X86Machine};
+use vmm::{IrqchipMode, SerialConfig, VmConfig, X86Machine};
 
 const RUN_EXIT_STATUSES: &str = "\
 Exit status:
@@ -116,6 +116,15 @@ struct RunArgs {
     /// "CONNECT <port>\n"; guest connections to port P reach PATH_P).
     #[arg(long, value_name = "OPTIONS")]
     vsock: Option<vmm::VsockConfig>,
+    /// x86-kvm: where the interrupt controllers live: kernel (KVM's PIC, IOAPIC, local
+    /// APICs and PIT) or userspace (Tandem's 8259A PIC; one vCPU, no APICs, no PIT)
+    /// [default: kernel].
+    #[arg(long, value_name = "MODE")]
+    irqchip: Option<IrqchipMode>,
+    /// x86-kvm: print the vCPUs' exit and interrupt counters to stderr at the end, as
+    /// one `tandem-stats:` line.
+    #[arg(long)]
+    stats: bool,
 }
 
 impl RunArgs {
@@ -191,10 +200,22 @@ fn run(args: RunArgs, started: Instant) -> Result<i32, RunError> {
                 cpus: args.cpus,
                 serial: args.serial,
                 io,
+                irqchip: args.irqchip.unwrap_or_default(),
             };
-            X86Machine::new(&config, started)?.run()?
+            let machine = X86Machine::new(&config, started)?;
+            let stats = machine.stats();
+            let reason = machine.run()?;
+            if args.stats {
+                eprintln!("tandem-stats: {}", stats.summary());
+            }
+            reason
         }
         MachineKind::RiscvVirt => {
+            if args.irqchip.is_some() || args.stats {
+                return Err(RunError::Usage(
+                    "--irqchip and --stats are options of --machine x86-kvm".into(),
+                ));
+            }
             let config = vmm::riscv::RiscvConfig {
                 kernel: args.kernel,
                 initrd: args.initrd,

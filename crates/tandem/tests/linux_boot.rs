@@ -32,11 +32,23 @@ struct Boot {
 /// Boots `kernel` and reads its console until every marker has appeared (then stops
 /// Tandem with SIGTERM) or Tandem exits by itself.
 fn boot(kernel: &Path, initrd: Option<&Path>, cmdline: &str, markers: &[&str]) -> Boot {
+    boot_with(kernel, initrd, cmdline, &[], markers)
+}
+
+/// [`boot`] with more `tandem run` arguments.
+fn boot_with(
+    kernel: &Path,
+    initrd: Option<&Path>,
+    cmdline: &str,
+    extra: &[&str],
+    markers: &[&str],
+) -> Boot {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
     cmd.arg("run")
         .arg("--kernel")
         .arg(kernel)
-        .args(["--cmdline", cmdline, "--memory", "256M"]);
+        .args(["--cmdline", cmdline, "--memory", "256M"])
+        .args(extra);
     if let Some(initrd) = initrd {
         cmd.arg("--initrd").arg(initrd);
     }
@@ -162,6 +174,42 @@ fn lz4_bzimage_starts() {
         return;
     };
     assert_starts("bzImage", &kernel);
+}
+
+/// x86 has no device tree: each virtio-mmio transport is announced on the kernel command
+/// line, which the kernel prints. Where the kernel boots fully, it finds the disk.
+#[test]
+fn virtio_mmio_devices_are_announced_on_the_command_line() {
+    let test = "virtio_mmio_devices_are_announced_on_the_command_line";
+    if !x86_guests::kvm_usable(test) {
+        return;
+    }
+    let Some(kernel) = shared(test, "linux-x86_64.vmlinux") else {
+        return;
+    };
+    let disk = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-boot-virtio.img");
+    std::fs::write(&disk, vec![0u8; 64 << 10]).unwrap();
+    let disk_arg = format!("path={},format=raw", disk.display());
+    let announced = format!(
+        "Command line: {CMDLINE} virtio_mmio.device=4K@0xd0000000:5 \
+         virtio_mmio.device=4K@0xd0001000:6"
+    );
+    let mut markers = vec!["Linux version", announced.as_str()];
+    if x86_guests::hardware_virtualization() {
+        markers.push("[vda] 128 512-byte logical blocks");
+    }
+    let boot = boot_with(
+        &kernel,
+        None,
+        CMDLINE,
+        &["--disk", &disk_arg, "--rng"],
+        &markers,
+    );
+    assert!(
+        boot.all_markers_seen,
+        "markers {markers:?} missing.\nconsole:\n{}\nstderr:\n{}",
+        boot.output, boot.stderr
+    );
 }
 
 #[test]

@@ -29,6 +29,31 @@ impl std::str::FromStr for SerialConfig {
     }
 }
 
+/// Where the x86 machine's interrupt controllers live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IrqchipMode {
+    /// KVM's in-kernel PIC, IOAPIC, local APICs and PIT: interrupts, `hlt`, timers and
+    /// EOIs never leave the kernel.
+    #[default]
+    Kernel,
+    /// Tandem's 8259A PIC model (one vCPU, no APICs, no PIT): Tandem injects each
+    /// interrupt with KVM_INTERRUPT, through interrupt-window exits.
+    Userspace,
+}
+
+impl std::str::FromStr for IrqchipMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "kernel" => Ok(Self::Kernel),
+            "userspace" => Ok(Self::Userspace),
+            _ => Err(format!(
+                "invalid irqchip '{s}': expected kernel or userspace"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct VmConfig {
     pub kernel: PathBuf,
@@ -38,6 +63,7 @@ pub struct VmConfig {
     pub cpus: u8,
     pub serial: SerialConfig,
     pub io: crate::IoConfig,
+    pub irqchip: IrqchipMode,
 }
 
 /// Parses a memory size as QEMU's `-m` does: a number of MiB, or a number with a
@@ -88,5 +114,12 @@ mod tests {
         );
         assert!("file:".parse::<SerialConfig>().is_err());
         assert!("tcp:1".parse::<SerialConfig>().is_err());
+    }
+
+    #[test]
+    fn parses_irqchip_modes() {
+        assert_eq!("kernel".parse(), Ok(IrqchipMode::Kernel));
+        assert_eq!("userspace".parse(), Ok(IrqchipMode::Userspace));
+        assert!("user".parse::<IrqchipMode>().is_err());
     }
 }

@@ -13,8 +13,8 @@ mod stdio;
 pub mod virtio;
 pub mod x86;
 
-pub use config::{parse_size, SerialConfig, VmConfig};
+pub use config::{parse_size, IrqchipMode, SerialConfig, VmConfig};
 pub use control::VmControl;
 pub use exit::ExitReason;
 pub use io_config::{ConsoleKind, DiskConfig, IoConfig, NetConfig, VsockConfig};
-pub use x86::{MachineError, X86Machine};
+pub use x86::{MachineError, VcpuStats, X86Machine};

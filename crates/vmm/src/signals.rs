@@ -28,7 +28,9 @@ extern "C" fn on_stop_signal(num: libc::c_int, _: *mut libc::siginfo_t, _: *mut 
 }
 
 extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // Nothing to do: delivery alone makes KVM_RUN return with EINTR.
+    // Delivery makes a KVM_RUN in progress return with EINTR; setting the thread's
+    // immediate_exit also catches a vCPU thread that is just about to enter one.
+    kvm::kick::on_kick_signal();
 }
 
 /// The signal used to kick vCPU threads.

@@ -10,7 +10,8 @@ use std::time::Instant;
 use vm_core::memory::Bytes;
 use vm_core::BusDevice;
 use vm_memory::GuestAddress;
-use vmm::{ExitReason, SerialConfig, VmConfig, X86Machine};
+use vmm::{ExitReason, IrqchipMode, SerialConfig, VmConfig, X86Machine};
+use vmm_sys_util::eventfd::EventFd;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Access {
@@ -62,6 +63,7 @@ fn config(guest: &str, cpus: u8, serial: SerialConfig) -> VmConfig {
         cpus,
         serial,
         io: Default::default(),
+        irqchip: IrqchipMode::Kernel,
     }
 }
 
@@ -194,6 +196,65 @@ fn timer_interrupt_reaches_the_guest_handler() {
         std::fs::read_to_string(console).unwrap(),
         "timer interrupt handled in ring 0\n"
     );
+}
+
+#[test]
+fn ioeventfd_writes_signal_the_eventfd_instead_of_exiting() {
+    if !x86_guests::kvm_usable("ioeventfd_writes_signal_the_eventfd_instead_of_exiting") {
+        return;
+    }
+    let mut machine =
+        X86Machine::new(&config("ioevent", 1, SerialConfig::None), Instant::now()).unwrap();
+    let mmio = Arc::new(Mutex::new(Recorder::default()));
+    machine
+        .add_mmio_device(mmio.clone(), 0xd000_0000, 0x1000)
+        .unwrap();
+    let queue1 = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+    let any = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+    machine
+        .register_ioevent(&queue1, 0xd000_0050, Some(1))
+        .unwrap();
+    machine.register_ioevent(&any, 0xd000_0060, None).unwrap();
+    let stats = machine.stats();
+    assert_eq!(run(machine), ExitReason::GuestExit(0));
+
+    assert_eq!(queue1.read().unwrap(), 2, "two 4-byte writes of 1");
+    assert_eq!(any.read().unwrap(), 2, "both writes, whatever their size");
+    let w = |offset, data: &[u8]| Access::Write {
+        offset,
+        data: data.to_vec(),
+    };
+    assert_eq!(
+        accesses(&mmio),
+        vec![
+            w(0x50, &[0, 0, 0, 0]),
+            w(0x50, &[2, 0, 0, 0]),
+            w(0x50, &[1])
+        ],
+        "only unmatched writes exit"
+    );
+    // Three MMIO exits and the debug-port write.
+    assert_eq!(stats.io_exits(), 4);
+}
+
+#[test]
+fn userspace_pic_delivers_through_an_interrupt_window() {
+    if !x86_guests::kvm_usable("userspace_pic_delivers_through_an_interrupt_window") {
+        return;
+    }
+    let dir = tempdir();
+    let console = dir.join("console");
+    let mut config = config("pic_irq", 1, SerialConfig::File(console.clone()));
+    config.irqchip = IrqchipMode::Userspace;
+    let machine = X86Machine::new(&config, Instant::now()).unwrap();
+    let stats = machine.stats();
+    assert_eq!(run(machine), ExitReason::GuestExit(0));
+    assert_eq!(
+        std::fs::read_to_string(console).unwrap(),
+        "IRQ 4 arrived at vector 0x44, EOI sent\n"
+    );
+    assert!(stats.irq_window_exits() >= 1);
+    assert_eq!(stats.injected_irqs(), 1);
 }
 
 /// Runs the machine; a guest that never finishes fails the test instead of hanging it.

@@ -11,8 +11,11 @@
  * reports the host's topology, not the VM's.
  *
  * Options (define before including): SMP (wake APs), HAVE_IRQ_HANDLER (the test defines
- * irq_handler for vector IRQ_VECTOR; ring 3 runs with interrupts enabled), NO_IDT (ring 3
- * runs with an empty IDT).
+ * irq_handler for vector IRQ_VECTOR, 0x40 unless defined; ring 3 runs with interrupts
+ * enabled), USER_STI_GATE (with HAVE_IRQ_HANDLER: ring 3 starts with interrupts disabled
+ * and enables them with `int3`, the ring-3 stand-in for `sti`; with STI_GATE_HALTS that
+ * `int3` also waits in ring 0 with `sti; hlt` until an interrupt arrives, since `hlt`
+ * faults in ring 3), NO_IDT (ring 3 runs with an empty IDT).
  */
 #define DEBUG_EXIT_PORT 0xf4
 #define BOOT_TIMER_PORT 0xf8
@@ -30,10 +33,17 @@
 #define TSS_SIZE (TSS_IOMAP_OFFSET + 8192 + 8)
 #define LAPIC 0xfee00000
 #define TRAMPOLINE 0x7000
+#ifndef IRQ_VECTOR
 #define IRQ_VECTOR 0x40
+#endif
+/* A DPL-3 gate whose ring-0 handler returns with IF set (USER_STI_GATE). It is the
+ * breakpoint vector because `int3` is the one software interrupt this host's PVM lets
+ * ring 3 raise (`int $n` for other vectors arrives as #GP). */
+#define STI_VECTOR 3
 /* IOPL=3 and reserved bit 1. IF is set only for tests that take interrupts, and only
- * here: this host's PVM faults `sti`/`cli` in ring 3 whatever the IOPL. */
-#ifdef HAVE_IRQ_HANDLER
+ * here or through the sti gate: this host's PVM faults `sti`/`cli` in ring 3 whatever
+ * the IOPL. */
+#if defined(HAVE_IRQ_HANDLER) && !defined(USER_STI_GATE)
 #define USER_RFLAGS 0x3202
 #else
 #define USER_RFLAGS 0x3002
@@ -142,6 +152,18 @@ exception_handler:
     out %al, $DEBUG_EXIT_PORT
 4:  jmp 4b
 
+#ifdef USER_STI_GATE
+/* Ring 0, from `int3` in ring 3: return with RFLAGS.IF set in the frame
+ * (rip, cs, rflags, rsp, ss), so the interrupt window opens at the iretq. */
+sti_gate:
+#ifdef STI_GATE_HALTS
+    sti
+    hlt
+#endif
+    orq $0x200, 16(%rsp)
+    iretq
+#endif
+
 #ifndef NO_IDT
 /* Fills all 256 interrupt gates (ring 0, kernel CS). */
 build_idt:
@@ -154,10 +176,22 @@ build_idt:
     lea irq_handler(%rip), %rax
 6:
 #endif
+#ifdef USER_STI_GATE
+    cmp $STI_VECTOR, %ecx
+    jne 11f
+    lea sti_gate(%rip), %rax
+11:
+#endif
     mov %rax, %rdx
     and $0xffff, %rdx
     or $(KERNEL_CS << 16), %rdx
     movabs $0x00008e0000000000, %rsi    /* present, DPL 0, 64-bit interrupt gate */
+#ifdef USER_STI_GATE
+    cmp $STI_VECTOR, %ecx
+    jne 12f
+    movabs $0x0000ee0000000000, %rsi    /* the same, DPL 3: ring 3 may `int` to it */
+12:
+#endif
     or %rsi, %rdx
     mov %rax, %rsi
     shr $16, %rsi

@@ -130,8 +130,10 @@ fn madt(cpus: u8) -> Vec<u8> {
     sdt(b"APIC", 4, &body)
 }
 
-/// Writes all tables from `at` on; returns the RSDP's address (which is `at`).
-pub fn write(memory: &GuestMemory, at: u64, cpus: u8) -> Result<u64, AcpiError> {
+/// Writes all tables from `at` on; returns the RSDP's address (which is `at`). Without
+/// `apic` (no in-kernel irqchip: no local APICs, no IOAPIC) there is no MADT, so the
+/// guest uses the 8259A PIC.
+pub fn write(memory: &GuestMemory, at: u64, cpus: u8, apic: bool) -> Result<u64, AcpiError> {
     const RSDP_LEN: u64 = 36;
     let align = |x: u64| (x + 15) & !15;
     let dsdt = dsdt();
@@ -139,11 +141,13 @@ pub fn write(memory: &GuestMemory, at: u64, cpus: u8) -> Result<u64, AcpiError> 
     let fadt_at = align(dsdt_at + dsdt.len() as u64);
     let fadt = fadt(dsdt_at);
     let madt_at = align(fadt_at + fadt.len() as u64);
-    let madt = madt(cpus);
+    let madt = if apic { madt(cpus) } else { Vec::new() };
     let xsdt_at = align(madt_at + madt.len() as u64);
     let mut entries = Vec::new();
     entries.extend_from_slice(&fadt_at.to_le_bytes());
-    entries.extend_from_slice(&madt_at.to_le_bytes());
+    if apic {
+        entries.extend_from_slice(&madt_at.to_le_bytes());
+    }
     let xsdt = sdt(b"XSDT", 1, &entries);
 
     let mut rsdp = Vec::with_capacity(RSDP_LEN as usize);
@@ -205,7 +209,7 @@ mod tests {
     #[test]
     fn rsdp_checksums_hold_in_memory() {
         let mem = vm_core::memory::create(&[(0, 1 << 20)]).unwrap();
-        let at = write(&mem, 0xe0000, 2).unwrap();
+        let at = write(&mem, 0xe0000, 2, true).unwrap();
         let mut rsdp = [0u8; 36];
         mem.read_slice(&mut rsdp, GuestAddress(at)).unwrap();
         assert_eq!(&rsdp[..8], b"RSD PTR ");
@@ -215,5 +219,21 @@ mod tests {
         mem.read_slice(&mut xsdt, GuestAddress(xsdt_at)).unwrap();
         assert_eq!(&xsdt[..4], b"XSDT");
         assert!(sums_to_zero(&xsdt));
+    }
+
+    #[test]
+    fn without_apics_there_is_no_madt() {
+        let mem = vm_core::memory::create(&[(0, 1 << 20)]).unwrap();
+        let at = write(&mem, 0xe0000, 1, false).unwrap();
+        let xsdt_at: u64 = mem.read_obj(GuestAddress(at + 24)).unwrap();
+        let mut xsdt = [0u8; 44];
+        mem.read_slice(&mut xsdt, GuestAddress(xsdt_at)).unwrap();
+        assert_eq!(&xsdt[..4], b"XSDT");
+        assert_eq!(u32::from_le_bytes(xsdt[4..8].try_into().unwrap()), 44);
+        assert!(sums_to_zero(&xsdt));
+        let fadt_at = u64::from_le_bytes(xsdt[36..44].try_into().unwrap());
+        let mut sig = [0u8; 4];
+        mem.read_slice(&mut sig, GuestAddress(fadt_at)).unwrap();
+        assert_eq!(&sig, b"FACP");
     }
 }

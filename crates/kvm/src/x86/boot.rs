@@ -78,6 +78,9 @@ pub struct BootConfig<'a> {
     pub initrd: Option<&'a Path>,
     pub cmdline: &'a str,
     pub cpus: u8,
+    /// Local APICs and an IOAPIC exist (in-kernel irqchip): announce them in the MP
+    /// table and the MADT. Without, the guest finds neither and uses the 8259A PIC.
+    pub apic: bool,
 }
 
 /// Where and how the boot vCPU starts.
@@ -183,8 +186,10 @@ pub fn load(memory: &GuestMemory, config: &BootConfig) -> Result<BootEntry, Boot
     };
 
     regs::write_gdt(memory)?;
-    mptable::write(memory, MPTABLE_START, config.cpus)?;
-    let rsdp = acpi::write(memory, ACPI_START, config.cpus)?;
+    if config.apic {
+        mptable::write(memory, MPTABLE_START, config.cpus)?;
+    }
+    let rsdp = acpi::write(memory, ACPI_START, config.cpus, config.apic)?;
     let e820 = e820_map(memory);
 
     let entry = match (format, loaded.pvh_boot_cap) {

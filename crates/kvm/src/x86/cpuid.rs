@@ -12,6 +12,9 @@ const LEAF_HYPERVISOR: u32 = 0x4000_0000;
 const LEAF_EXT_ADDRESS_SIZES: u32 = 0x8000_0008;
 
 const ECX_HYPERVISOR: u32 = 1 << 31;
+const ECX_X2APIC: u32 = 1 << 21;
+const ECX_TSC_DEADLINE: u32 = 1 << 24;
+const EDX_APIC: u32 = 1 << 9;
 const EDX_HTT: u32 = 1 << 28;
 /// "KVMKVMKVM\0\0\0" as three little-endian registers.
 const KVM_SIGNATURE: [u32; 3] = [0x4b4d_564b, 0x564b_4d56, 0x0000_004d];
@@ -94,6 +97,18 @@ pub fn for_vcpu(cpuid: &mut CpuId, id: u8, count: u8) -> Result<(), vmm_sys_util
     Ok(())
 }
 
+/// Hides the local APIC (xAPIC, x2APIC, TSC-deadline timer) from the guest: without an
+/// in-kernel irqchip there is none, and a guest that saw the bit would program a device
+/// that does not exist instead of the 8259A PIC.
+pub fn without_apic(cpuid: &mut CpuId) {
+    for entry in cpuid.as_mut_slice() {
+        if entry.function == LEAF_FEATURES {
+            entry.edx &= !EDX_APIC;
+            entry.ecx &= !(ECX_X2APIC | ECX_TSC_DEADLINE);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +137,17 @@ mod tests {
         assert_eq!((e[2].eax, e[2].ebx, e[2].edx), (2, 4, 3));
         let hv = e.iter().find(|l| l.function == LEAF_HYPERVISOR).unwrap();
         assert_eq!(hv.ebx, KVM_SIGNATURE[0]);
+    }
+
+    #[test]
+    fn hides_the_local_apic() {
+        let mut features = leaf(LEAF_FEATURES, 0);
+        features.edx = EDX_APIC | EDX_HTT;
+        features.ecx = ECX_X2APIC | ECX_TSC_DEADLINE | ECX_HYPERVISOR;
+        let mut cpuid = CpuId::from_entries(&[features]).unwrap();
+        without_apic(&mut cpuid);
+        let e = cpuid.as_slice()[0];
+        assert_eq!((e.edx, e.ecx), (EDX_HTT, ECX_HYPERVISOR));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! One host thread per vCPU: enter the guest, serve the exit, repeat until the VM stops.
+//! With a user-space irqchip, vCPU 0 also injects the PIC's interrupts before entering.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -6,6 +7,8 @@ use std::sync::Arc;
 use kvm::{ExitHandler, Vcpu, VcpuExit};
 use vm_core::Bus;
 
+use super::irqchip::UserIrqchip;
+use super::stats::{Counter, VcpuStats};
 use crate::{ExitReason, VmControl};
 
 /// The port and MMIO buses as the vCPU's exit handler.
@@ -65,13 +68,75 @@ fn describe_internal_error(suberror: u32, rip: u64) -> String {
     format!("KVM cannot run the guest: {what}, KVM internal error suberror {suberror}, at guest rip {rip:#x}")
 }
 
+/// What a vCPU thread shares with the machine.
+pub struct VcpuContext {
+    pub io: Arc<IoBuses>,
+    pub control: Arc<VmControl>,
+    pub stats: Arc<VcpuStats>,
+    /// The user-space interrupt controller, for the vCPU it delivers to (vCPU 0).
+    pub irqchip: Option<Arc<UserIrqchip>>,
+}
+
+/// Before each entry with a user-space irqchip: injects the PIC's interrupt if the guest
+/// can take it now, and otherwise has KVM exit as soon as it can. KVM queues one vector
+/// per entry, so with more waiting the window is asked for again.
+fn offer_interrupt(
+    vcpu: &mut Vcpu,
+    chip: &UserIrqchip,
+    stats: &VcpuStats,
+) -> Result<(), kvm::VcpuError> {
+    let pic = chip.pic();
+    if pic.has_interrupt() && vcpu.can_inject_interrupt() {
+        if let Some(vector) = pic.acknowledge() {
+            vcpu.inject_interrupt(vector)?;
+            stats.count(Counter::InjectedIrq);
+            log::trace!("injected vector {vector:#x}");
+        }
+    }
+    vcpu.request_interrupt_window(pic.has_interrupt());
+    Ok(())
+}
+
 /// Runs `vcpu` until the VM stops. `done` is set when the thread is about to return, so
 /// the main thread knows to stop kicking it.
-pub fn run(mut vcpu: Vcpu, io: Arc<IoBuses>, control: Arc<VmControl>, done: Arc<AtomicBool>) {
+pub fn run(vcpu: Vcpu, ctx: VcpuContext, done: Arc<AtomicBool>) {
+    let VcpuContext {
+        io,
+        control,
+        stats,
+        irqchip,
+    } = ctx;
     let id = vcpu.id();
+    // Kicks reach this thread's KVM_RUN from here on, and while the irqchip knows the
+    // thread, a line raised elsewhere kicks it.
+    let mut vcpu = vcpu.bind_to_thread();
+    let _attached = irqchip.as_ref().map(|chip| chip.attach_vcpu_thread());
     while !control.is_stopping() {
+        if let Some(chip) = &irqchip {
+            if let Err(e) = offer_interrupt(&mut vcpu, chip, &stats) {
+                control.stop(ExitReason::Error(e.to_string()));
+                break;
+            }
+        }
         let reason = match vcpu.run(io.as_ref()) {
-            Ok(VcpuExit::Io | VcpuExit::Interrupted | VcpuExit::Hlt) => continue,
+            Ok(VcpuExit::Io) => {
+                stats.count(Counter::IoExit);
+                continue;
+            }
+            Ok(VcpuExit::Interrupted) => continue,
+            Ok(VcpuExit::IrqWindowOpen) => {
+                stats.count(Counter::IrqWindowExit);
+                continue;
+            }
+            Ok(VcpuExit::Hlt) => {
+                stats.count(Counter::HltExit);
+                // Only without an in-kernel irqchip does `hlt` reach us.
+                if let Some(chip) = &irqchip {
+                    let enabled = vcpu.can_inject_interrupt();
+                    chip.wait_for_interrupt(&control, enabled);
+                }
+                continue;
+            }
             Ok(VcpuExit::Shutdown) => ExitReason::TripleFault { vcpu: id },
             Ok(VcpuExit::SystemReset) => ExitReason::Reset,
             Ok(VcpuExit::SystemShutdown) => ExitReason::PowerOff,
