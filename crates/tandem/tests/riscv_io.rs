@@ -439,25 +439,23 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The host end: sends `data` to the first connection on 5001, then reads back as many
-/// bytes from the first on 5000 and prints their sha256 and count.
+/// The host end: serves the file over HTTP on 8000, then reads back as many bytes from
+/// the first connection on 5000 and prints their sha256 and count.
 const HOST_PEER: &str = r#"
-import hashlib, socket, sys
-data = open(sys.argv[1], 'rb').read()
-def listen(port):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('10.0.2.1', port))
-    s.listen(1)
-    return s
-out, back = listen(5001), listen(5000)
+import functools, hashlib, http.server, os, socket, sys, threading
+path = sys.argv[1]
+size = os.path.getsize(path)
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=os.path.dirname(path))
+httpd = http.server.HTTPServer(('10.0.2.1', 8000), handler)
+threading.Thread(target=httpd.serve_forever, daemon=True).start()
+back = socket.socket()
+back.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+back.bind(('10.0.2.1', 5000))
+back.listen(1)
 print('ready', flush=True)
-c, _ = out.accept()
-c.sendall(data)
-c.close()
 c, _ = back.accept()
 h, n = hashlib.sha256(), 0
-while n < len(data):
+while n < size:
     b = c.recv(1 << 16)
     if not b:
         break
@@ -487,6 +485,7 @@ fn net_tap_ping_and_16_mib_each_way() {
             .arg(HOST_PEER)
             .arg(&data_path)
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3"),
     );
@@ -500,7 +499,7 @@ fn net_tap_ping_and_16_mib_each_way() {
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
 if ping -c 2 -W 10 10.0.2.1 >/dev/null; then echo ping=ok; else echo ping=failed; fi
-nc 10.0.2.1 5001 > /tmp/in
+wget -q -O /tmp/in http://10.0.2.1:8000/data.bin
 echo received=$(sha256sum /tmp/in | cut -d' ' -f1)
 nc 10.0.2.1 5000 < /tmp/in
 echo sent=done
