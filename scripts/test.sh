@@ -8,7 +8,7 @@ cd "$root"
 
 packages=(build-essential cpio busybox-static gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
           libc6-dev-riscv64-cross qemu-user-static qemu-system-misc opensbi device-tree-compiler
-          gdb-multiarch)
+          gdb-multiarch qemu-utils e2fsprogs iproute2 python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
