@@ -3,6 +3,7 @@
 
 pub mod acpi_power;
 pub mod debug;
+pub mod disk;
 pub mod i8042;
 pub mod riscv;
 pub mod serial;
