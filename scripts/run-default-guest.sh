@@ -11,7 +11,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if ! command -v cargo >/dev/null; then
-  echo "run-default-guest: cargo not found; install Rust 1.85 or newer (https://rustup.rs)" >&2
+  echo "run-default-guest: cargo not found; install Rust 1.87 or newer (https://rustup.rs)" >&2
   exit 1
 fi
 command -v gcc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential >/dev/null; }

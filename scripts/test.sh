@@ -19,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
-  echo "test.sh: cargo not found; install Rust 1.85 or newer (https://rustup.rs)" >&2
+  echo "test.sh: cargo not found; install Rust 1.87 or newer (https://rustup.rs)" >&2
   exit 1
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true

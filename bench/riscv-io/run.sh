@@ -34,7 +34,8 @@ mkdir -p /tmp
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
 ping -c 1 -W 10 10.0.2.1 >/dev/null
-rate() { tail -n1 | sed 's/.*, //; s/MB\/s//'; }
+# busybox dd's last line: "N bytes (...) copied, S seconds, R<unit>/s"; recompute MB/s.
+rate() { awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^seconds/) s = $(i-1); printf "%.1f", $1 / s / 1e6 }'; }
 for d in vda:raw vdb:qcow2; do
   dev=${d%%:*}; fmt=${d##*:}
   echo "RESULT blk-write-$fmt $(dd if=/dev/zero of=/dev/$dev bs=1M count=256 oflag=direct 2>&1 | rate)"
@@ -74,7 +75,8 @@ s.listen(1)
 print('ready', flush=True)
 c, _ = s.accept()
 n, t = 0, None
-while True:
+# Exactly N bytes, then close: busybox nc waits for the peer to close before it exits.
+while n < N:
     b = c.recv(1 << 20)
     if not b:
         break
@@ -82,6 +84,7 @@ while True:
         t = time.monotonic()
     n += len(b)
 print('RESULT net-guest-to-host %.1f' % (n / (time.monotonic() - t) / 1e6), flush=True)
+c.close()
 time.sleep(600)
 EOF
 

@@ -111,7 +111,7 @@ impl std::str::FromStr for DiskConfig {
         for (k, v) in pairs("--disk", s, &["path", "format", "readonly"])? {
             match k {
                 "path" => disk.path = v.into(),
-                "format" => disk.format = Some(v.parse()?),
+                "format" => disk.format = Some(v.parse().map_err(|e| format!("{e}"))?),
                 _ => disk.readonly = on_off("readonly", v)?,
             }
         }
