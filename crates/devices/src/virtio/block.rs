@@ -14,7 +14,7 @@ use vmm_sys_util::epoll::EventSet;
 use super::chain::Chain;
 use super::queues::QueueSet;
 use super::worker::{Handler, Worker};
-use super::{device_type, read_config_bytes, ActivateError, Activation, VirtioDevice};
+use super::{device_type, read_config_bytes, ActivateError, Activation, QueueState, VirtioDevice};
 use crate::disk::DiskImage;
 
 const QUEUE_SIZES: &[u16] = &[256];
@@ -105,16 +105,16 @@ impl VirtioDevice for Block {
             Err(e) => Err(ActivateError::Thread(e)),
         }
     }
-    fn reset(&mut self) {
-        if let Some(w) = self.worker.take() {
-            // The disk comes back with the worker; flush what the guest wrote.
-            if let Some(mut worker) = w.stop() {
-                if let Err(e) = worker.disk.flush() {
-                    log::warn!("virtio-blk: flush on reset: {e}");
-                }
-                self.disk = Some(worker.disk);
-            }
+    fn pause(&mut self) -> Vec<Option<QueueState>> {
+        // The disk comes back with the worker; flush what the guest wrote.
+        let Some(mut worker) = self.worker.take().and_then(Worker::stop) else {
+            return Vec::new();
+        };
+        if let Err(e) = worker.disk.flush() {
+            log::warn!("virtio-blk: flush on pause or reset: {e}");
         }
+        self.disk = Some(worker.disk);
+        worker.queues.states()
     }
 }
 

@@ -15,7 +15,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::queues::QueueSet;
 use super::worker::{Handler, Worker};
-use super::{device_type, read_config_bytes, ActivateError, Activation, VirtioDevice};
+use super::{device_type, read_config_bytes, ActivateError, Activation, QueueState, VirtioDevice};
 use crate::serial::Output;
 
 const QUEUE_SIZES: &[u16] = &[64, 64];
@@ -98,10 +98,9 @@ impl VirtioDevice for Console {
             Some(Worker::spawn("virtio-console".into(), worker).map_err(ActivateError::Thread)?);
         Ok(())
     }
-    fn reset(&mut self) {
-        if let Some(w) = self.worker.take() {
-            w.stop();
-        }
+    fn pause(&mut self) -> Vec<Option<QueueState>> {
+        let worker = self.worker.take().and_then(Worker::stop);
+        worker.map(|w| w.queues.states()).unwrap_or_default()
     }
 }
 

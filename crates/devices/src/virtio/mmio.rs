@@ -11,7 +11,9 @@ use virtio_queue::{Queue, QueueT};
 use vm_core::{BusDevice, GuestMemory, Irq};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::{feature, status, Activation, GuestWrites, Interrupt, VirtioDevice};
+use super::{
+    feature, status, ActivateError, Activation, GuestWrites, Interrupt, QueueState, VirtioDevice,
+};
 
 /// Register offsets.
 mod reg {
@@ -52,6 +54,30 @@ pub const MMIO_SIZE: u64 = 0x1000;
 /// Offset of the queue-notify register, where KVM's ioeventfds are registered.
 pub const NOTIFY_OFFSET: u64 = reg::QUEUE_NOTIFY;
 
+/// A paused device's transport and queues as plain data: what a snapshot saves and a
+/// restore puts back (the next issue serialises it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtioState {
+    pub device_type: u32,
+    pub transport: TransportState,
+    /// Every queue, by index: size, ring addresses, ready, and where the device is in the
+    /// rings (`next_avail`, `next_used`).
+    pub queues: Vec<QueueState>,
+    pub needs_reset: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StateError {
+    #[error("the device is running: pause it first")]
+    Running,
+    #[error("saved state is for device type {saved}, not {this}")]
+    WrongDevice { saved: u32, this: u32 },
+    #[error("saved state has {saved} queues, the device {this}")]
+    WrongQueues { saved: usize, this: usize },
+    #[error("saved queue {0} is invalid")]
+    BadQueue(usize),
+}
+
 /// The transport's registers as plain data (for snapshots).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransportState {
@@ -73,6 +99,8 @@ pub struct MmioTransport {
     queues: Vec<Queue>,
     state: TransportState,
     active: bool,
+    /// Paused while active: the queues as the device left them, to resume with.
+    paused: Option<Vec<Option<QueueState>>>,
 }
 
 impl MmioTransport {
@@ -100,6 +128,7 @@ impl MmioTransport {
             queues,
             state: TransportState::default(),
             active: false,
+            paused: None,
         })
     }
 
@@ -261,17 +290,34 @@ impl MmioTransport {
     }
 
     fn activate(&mut self) {
-        let features = self.state.driver_features;
-        let event_idx = features & feature::RING_EVENT_IDX != 0;
-        let memory = &self.memory;
-        let queues: Vec<Option<Queue>> = self
+        let event_idx = self.state.driver_features & feature::RING_EVENT_IDX != 0;
+        // The device gets its own copies; the transport keeps answering register reads
+        // from the frozen originals.
+        let states = self
             .queues
             .iter()
             .map(|q| {
-                // The device gets its own copy; the transport keeps answering register
-                // reads from the frozen original.
-                let mut q = Queue::try_from(q.state()).ok()?;
-                q.set_event_idx(event_idx);
+                let mut st = q.state();
+                st.event_idx_enabled = event_idx;
+                Some(st)
+            })
+            .collect();
+        if let Err(e) = self.activate_with(states) {
+            log::warn!(
+                "virtio-mmio: device type {}: {e}",
+                self.device.device_type()
+            );
+            self.state.status |= status::FAILED;
+            self.interrupt.signal_needs_reset();
+        }
+    }
+
+    fn activate_with(&mut self, states: Vec<Option<QueueState>>) -> Result<(), ActivateError> {
+        let memory = &self.memory;
+        let queues = states
+            .into_iter()
+            .map(|st| {
+                let q = Queue::try_from(st?).ok()?;
                 (q.ready() && q.is_valid(memory)).then_some(q)
             })
             .collect();
@@ -281,19 +327,97 @@ impl MmioTransport {
             notify: self.notify.clone(),
             interrupt: self.interrupt.clone(),
             writes: self.writes.clone(),
-            features,
+            features: self.state.driver_features,
         };
-        match self.device.activate(activation) {
-            Ok(()) => self.active = true,
-            Err(e) => {
-                log::warn!(
-                    "virtio-mmio: device type {}: {e}",
-                    self.device.device_type()
-                );
-                self.state.status |= status::FAILED;
-                self.interrupt.signal_needs_reset();
-            }
+        self.device.activate(activation)?;
+        self.active = true;
+        Ok(())
+    }
+
+    /// Stops the device's worker (the VM is pausing): no request in flight, no access to
+    /// guest memory until [`MmioTransport::resume`].
+    pub fn pause(&mut self) {
+        if self.active {
+            self.paused = Some(self.device.pause());
+            self.active = false;
         }
+    }
+
+    /// Restarts a paused device where it stopped.
+    pub fn resume(&mut self) -> Result<(), ActivateError> {
+        match self.paused.take() {
+            Some(states) => self.activate_with(states),
+            None => Ok(()),
+        }
+    }
+
+    /// The paused (or never started) device's state.
+    pub fn save(&self) -> Result<VirtioState, StateError> {
+        if self.active {
+            return Err(StateError::Running);
+        }
+        let queues = self
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                // Positions come from the device's copy while it is paused mid-run.
+                match self
+                    .paused
+                    .as_ref()
+                    .and_then(|p| p.get(i).copied().flatten())
+                {
+                    Some(st) => st,
+                    None => q.state(),
+                }
+            })
+            .collect();
+        Ok(VirtioState {
+            device_type: self.device.device_type(),
+            transport: self.state(),
+            queues,
+            needs_reset: self.interrupt.needs_reset(),
+        })
+    }
+
+    /// Puts saved state back into a transport that has not started (a fresh machine);
+    /// a device that was running is left paused: [`MmioTransport::resume`] restarts it.
+    pub fn restore(&mut self, saved: &VirtioState) -> Result<(), StateError> {
+        if self.active {
+            return Err(StateError::Running);
+        }
+        let this = self.device.device_type();
+        if saved.device_type != this {
+            return Err(StateError::WrongDevice {
+                saved: saved.device_type,
+                this,
+            });
+        }
+        if saved.queues.len() != self.queues.len() {
+            return Err(StateError::WrongQueues {
+                saved: saved.queues.len(),
+                this: self.queues.len(),
+            });
+        }
+        let mut queues = Vec::with_capacity(saved.queues.len());
+        for (i, st) in saved.queues.iter().enumerate() {
+            if st.max_size != self.queues[i].max_size() {
+                return Err(StateError::BadQueue(i));
+            }
+            queues.push(Queue::try_from(*st).map_err(|_| StateError::BadQueue(i))?);
+        }
+        self.queues = queues;
+        let t = &saved.transport;
+        self.state = TransportState {
+            interrupt_status: 0,
+            config_generation: 0,
+            ..t.clone()
+        };
+        self.interrupt
+            .restore(t.interrupt_status, t.config_generation, saved.needs_reset);
+        self.paused = (t.status & status::DRIVER_OK != 0 && t.status & status::FAILED == 0)
+            .then(|| saved.queues.iter().map(|q| Some(*q)).collect());
+        Ok(())
     }
 
     fn reset(&mut self) {
@@ -301,6 +425,7 @@ impl MmioTransport {
             self.device.reset();
             self.active = false;
         }
+        self.paused = None;
         for q in &mut self.queues {
             q.reset();
         }

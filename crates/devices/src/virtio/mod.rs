@@ -146,6 +146,13 @@ impl Interrupt {
         self.status.store(0, Ordering::SeqCst);
         self.needs_reset.store(false, Ordering::SeqCst);
     }
+
+    fn restore(&self, status: u32, config_generation: u32, needs_reset: bool) {
+        self.status.store(status, Ordering::SeqCst);
+        self.config_generation
+            .store(config_generation, Ordering::SeqCst);
+        self.needs_reset.store(needs_reset, Ordering::SeqCst);
+    }
 }
 
 /// Everything a device needs to serve its queues once the driver is ready.
@@ -184,11 +191,20 @@ pub trait VirtioDevice: Send {
     fn read_config(&self, offset: u64, data: &mut [u8]);
     /// Writes the device-specific configuration space (most devices ignore it).
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
-    /// Starts serving the queues (the driver set DRIVER_OK).
+    /// Starts serving the queues (the driver set DRIVER_OK, or a paused device resumes
+    /// with the queues [`VirtioDevice::pause`] gave back).
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError>;
-    /// Stops serving the queues and drops the driver's state (the driver wrote 0 to the
-    /// status register). Returns once the device no longer touches guest memory.
-    fn reset(&mut self);
+    /// Stops serving the queues and returns their state (positions included), keeping
+    /// everything else (the disk, the tap), so the device can be activated again where
+    /// it stopped, or saved. No request is in flight afterwards: whatever was popped and
+    /// not completed is put back on the ring. Returns once the device no longer touches
+    /// guest memory; nothing when it was not active.
+    fn pause(&mut self) -> Vec<Option<QueueState>>;
+    /// Stops serving the queues and forgets them (the driver wrote 0 to the status
+    /// register).
+    fn reset(&mut self) {
+        let _ = self.pause();
+    }
 }
 
 /// Reads a little-endian configuration structure at `offset` into `data`; bytes outside

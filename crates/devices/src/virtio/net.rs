@@ -18,7 +18,7 @@ use vmm_sys_util::epoll::EventSet;
 use super::queues::QueueSet;
 use super::tap::{Tap, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VNET_HDR_LEN};
 use super::worker::{Handler, Worker};
-use super::{device_type, read_config_bytes, ActivateError, Activation, VirtioDevice};
+use super::{device_type, read_config_bytes, ActivateError, Activation, QueueState, VirtioDevice};
 
 const QUEUE_SIZES: &[u16] = &[256, 256];
 const RX: usize = 0;
@@ -111,12 +111,18 @@ impl VirtioDevice for Net {
             Err(e) => Err(ActivateError::Thread(e)),
         }
     }
-    fn reset(&mut self) {
-        if let Some(w) = self.worker.take() {
-            if let Some(worker) = w.stop() {
-                self.tap = Some(worker.tap);
-            }
+    fn pause(&mut self) -> Vec<Option<QueueState>> {
+        let Some(mut worker) = self.worker.take().and_then(Worker::stop) else {
+            return Vec::new();
+        };
+        // A transmit request the tap refused goes back on the ring (it was the last one
+        // popped), to be sent after resuming; a received frame not yet delivered is
+        // dropped, as a NIC drops what it cannot place.
+        if worker.tx_blocked.take().is_some() {
+            worker.queues.undo_pop(TX);
         }
+        self.tap = Some(worker.tap);
+        worker.queues.states()
     }
 }
 

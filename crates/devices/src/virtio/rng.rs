@@ -5,7 +5,7 @@ use vmm_sys_util::epoll::EventSet;
 
 use super::queues::QueueSet;
 use super::worker::{Handler, Worker};
-use super::{device_type, ActivateError, Activation, VirtioDevice};
+use super::{device_type, ActivateError, Activation, QueueState, VirtioDevice};
 
 const QUEUE_SIZES: &[u16] = &[256];
 /// Most bytes given per request, so one greedy driver buffer cannot stall the worker.
@@ -43,10 +43,9 @@ impl VirtioDevice for Rng {
         self.worker = Some(worker);
         Ok(())
     }
-    fn reset(&mut self) {
-        if let Some(w) = self.worker.take() {
-            w.stop();
-        }
+    fn pause(&mut self) -> Vec<Option<QueueState>> {
+        let worker = self.worker.take().and_then(Worker::stop);
+        worker.map(|w| w.queues.states()).unwrap_or_default()
     }
 }
 
