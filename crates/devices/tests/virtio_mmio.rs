@@ -356,3 +356,54 @@ fn a_paused_device_is_saved_and_restored_where_it_stopped() {
     other.device_type = 2;
     assert!(restored.restore(&other).is_err());
 }
+
+/// Found by the `virtio_blk` fuzz target: a queue whose used ring lies on its available
+/// ring, with the used index ahead of the available one, offers one more request with each
+/// completion, so it never empties (a guest can get the same from a vCPU that keeps
+/// publishing requests). The worker must still go back to epoll between rounds, where a
+/// stop request waits: pausing, resetting and exiting wait for it.
+#[test]
+fn a_queue_that_never_empties_does_not_wedge_pause() {
+    let mut d = Driver::new();
+    d.start();
+    // An empty buffer: the used entries the device writes over the available ring then
+    // read as head 0 again, and the queue stays well formed.
+    d.put_desc(0, BUF, 0, WRITE, 0);
+    d.dev.pause();
+    let mut saved = d.dev.save().unwrap();
+    saved.queues[0].used_ring = AVAIL;
+    saved.queues[0].next_used = 3;
+    d.mem.write_obj(1u16, GuestAddress(AVAIL + 2)).unwrap();
+
+    let line = Arc::new(Line::default());
+    let mut dev = MmioTransport::new(
+        Box::new(Rng::new()),
+        d.mem.clone(),
+        line.clone(),
+        Arc::new(IgnoreWrites),
+    )
+    .unwrap();
+    dev.restore(&saved).unwrap();
+    dev.resume().unwrap();
+    dev.write(0x50, &0u32.to_le_bytes());
+    // The transport lives on a thread of its own from here, so that a test that fails
+    // never waits for a wedged worker (dropping the transport stops it).
+    let (go, pause) = std::sync::mpsc::channel::<()>();
+    let (done, paused) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = pause.recv();
+        dev.pause();
+        let _ = done.send(());
+    });
+    // The device keeps answering, a queue's worth of requests per interrupt.
+    let mut seen = 0;
+    while seen < 10 {
+        let now = line.wait_past(seen);
+        assert!(now > seen, "the device answered no more requests");
+        seen = now;
+    }
+    go.send(()).unwrap();
+    paused
+        .recv_timeout(Duration::from_secs(20))
+        .expect("pause returns while the queue never empties");
+}

@@ -16,6 +16,8 @@ struct Active {
     notify: Arc<EventFd>,
     /// The driver broke this queue's rules: the device no longer touches it.
     broken: bool,
+    /// Requests popped since the queue was last seen empty (see [`QueueSet::pop`]).
+    streak: u16,
 }
 
 /// Everything a worker needs to pop requests and complete them.
@@ -38,6 +40,7 @@ impl QueueSet {
                     queue,
                     notify,
                     broken: false,
+                    streak: 0,
                 })
             })
             .collect();
@@ -85,12 +88,32 @@ impl QueueSet {
     /// When the queue is empty this re-arms the driver's notifications (with EVENT_IDX,
     /// publishes how far the device has read) and looks once more, so every caller that
     /// pops until None is woken by the next request, however the driver batches.
+    ///
+    /// After a queue's worth of requests in a row this returns None once and signals the
+    /// queue's notify eventfd, so the caller's loop ends, the worker goes back to epoll
+    /// (where a stop request waits) and comes straight back to the queue. Without it a
+    /// driver whose used ring overlaps its available ring, so that each completion offers
+    /// one more request, kept the worker in one handler call forever, and a reset or
+    /// pause, which waits for the worker, hung with it.
     pub fn pop(&mut self, i: usize) -> Option<Chain> {
+        if let Some(Some(q)) = self.queues.get_mut(i) {
+            if q.streak >= q.queue.size() {
+                q.streak = 0;
+                let _ = q.notify.write(1);
+                return None;
+            }
+        }
         loop {
             if let Some(chain) = self.pop_once(i) {
+                if let Some(Some(q)) = self.queues.get_mut(i) {
+                    q.streak += 1;
+                }
                 return Some(chain);
             }
             if !self.enable_notification(i) {
+                if let Some(Some(q)) = self.queues.get_mut(i) {
+                    q.streak = 0;
+                }
                 return None;
             }
         }
@@ -179,5 +202,58 @@ impl QueueSet {
             .iter()
             .map(|q| q.as_ref().map(|q| q.queue.state()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vm_core::irq::NoIrq;
+    use vm_memory::{Bytes, GuestAddress};
+
+    const DESC: u64 = 0x1000;
+    const RING: u64 = 0x2000;
+    const BUF: u64 = 0x3000;
+
+    /// Found by the `virtio_blk` fuzz target: the used ring placed on the available ring,
+    /// with the used index ahead of the available one. Each completion then writes an
+    /// available index one past the request just popped, so a device that pops until
+    /// None never stopped.
+    #[test]
+    fn a_used_ring_on_the_available_ring_cannot_keep_the_worker_forever() {
+        let mem = vm_core::memory::create(&[(0, 0x1_0000)]).unwrap();
+        let size = 8u16;
+        let mut q = Queue::new(size).unwrap();
+        q.set_desc_table_address(Some(DESC as u32), Some(0));
+        q.set_avail_ring_address(Some(RING as u32), Some(0));
+        q.set_used_ring_address(Some(RING as u32), Some(0));
+        q.set_next_used(3);
+        q.set_ready(true);
+        assert!(q.is_valid(&mem));
+        // Every available entry is chain 0: one writable buffer.
+        mem.write_obj(BUF, GuestAddress(DESC)).unwrap();
+        mem.write_obj(64u32, GuestAddress(DESC + 8)).unwrap();
+        mem.write_obj(2u16, GuestAddress(DESC + 12)).unwrap();
+        mem.write_obj(1u16, GuestAddress(RING + 2)).unwrap();
+
+        let notify = Arc::new(EventFd::new(libc::EFD_NONBLOCK).unwrap());
+        let mut qs = QueueSet::new(Activation {
+            memory: mem.clone(),
+            queues: vec![Some(q)],
+            notify: vec![notify.clone()],
+            interrupt: Arc::new(Interrupt::new(Arc::new(NoIrq))),
+            writes: Arc::new(super::super::IgnoreWrites),
+            features: 0,
+        });
+        let mut served = 0;
+        while let Some(chain) = qs.pop(0) {
+            qs.complete(0, chain.head, 0);
+            served += 1;
+            assert!(served <= 1000, "the device never left the queue");
+        }
+        assert_eq!(served, usize::from(size));
+        // The worker is told to come back: the queue still offers requests.
+        assert_eq!(notify.read().unwrap(), 1);
+        assert!(qs.pop(0).is_some());
     }
 }
