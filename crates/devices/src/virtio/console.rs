@@ -23,6 +23,8 @@ const RX: usize = 0;
 const TX: usize = 1;
 /// Host input held for the guest at most.
 const INPUT_BUFFER: usize = 4096;
+/// Guest output is copied out in pieces of at most this many bytes.
+const OUTPUT_CHUNK: usize = 64 << 10;
 
 const TOKEN_RX: u64 = 0;
 const TOKEN_TX: u64 = 1;
@@ -115,8 +117,16 @@ impl ConsoleWorker {
         self.queues.drain_notify(TX);
         let mut out = vm_core::bus::lock_mutex(&self.output);
         while let Some(chain) = self.queues.pop(TX) {
-            let bytes = self.queues.reader(&chain).read_up_to(usize::MAX);
-            let _ = out.write_all(&bytes);
+            // In pieces: one chain may name up to 4 GiB (all of its buffers may be the
+            // same one), which must not become one allocation of the host's.
+            let mut r = self.queues.reader(&chain);
+            loop {
+                let bytes = r.read_up_to(OUTPUT_CHUNK);
+                if bytes.is_empty() {
+                    break;
+                }
+                let _ = out.write_all(&bytes);
+            }
             self.queues.complete(TX, chain.head, 0);
         }
         let _ = out.flush();
@@ -169,5 +179,71 @@ impl Handler for ConsoleWorker {
             }
             _ => self.receive(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::{IgnoreWrites, Interrupt};
+    use virtio_queue::desc::split::Descriptor as SplitDescriptor;
+    use virtio_queue::desc::RawDescriptor;
+    use virtio_queue::mock::MockSplitQueue;
+    use virtio_queue::Queue;
+    use vm_core::irq::NoIrq;
+    use vm_memory::GuestAddress;
+
+    /// Counts output without keeping it, and notes the largest single write.
+    #[derive(Clone, Default)]
+    struct Meter(Arc<Mutex<(u64, usize)>>);
+
+    impl Write for Meter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut m = self.0.lock().unwrap();
+            m.0 += buf.len() as u64;
+            m.1 = m.1.max(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A transmit chain of 64 buffers that are all the same MiB is 64 MiB of output; the
+    /// device must not gather it into one host buffer first (a guest could ask for 4 GiB).
+    #[test]
+    fn transmit_copies_a_large_chain_in_pieces() {
+        const BUF: u64 = 0x10_0000;
+        let mem = vm_core::memory::create(&[(0, 0x20_0000)]).unwrap();
+        let rx = MockSplitQueue::create(&mem, GuestAddress(0), 64);
+        let tx = MockSplitQueue::create(&mem, GuestAddress(0x8000), 64);
+        let descs: Vec<_> = (0..64)
+            .map(|_| RawDescriptor::from(SplitDescriptor::new(BUF, 1 << 20, 0, 0)))
+            .collect();
+        tx.build_desc_chain(&descs).unwrap();
+        let queues = QueueSet::new(Activation {
+            memory: mem.clone(),
+            queues: vec![
+                Some(rx.create_queue::<Queue>().unwrap()),
+                Some(tx.create_queue::<Queue>().unwrap()),
+            ],
+            notify: (0..2)
+                .map(|_| Arc::new(EventFd::new(libc::EFD_NONBLOCK).unwrap()))
+                .collect(),
+            interrupt: Arc::new(Interrupt::new(Arc::new(NoIrq))),
+            writes: Arc::new(IgnoreWrites),
+            features: 0,
+        });
+        let meter = Meter::default();
+        let console = Console::new(Box::new(meter.clone())).unwrap();
+        let mut worker = ConsoleWorker {
+            queues,
+            output: console.output.clone(),
+            input: console.input(),
+        };
+        worker.transmit();
+        let (total, largest) = *meter.0.lock().unwrap();
+        assert_eq!(total, 64 << 20);
+        assert!(largest <= OUTPUT_CHUNK, "one write of {largest} bytes");
     }
 }
