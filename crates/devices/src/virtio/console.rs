@@ -106,6 +106,37 @@ impl VirtioDevice for Console {
     }
 }
 
+/// Fuzzing seam (feature `fuzzing`): queues `input` as host console input, then hands the
+/// worker's handler `events` on this thread (`Notify(0)`: receive queue, `Notify(1)`:
+/// transmit queue, `Backend`: input arrived). Guest output goes to `output`.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_serve(
+    activation: Activation,
+    output: Output,
+    input: &[u8],
+    events: &[super::FuzzEvent],
+) -> Result<(), ActivateError> {
+    let console = Console::new(output).map_err(ActivateError::Thread)?;
+    let queues = QueueSet::new(activation);
+    queues.require(2)?;
+    console.input.enqueue(input);
+    let mut worker = ConsoleWorker {
+        queues,
+        output: console.output.clone(),
+        input: console.input.clone(),
+    };
+    for ev in events {
+        let token = match *ev {
+            super::FuzzEvent::Notify(RX) => TOKEN_RX,
+            super::FuzzEvent::Notify(TX) => TOKEN_TX,
+            super::FuzzEvent::Notify(_) => continue,
+            super::FuzzEvent::Backend { .. } => TOKEN_INPUT,
+        };
+        worker.ready(token, EventSet::IN);
+    }
+    Ok(())
+}
+
 struct ConsoleWorker {
     queues: QueueSet,
     output: Arc<Mutex<Output>>,

@@ -30,6 +30,9 @@ pub mod rng;
 pub mod tap;
 pub mod worker;
 
+#[cfg(feature = "fuzzing")]
+pub use fuzz::FuzzEvent;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -204,6 +207,22 @@ pub trait VirtioDevice: Send {
     /// register).
     fn reset(&mut self) {
         let _ = self.pause();
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+mod fuzz {
+    /// The seam for fuzz targets (cargo feature `fuzzing`, off in every build of Tandem):
+    /// each device has a `fuzz_serve` that builds its worker's handler from an
+    /// [`Activation`](super::Activation) and hands it these events on the caller's thread,
+    /// in order, instead of starting a worker thread that waits on epoll. What the handler
+    /// does with an event is exactly what it does on its worker.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum FuzzEvent {
+        /// The driver notified queue `n`.
+        Notify(usize),
+        /// The host side (a tap, console input) is readable and/or writable.
+        Backend { readable: bool, writable: bool },
     }
 }
 

@@ -10,13 +10,13 @@
 //! tap refuses a frame the worker stops taking transmit requests until it can write.
 
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
 use virtio_bindings::virtio_net::*;
 use vmm_sys_util::epoll::EventSet;
 
 use super::queues::QueueSet;
-use super::tap::{Tap, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VNET_HDR_LEN};
+use super::tap::{NetBackend, Tap, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VNET_HDR_LEN};
 use super::worker::{Handler, Worker};
 use super::{device_type, read_config_bytes, ActivateError, Activation, QueueState, VirtioDevice};
 
@@ -126,9 +126,49 @@ impl VirtioDevice for Net {
     }
 }
 
-struct NetWorker {
+/// Fuzzing seam (feature `fuzzing`): serves the queues with `backend` in place of the tap,
+/// handing the worker's handler `events` on this thread (`Notify(0)`: receive queue,
+/// `Notify(1)`: transmit queue, `Backend`: the tap is readable and/or writable). Gives the
+/// backend back.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_serve<B: NetBackend>(
+    activation: Activation,
+    backend: B,
+    events: &[super::FuzzEvent],
+) -> Result<B, ActivateError> {
+    let queues = QueueSet::new(activation);
+    queues.require(2)?;
+    let mut worker = NetWorker {
+        queues,
+        tap: backend,
+        rx_frame: Vec::new(),
+        rx_starved: false,
+        tx_blocked: None,
+    };
+    for ev in events {
+        let (token, set) = match *ev {
+            super::FuzzEvent::Notify(RX) => (TOKEN_RX, EventSet::IN),
+            super::FuzzEvent::Notify(TX) => (TOKEN_TX, EventSet::IN),
+            super::FuzzEvent::Notify(_) => continue,
+            super::FuzzEvent::Backend { readable, writable } => {
+                let mut set = EventSet::empty();
+                if readable {
+                    set |= EventSet::IN;
+                }
+                if writable {
+                    set |= EventSet::OUT;
+                }
+                (TOKEN_TAP, set)
+            }
+        };
+        worker.ready(token, set);
+    }
+    Ok(worker.tap)
+}
+
+struct NetWorker<B: NetBackend = Tap> {
     queues: QueueSet,
-    tap: Tap,
+    tap: B,
     /// A frame read from the tap that waits for a receive buffer.
     rx_frame: Vec<u8>,
     /// The guest has no receive buffers: stop reading the tap until it posts some.
@@ -137,7 +177,7 @@ struct NetWorker {
     tx_blocked: Option<(u16, Vec<u8>)>,
 }
 
-impl NetWorker {
+impl<B: NetBackend> NetWorker<B> {
     /// Moves frames from the tap into the guest's receive buffers.
     fn receive(&mut self) {
         let mut delivered = false;
@@ -157,7 +197,7 @@ impl NetWorker {
                     Err(e) => {
                         self.rx_frame.clear();
                         if e.kind() != ErrorKind::WouldBlock {
-                            log::warn!("virtio-net: tap {}: read: {e}", self.tap.name);
+                            log::warn!("virtio-net: tap {}: read: {e}", self.tap.name());
                         }
                         break;
                     }
@@ -207,7 +247,7 @@ impl NetWorker {
                     self.tx_blocked = Some((head, frame));
                     break;
                 }
-                Err(e) => log::debug!("virtio-net: tap {}: write: {e}", self.tap.name),
+                Err(e) => log::debug!("virtio-net: tap {}: write: {e}", self.tap.name()),
                 Ok(_) => {}
             }
             self.queues.complete(TX, head, 0);
@@ -219,7 +259,7 @@ impl NetWorker {
     }
 }
 
-impl Handler for NetWorker {
+impl<B: NetBackend> Handler for NetWorker<B> {
     fn sources(&self) -> Vec<(RawFd, u64, EventSet)> {
         let mut s: Vec<_> = [
             self.queues.source(RX, TOKEN_RX),

@@ -29,6 +29,19 @@ pub struct TapError {
     pub source: io::Error,
 }
 
+/// The host side of a virtio-net device: moves frames, each with its virtio-net header,
+/// between the device and the host. A [`Tap`] in Tandem; the fuzz targets use an
+/// in-process one. The file descriptor is what the device's worker waits on: readable
+/// when a frame waits, writable when a refused frame may be retried.
+pub trait NetBackend: AsRawFd + Send + 'static {
+    /// A name for log messages.
+    fn name(&self) -> &str;
+    /// Reads one frame (header included) into `buf`; `WouldBlock` when none waits.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes one frame (header included); `WouldBlock` when the host cannot take it now.
+    fn write(&mut self, frame: &[u8]) -> io::Result<usize>;
+}
+
 pub struct Tap {
     file: File,
     pub name: String,
@@ -103,6 +116,18 @@ impl Tap {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
+    }
+}
+
+impl NetBackend for Tap {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Tap::read(self, buf)
+    }
+    fn write(&mut self, frame: &[u8]) -> io::Result<usize> {
+        Tap::write(self, frame)
     }
 }
 
