@@ -28,6 +28,7 @@ pub mod net;
 pub mod queues;
 pub mod rng;
 pub mod tap;
+pub mod vsock;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
