@@ -7,6 +7,7 @@ use devices::serial::Output;
 use devices::virtio::console::{Console, ConsoleInput};
 use devices::virtio::net::Net;
 use devices::virtio::tap::Tap;
+use devices::virtio::vsock::Vsock;
 use devices::virtio::{block::Block, rng::Rng, GuestWrites, MmioTransport, VirtioDevice};
 use vm_core::{GuestMemory, Irq};
 
@@ -18,8 +19,8 @@ pub enum VirtioError {
     Disk(#[from] devices::disk::DiskError),
     #[error(transparent)]
     Tap(#[from] devices::virtio::tap::TapError),
-    #[error("{0}")]
-    Vsock(String),
+    #[error("--vsock: {0}")]
+    Vsock(#[from] devices::virtio::vsock::VsockError),
     #[error("{count} virtio devices asked for, but this machine has room for {max}")]
     TooMany { count: usize, max: usize },
     #[error("cannot set up a virtio device: {0}")]
@@ -81,10 +82,9 @@ pub fn build(
         });
     }
     if let Some(v) = &io.vsock {
-        return Err(VirtioError::Vsock(format!(
-            "--vsock cid={}: virtio-vsock is not available yet",
-            v.cid
-        )));
+        pending.push(Pending {
+            device: Box::new(Vsock::new(v.cid, &v.socket)?),
+        });
     }
     let mut transports = Vec::with_capacity(pending.len());
     for (slot, p) in pending.into_iter().enumerate() {

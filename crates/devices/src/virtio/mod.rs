@@ -28,6 +28,7 @@ pub mod net;
 pub mod queues;
 pub mod rng;
 pub mod tap;
+pub mod vsock;
 pub mod worker;
 
 #[cfg(feature = "fuzzing")]

@@ -75,7 +75,16 @@ impl QueueSet {
     }
 
     /// Asks for notifications again; true when buffers arrived meanwhile (serve them now).
-    fn enable_notification(&mut self, i: usize) -> bool {
+    /// Stops the driver from notifying queue `i` while the device drains it anyway.
+    pub fn disable_notification(&mut self, i: usize) {
+        let mem = &self.memory;
+        if let Some(Some(q)) = self.queues.get_mut(i) {
+            let _ = q.queue.disable_notification(mem);
+        }
+    }
+
+    /// Asks for notifications again; true when buffers arrived meanwhile.
+    pub fn enable_notification(&mut self, i: usize) -> bool {
         let mem = &self.memory;
         match self.queues.get_mut(i) {
             Some(Some(q)) if !q.broken => q.queue.enable_notification(mem).unwrap_or(false),

@@ -79,12 +79,28 @@ fn run<H: Handler>(epoll: Epoll, mut handler: H) -> H {
             }
         }
         for new in &wanted {
-            let op = match registered.iter().find(|r| r.0 == new.0) {
+            let modify = match registered.iter().find(|r| r.0 == new.0) {
                 Some(r) if r == new => continue,
-                Some(_) => ControlOperation::Modify,
-                None => ControlOperation::Add,
+                Some(_) => true,
+                None => false,
             };
-            if let Err(e) = epoll.ctl(op, new.0, EpollEvent::new(new.2, new.1)) {
+            let op = if modify {
+                ControlOperation::Modify
+            } else {
+                ControlOperation::Add
+            };
+            let event = EpollEvent::new(new.2, new.1);
+            let mut result = epoll.ctl(op, new.0, event);
+            if modify
+                && result
+                    .as_ref()
+                    .is_err_and(|e| e.raw_os_error() == Some(libc::ENOENT))
+            {
+                // The fd was closed (which leaves the epoll set) and its number reused
+                // by a new one: register the new file.
+                result = epoll.ctl(ControlOperation::Add, new.0, event);
+            }
+            if let Err(e) = result {
                 log::warn!("virtio worker: cannot wait on fd {}: {e}", new.0);
             }
         }
@@ -111,4 +127,64 @@ fn run<H: Handler>(epoll: Epoll, mut handler: H) -> H {
 /// Reads an eventfd to clear it (its count does not matter: the queue is drained anyway).
 pub fn drain(evt: &EventFd) {
     let _ = evt.read();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Watches one stream; on its first event closes it and watches a new one, which
+    /// (lowest free number) usually gets the same fd, under a new token: what a device
+    /// does when a connection ends and the next one begins.
+    struct Reuse {
+        watched: Option<UnixStream>,
+        token: u64,
+        peer_out: mpsc::Sender<UnixStream>,
+        seen: mpsc::Sender<u64>,
+    }
+
+    impl Handler for Reuse {
+        fn sources(&self) -> Vec<(RawFd, u64, EventSet)> {
+            self.watched
+                .iter()
+                .map(|w| (w.as_raw_fd(), self.token, EventSet::IN))
+                .collect()
+        }
+        fn ready(&mut self, token: u64, _events: EventSet) {
+            let _ = self.seen.send(token);
+            if token == 1 {
+                self.watched = None;
+                let (new, peer) = UnixStream::pair().unwrap();
+                self.watched = Some(new);
+                self.token = 2;
+                let _ = self.peer_out.send(peer);
+            }
+        }
+    }
+
+    #[test]
+    fn a_reused_fd_number_is_watched_under_its_new_token() {
+        let (watched, mut peer) = UnixStream::pair().unwrap();
+        let (peer_tx, peer_rx) = mpsc::channel();
+        let (seen_tx, seen_rx) = mpsc::channel();
+        let handler = Reuse {
+            watched: Some(watched),
+            token: 1,
+            peer_out: peer_tx,
+            seen: seen_tx,
+        };
+        let worker = Worker::spawn("reuse-test".into(), handler).unwrap();
+        peer.write_all(b"x").unwrap();
+        let wait = Duration::from_secs(10);
+        assert_eq!(seen_rx.recv_timeout(wait), Ok(1));
+        let mut new_peer = peer_rx.recv_timeout(wait).unwrap();
+        new_peer.write_all(b"y").unwrap();
+        assert_eq!(seen_rx.recv_timeout(wait), Ok(2));
+        let handler = worker.stop().expect("the worker stops");
+        assert_eq!(handler.token, 2);
+    }
 }
