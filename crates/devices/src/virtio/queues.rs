@@ -18,6 +18,9 @@ struct Active {
     broken: bool,
     /// Requests popped since the queue was last seen empty (see [`QueueSet::pop`]).
     streak: u16,
+    /// The device gave the queue up for this round; it is taken up again once the worker
+    /// is woken by its notify eventfd ([`QueueSet::drain_notify`]).
+    yielded: bool,
 }
 
 /// Everything a worker needs to pop requests and complete them.
@@ -41,6 +44,7 @@ impl QueueSet {
                     notify,
                     broken: false,
                     streak: 0,
+                    yielded: false,
                 })
             })
             .collect();
@@ -67,14 +71,14 @@ impl QueueSet {
         (!q.broken).then(|| (q.notify.as_raw_fd(), token, EventSet::IN))
     }
 
-    /// Clears queue `i`'s notify eventfd.
-    pub fn drain_notify(&self, i: usize) {
-        if let Some(Some(q)) = self.queues.get(i) {
+    /// Clears queue `i`'s notify eventfd: the worker was woken for the queue.
+    pub fn drain_notify(&mut self, i: usize) {
+        if let Some(Some(q)) = self.queues.get_mut(i) {
+            q.yielded = false;
             super::worker::drain(&q.notify);
         }
     }
 
-    /// Asks for notifications again; true when buffers arrived meanwhile (serve them now).
     /// Stops the driver from notifying queue `i` while the device drains it anyway.
     pub fn disable_notification(&mut self, i: usize) {
         let mem = &self.memory;
@@ -83,11 +87,16 @@ impl QueueSet {
         }
     }
 
-    /// Asks for notifications again; true when buffers arrived meanwhile.
+    /// Asks for notifications again; true when buffers arrived meanwhile (serve them
+    /// now). False after [`QueueSet::pop`] gave the queue up for this round: the worker
+    /// is woken for it anyway.
     pub fn enable_notification(&mut self, i: usize) -> bool {
         let mem = &self.memory;
         match self.queues.get_mut(i) {
-            Some(Some(q)) if !q.broken => q.queue.enable_notification(mem).unwrap_or(false),
+            Some(Some(q)) if !q.broken => {
+                let more = q.queue.enable_notification(mem).unwrap_or(false);
+                more && !q.yielded
+            }
             _ => false,
         }
     }
@@ -98,16 +107,21 @@ impl QueueSet {
     /// publishes how far the device has read) and looks once more, so every caller that
     /// pops until None is woken by the next request, however the driver batches.
     ///
-    /// After a queue's worth of requests in a row this returns None once and signals the
-    /// queue's notify eventfd, so the caller's loop ends, the worker goes back to epoll
-    /// (where a stop request waits) and comes straight back to the queue. Without it a
-    /// driver whose used ring overlaps its available ring, so that each completion offers
-    /// one more request, kept the worker in one handler call forever, and a reset or
-    /// pause, which waits for the worker, hung with it.
+    /// After a queue's worth of requests in a row the device gives the queue up for the
+    /// round: this signals the queue's notify eventfd and returns None until the worker,
+    /// back in epoll (where a stop request waits), is woken by it and calls
+    /// [`QueueSet::drain_notify`]. However a device loops, its handler call ends. Without
+    /// it a driver whose used ring overlaps its available ring, so that each completion
+    /// offers one more request, kept the worker in one handler call forever, and a reset
+    /// or pause, which waits for the worker, hung with it.
     pub fn pop(&mut self, i: usize) -> Option<Chain> {
         if let Some(Some(q)) = self.queues.get_mut(i) {
+            if q.yielded {
+                return None;
+            }
             if q.streak >= q.queue.size() {
                 q.streak = 0;
+                q.yielded = true;
                 let _ = q.notify.write(1);
                 return None;
             }
@@ -261,8 +275,12 @@ mod tests {
             assert!(served <= 1000, "the device never left the queue");
         }
         assert_eq!(served, usize::from(size));
-        // The worker is told to come back: the queue still offers requests.
+        // Given up for this round, however the device asks...
+        assert!(qs.pop(0).is_none());
+        assert!(!qs.enable_notification(0));
+        // ...and the worker is told to come back: the queue still offers requests.
         assert_eq!(notify.read().unwrap(), 1);
+        qs.drain_notify(0);
         assert!(qs.pop(0).is_some());
     }
 }
