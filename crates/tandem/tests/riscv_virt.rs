@@ -3,63 +3,14 @@
 //! in the guest, power off and reboot; bad input is refused with one line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-/// Not a timing assertion: a guard so a broken boot fails instead of hanging CI.
-const HANG_GUARD: Duration = Duration::from_secs(600);
 const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
 
-fn guest_dir() -> PathBuf {
-    std::env::var_os("TANDEM_GUEST_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/guest"),
-        PathBuf::from,
-    )
-}
+#[path = "../../../tests/support/riscv_guests.rs"]
+mod riscv_guests;
 
-/// The shared kernel and initramfs, or None (with a printed reason) when absent.
-fn guest(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let d = guest_dir();
-    let (k, i) = (
-        d.join("linux-riscv64.Image"),
-        d.join("initramfs-riscv64.cpio.gz"),
-    );
-    if k.exists() && i.exists() {
-        Some((k, i))
-    } else {
-        eprintln!("{test}: skipped: no shared RISC-V guest in {}", d.display());
-        None
-    }
-}
-
-/// Runs `tandem run` to completion (killing it if it outlives the hang guard).
-fn tandem(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.arg("run").args(args);
-    guarded(cmd)
-}
-
-/// Runs a command to completion, killing it if it outlives the hang guard.
-fn guarded(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the command");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if start.elapsed() > HANG_GUARD {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
+use riscv_guests::{guarded, guest, guest_dir, tandem};
 
 fn boot(kernel: &Path, initrd: &Path, cmdline: &str, extra: &[&str]) -> (i32, String) {
     let mut args = vec![

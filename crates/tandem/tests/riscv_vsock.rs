@@ -18,32 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Not a timing assertion: a guard so a broken run fails instead of hanging CI.
-const HANG_GUARD: Duration = Duration::from_secs(600);
 /// Between attempts to reach a guest that is not listening yet.
 const RETRY: Duration = Duration::from_millis(250);
 
-fn guest_dir() -> PathBuf {
-    std::env::var_os("TANDEM_GUEST_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/guest"),
-        PathBuf::from,
-    )
-}
+#[path = "../../../tests/support/riscv_guests.rs"]
+mod riscv_guests;
 
-/// The shared kernel and initramfs, or None (with a printed reason) when absent.
-fn guest(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let d = guest_dir();
-    let (k, i) = (
-        d.join("linux-riscv64.Image"),
-        d.join("initramfs-riscv64.cpio.gz"),
-    );
-    if k.exists() && i.exists() {
-        Some((k, i))
-    } else {
-        eprintln!("{test}: skipped: no shared RISC-V guest in {}", d.display());
-        None
-    }
-}
+use riscv_guests::{guest, HANG_GUARD};
 
 /// A scratch directory under Cargo's, or under the system's when that path is too long
 /// for the sockets in it (Unix socket paths must stay under 108 bytes).

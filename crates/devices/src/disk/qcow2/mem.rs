@@ -41,6 +41,9 @@ fn poisoned<T>(_: T) -> io::Error {
     io::Error::other("memory storage lock poisoned")
 }
 
+// SAFETY: imago marks `pure_readv`, `pure_writev` and `invalidate_cache` unsafe because a
+// caller must not race them with cached writes to the same range; these bodies do nothing
+// unsafe themselves (bounds-checked copies under the lock), so they uphold any such call.
 impl Storage for MemStorage {
     fn size(&self) -> io::Result<u64> {
         Ok(self.data.read().map_err(poisoned)?.len() as u64)
