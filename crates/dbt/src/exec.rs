@@ -50,6 +50,10 @@ fn add_code_check(b: &mut Block, fetched: &[(u64, u16)]) {
     });
 }
 
+/// Runs in the interpreter before a block is compiled while the code buffer is frozen after
+/// a fork and only a few blocks are due (see `Exec::promote`).
+const FROZEN_COMPILE_AFTER: u32 = 100;
+
 /// Which backend executes translated blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -330,8 +334,20 @@ impl Exec {
         }
         let tb = &mut self.tbs[idx];
         tb.runs = tb.runs.saturating_add(1);
-        // (A block the code generator gave up on stays interpreted: runs is past the mark.)
-        if tb.runs != self.cfg.compile_after.saturating_add(1) {
+        // (A block the code generator gave up on stays interpreted: runs is u32::MAX.)
+        let after = self.cfg.compile_after;
+        if tb.runs <= after || tb.runs == u32::MAX {
+            return Promotion::Interp;
+        }
+        // While the code buffer may be shared with a forked process, compiling means copying
+        // it first (see `Exec::prepare_fork`): a child that soon execs or exits should never
+        // pay for that. So the first blocks that become due stay interpreted until they are
+        // clearly hot; once more are due the process is running code of its own, and
+        // compiles (and copies the buffer) as usual.
+        if n.is_frozen()
+            && tb.runs <= FROZEN_COMPILE_AFTER
+            && (tb.runs > after.saturating_add(1) || n.defer_compile())
+        {
             return Promotion::Interp;
         }
         let Some((block, _)) = &tb.ir else {
@@ -346,6 +362,7 @@ impl Exec {
             return Promotion::Flushed;
         }
         if !n.has(idx) {
+            tb.runs = u32::MAX;
             return Promotion::Interp;
         }
         self.stats.native_blocks += 1;
@@ -495,21 +512,14 @@ impl Exec {
     pub fn run(&mut self, fe: &dyn Frontend, env: EnvPtr) -> RunExit {
         let pc_off = fe.pc_offset();
         if self.native.as_ref().is_some_and(|n| n.is_inherited()) {
-            // We are a fork()ed child: get a code buffer of our own.
-            self.flush_all();
-            self.native = None;
-            match Native::new(
-                self.cfg.code_size,
-                self.cfg.mem,
-                self.exit_req.0.clone(),
-                self.cfg.inexact_flag,
-            ) {
-                Ok(n) => self.native = Some(n),
-                Err(e) => log::warn!("native backend unavailable after fork ({e}); interpreting"),
-            }
+            self.renew_native();
         }
         let mut next: Option<usize> = None;
         loop {
+            if self.native.as_ref().is_some_and(|n| n.is_broken()) {
+                self.renew_native();
+                next = None;
+            }
             // Bit 0: exit requested by user mode; KICK: invalidations were published.
             if self.exit_req.0.swap(0, Ordering::SeqCst) & 1 != 0 {
                 return RunExit::Interrupted;
@@ -560,7 +570,9 @@ impl Exec {
                             && self.tbs[j].valid
                             && self.may_chain(from, j);
                         if let Some(n) = &mut self.native {
-                            if may_chain && n.has(j) {
+                            // Patching a shared code buffer means copying it first: leave
+                            // the first few jumps unchained (see `FROZEN_CHAIN_DEFER`).
+                            if may_chain && n.has(j) && !n.defer_write() {
                                 n.chain(from, slot, j);
                                 self.stats.chains_made += 1;
                             }
@@ -648,6 +660,38 @@ impl Exec {
                 }
             }
         }
+    }
+
+    /// Starts over with an empty cache and a new code buffer: the old buffer cannot be used
+    /// (we are a child forked without [`Exec::prepare_fork`], or copying it after a fork
+    /// failed).
+    fn renew_native(&mut self) {
+        self.flush_all();
+        self.native = None;
+        match Native::new(
+            self.cfg.code_size,
+            self.cfg.mem,
+            self.exit_req.0.clone(),
+            self.cfg.inexact_flag,
+        ) {
+            Ok(n) => self.native = Some(n),
+            Err(e) => log::warn!("native backend unavailable after fork ({e}); interpreting"),
+        }
+    }
+
+    /// Call just before fork() on the forking thread: the child keeps every translation
+    /// (blocks, chains, the jump cache) and so does the parent. Nothing is copied now; the
+    /// code buffer is copied by whichever process first needs to write to it (see
+    /// `codebuf`), which a child that soon execs or exits never does.
+    pub fn prepare_fork(&mut self) {
+        if let Some(n) = &mut self.native {
+            n.freeze();
+        }
+    }
+
+    /// Zeroes the counters (a forked child reports its own work).
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
     }
 
     /// Drops every translation (e.g. after breakpoints changed).

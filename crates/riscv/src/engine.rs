@@ -198,6 +198,18 @@ impl Engine {
         self.exec.borrow().stats
     }
 
+    /// Call on the forking thread just before fork(): parent and child both keep this
+    /// engine's translations (the child does not translate again what the parent already
+    /// had); the code buffer is copied lazily by the first process to write to it.
+    pub fn prepare_fork(&mut self) {
+        self.exec.get_mut().prepare_fork();
+    }
+
+    /// Zeroes the statistics (a forked child reports its own work, not its parent's).
+    pub fn reset_stats(&mut self) {
+        self.exec.get_mut().reset_stats();
+    }
+
     /// A handle another thread or a signal handler can use with [`request_exit`].
     pub fn exit_request(&self) -> ExitRequest {
         self.exec.borrow().exit_request()
