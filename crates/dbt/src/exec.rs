@@ -2,6 +2,7 @@
 //! and dispatch to the selected backend.
 
 use crate::env::EnvPtr;
+use crate::forkwarm;
 use crate::hostmem::{GuestMem, HostFault};
 use crate::interp::{self, BlockExit};
 use crate::inthash::IntMap;
@@ -232,7 +233,21 @@ pub struct Exec {
     seen_gen: u64,
     flushes: u64,
     scratch: Vec<u64>,
+    /// Translations forked children report back (see `forkwarm`).
+    warm: Option<Warm>,
     pub stats: Stats,
+}
+
+/// This engine's side of the `forkwarm` ring.
+struct Warm {
+    ring: forkwarm::Ring,
+    /// We made the ring (before our first fork) and read it; else we are a forked child
+    /// (or a child's child) and write to it.
+    owner: bool,
+    /// Owner: entries read so far.
+    read: u64,
+    /// Child: translations it may still report.
+    reports_left: u32,
 }
 
 impl Exec {
@@ -260,6 +275,7 @@ impl Exec {
             seen_gen: smc::generation(),
             flushes: 0,
             scratch: Vec::new(),
+            warm: None,
             stats: Stats::default(),
         })
     }
@@ -485,6 +501,14 @@ impl Exec {
             jump_tag: 0,
         });
         if watch {
+            if let Some(w) = self
+                .warm
+                .as_mut()
+                .filter(|w| !w.owner && w.reports_left > 0)
+            {
+                w.ring.push(pc);
+                w.reports_left -= 1;
+            }
             self.by_pc.insert(pc, idx);
             let mut p = lo / smc::PAGE;
             while p * smc::PAGE < lo + len {
@@ -682,16 +706,46 @@ impl Exec {
     /// Call just before fork() on the forking thread: the child keeps every translation
     /// (blocks, chains, the jump cache) and so does the parent. Nothing is copied now; the
     /// code buffer is copied by whichever process first needs to write to it (see
-    /// `codebuf`), which a child that soon execs or exits never does.
-    pub fn prepare_fork(&mut self) {
+    /// `codebuf`), which a child that soon execs or exits never does. First, the blocks
+    /// earlier children reported (see `forkwarm`) are translated, for this child to inherit.
+    pub fn prepare_fork(&mut self, fe: &dyn Frontend) {
+        if self.cfg.system.is_none() {
+            match &mut self.warm {
+                None => {
+                    self.warm = forkwarm::Ring::new().map(|ring| Warm {
+                        ring,
+                        owner: true,
+                        read: 0,
+                        reports_left: 0,
+                    })
+                }
+                Some(w) if w.owner => {
+                    let (pcs, head) = w.ring.read_since(w.read);
+                    w.read = head;
+                    for pc in pcs {
+                        if !self.by_pc.contains_key(&pc) {
+                            // A pc that cannot be fetched here is just not translated.
+                            let _ = self.translate(fe, pc, self.cfg.max_insns, true);
+                        }
+                    }
+                }
+                // A child's children report to the process that made the ring.
+                Some(_) => {}
+            }
+        }
         if let Some(n) = &mut self.native {
             n.freeze();
         }
     }
 
-    /// Zeroes the counters (a forked child reports its own work).
-    pub fn reset_stats(&mut self) {
+    /// Call in the child after fork(): zeroes the counters (a child reports its own work)
+    /// and reports this process's translations to the parent from now on.
+    pub fn after_fork_child(&mut self) {
         self.stats = Stats::default();
+        if let Some(w) = &mut self.warm {
+            w.owner = false;
+            w.reports_left = forkwarm::CHILD_REPORTS;
+        }
     }
 
     /// Drops every translation (e.g. after breakpoints changed).

@@ -636,6 +636,34 @@ pub struct Block {
     pub jump_tag: u64,
 }
 
+/// Room for a full block's ops (see `Block::new`).
+const OPS_CAPACITY: usize = 512;
+
+thread_local! {
+    /// A new block's op buffer, handed back by the optimiser once it has copied the ops
+    /// out. Reusing the one allocation (about 24 KiB) keeps translation on the same heap
+    /// pages: glibc would put each new buffer wherever a free chunk fits, and after fork
+    /// every heap page written for the first time is a copy-on-write fault.
+    static SPARE_OPS: std::cell::Cell<Vec<Op>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+fn fresh_ops() -> Vec<Op> {
+    let v = SPARE_OPS.with(|s| s.take());
+    if v.capacity() >= OPS_CAPACITY {
+        v
+    } else {
+        Vec::with_capacity(OPS_CAPACITY)
+    }
+}
+
+/// Gives an emptied op buffer back for the next `Block::new` (see `SPARE_OPS`).
+pub(crate) fn recycle_ops(mut ops: Vec<Op>) {
+    if ops.capacity() >= OPS_CAPACITY {
+        ops.clear();
+        SPARE_OPS.with(|s| s.set(ops));
+    }
+}
+
 impl Block {
     pub fn new(guest_pc: u64, globals: &[GlobalDef]) -> Block {
         Block {
@@ -652,7 +680,7 @@ impl Block {
             },
             nglobals: globals.len() as u32,
             globals: globals.to_vec(),
-            ops: Vec::with_capacity(512),
+            ops: fresh_ops(),
             nlabels: 0,
             soft_mmu: None,
             jump_tag: 0,

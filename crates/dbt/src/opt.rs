@@ -8,21 +8,55 @@ use crate::inthash::IntMap;
 use crate::ir::{BinOp, Block, ExtOp, Op, Temp, Ty, Val};
 use crate::loadcse::LoadCse;
 
-pub fn optimize(b: &mut Block) {
-    propagate(b);
-    remove_dead(b);
+/// The passes' working maps and sets, kept from block to block: allocating them for every
+/// block put each translation on fresh heap pages (after a fork each one is a copy-on-write
+/// fault), and clearing keeps their capacity.
+#[derive(Default)]
+struct Scratch {
+    known: IntMap<Temp, Val>,
+    truncs: IntMap<Temp, Temp>,
+    loads: LoadCse,
+    live: Vec<bool>,
+    keep: Vec<bool>,
+    used: Vec<bool>,
 }
 
-fn propagate(b: &mut Block) {
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+pub fn optimize(b: &mut Block) {
+    SCRATCH.with(|s| {
+        // A fresh set should the scratch be in use (it is not: passes do not nest).
+        let mut fresh = Scratch::default();
+        let mut guard = s.try_borrow_mut();
+        let s = guard.as_deref_mut().unwrap_or(&mut fresh);
+        propagate(b, s);
+        remove_dead(b, s);
+        // `retain` walks a map's whole capacity: do not let one huge block slow every later
+        // one down.
+        if s.known.capacity() > 256 {
+            s.known = IntMap::default();
+        }
+        if s.truncs.capacity() > 256 {
+            s.truncs = IntMap::default();
+        }
+    })
+}
+
+fn propagate(b: &mut Block, s: &mut Scratch) {
     // Known value of each temp (a constant or a copy of another temp).
-    let mut known: IntMap<Temp, Val> = IntMap::default();
+    let known = &mut s.known;
+    known.clear();
     let mut out = Vec::with_capacity(b.ops.len());
-    let ops = std::mem::take(&mut b.ops);
+    let mut ops = std::mem::take(&mut b.ops);
     let mut dead_code = false;
-    let mut loads = LoadCse::default();
+    let loads = &mut s.loads;
+    loads.clear();
     // Locals holding the truncation of an I64 temporary (unchanged since).
-    let mut truncs: IntMap<Temp, Temp> = IntMap::default();
-    for mut op in ops {
+    let truncs = &mut s.truncs;
+    truncs.clear();
+    for mut op in ops.drain(..) {
         if let Op::Label(_) = op {
             known.clear();
             truncs.clear();
@@ -43,16 +77,22 @@ fn propagate(b: &mut Block) {
         let op = fold(b, op);
         let op = loads.visit(b, op);
         if let Op::Call { helper, .. } = &op {
-            known.retain(|k, v| {
-                !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))
-            });
+            if !known.is_empty() {
+                known.retain(|k, v| {
+                    !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))
+                });
+            }
         }
         if let Op::Call { helper, .. } = &op {
-            truncs.retain(|k, v| !helper.may_write(*k) && !helper.may_write(*v));
+            if !truncs.is_empty() {
+                truncs.retain(|k, v| !helper.may_write(*k) && !helper.may_write(*v));
+            }
         }
         if let Some(d) = op.def() {
             truncs.remove(&d);
-            truncs.retain(|_, v| *v != d);
+            if !truncs.is_empty() {
+                truncs.retain(|_, v| *v != d);
+            }
             if let Op::Ext {
                 op: ExtOp::Trunc,
                 a: Val::T(x),
@@ -64,7 +104,9 @@ fn propagate(b: &mut Block) {
                 }
             }
             known.remove(&d);
-            known.retain(|_, v| *v != Val::T(d));
+            if !known.is_empty() {
+                known.retain(|_, v| *v != Val::T(d));
+            }
             if let Op::Mov { dst, src } = op {
                 // A local copied into a guest register is not propagated into later reads of
                 // that register: the local then dies at the move, so the backend hands its
@@ -91,6 +133,7 @@ fn propagate(b: &mut Block) {
         out.push(op);
     }
     b.ops = out;
+    crate::ir::recycle_ops(ops);
 }
 
 /// Operations that read only the low halves of their operands (see [`Ty`]) read a
@@ -274,10 +317,14 @@ fn removable(op: &Op) -> bool {
     )
 }
 
-fn remove_dead(b: &mut Block) {
+fn remove_dead(b: &mut Block, s: &mut Scratch) {
     let n = b.temps.len();
-    let mut live = vec![false; n];
-    let mut keep = vec![true; b.ops.len()];
+    let live = &mut s.live;
+    live.clear();
+    live.resize(n, false);
+    let keep = &mut s.keep;
+    keep.clear();
+    keep.resize(b.ops.len(), true);
     for (i, op) in b.ops.iter().enumerate().rev() {
         if let Some(d) = op.def() {
             if d.0 == u32::MAX {
@@ -304,7 +351,9 @@ fn remove_dead(b: &mut Block) {
         keep[i - 1]
     });
     // Labels nobody branches to any more are dropped so later passes see longer regions.
-    let mut used = vec![false; b.nlabels as usize];
+    let used = &mut s.used;
+    used.clear();
+    used.resize(b.nlabels as usize, false);
     for op in &b.ops {
         if let Op::Br(l) | Op::BrCond { label: l, .. } = op {
             used[l.0 as usize] = true;

@@ -202,12 +202,14 @@ impl Engine {
     /// engine's translations (the child does not translate again what the parent already
     /// had); the code buffer is copied lazily by the first process to write to it.
     pub fn prepare_fork(&mut self) {
-        self.exec.get_mut().prepare_fork();
+        self.exec.get_mut().prepare_fork(&self.fe);
     }
 
-    /// Zeroes the statistics (a forked child reports its own work, not its parent's).
-    pub fn reset_stats(&mut self) {
-        self.exec.get_mut().reset_stats();
+    /// Call in the child after fork(): zeroes the statistics (a child reports its own
+    /// work, not its parent's), and tells the parent which blocks this child translates so
+    /// that later children inherit them (see `dbt::forkwarm`).
+    pub fn after_fork_child(&mut self) {
+        self.exec.get_mut().after_fork_child();
     }
 
     /// A handle another thread or a signal handler can use with [`request_exit`].

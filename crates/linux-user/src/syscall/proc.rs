@@ -231,8 +231,9 @@ fn spawn_thread(
 
 fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) -> SysResult {
     let exit_signal = flags & 0xff;
-    // The child goes on with this thread's translations (nothing to translate again); the
-    // code buffer is copied by the first of the two processes that writes to it.
+    // The child goes on with this thread's translations (nothing to translate again, and
+    // what earlier children translated is translated first); the code buffer is copied by
+    // the first of the two processes that writes to it.
     t.engine.prepare_fork();
     // Hold the translator's and our own process-wide locks across fork so the child cannot
     // inherit one that another thread held at that moment.
@@ -255,7 +256,7 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
         // counted by the parent.
         stats_guard.clear();
         *total_guard = Default::default();
-        t.engine.reset_stats();
+        t.engine.after_fork_child();
         // Signals recorded for this thread but not yet delivered were sent to the parent
         // (a child starts with none pending); give the host mask back what recording them
         // blocked.
