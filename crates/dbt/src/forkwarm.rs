@@ -17,6 +17,8 @@ const SLOTS: usize = 4096;
 /// of no use to its parent).
 pub const CHILD_REPORTS: u32 = 1024;
 
+const LEN: usize = (SLOTS + 1) * 8;
+
 /// The shared ring: `SLOTS` entries after a write counter. Entries hold pc + 1 (0: empty).
 pub struct Ring {
     base: *const AtomicU64,
@@ -28,13 +30,12 @@ unsafe impl Send for Ring {}
 impl Ring {
     /// Maps a new ring; None if the host refuses (then nothing is shared).
     pub fn new() -> Option<Ring> {
-        let len = (SLOTS + 1) * 8;
-        // SAFETY: a fresh shared anonymous mapping; checked for failure. It is never
-        // unmapped: a forked child keeps using its copy, and it is small.
+        // SAFETY: a fresh shared anonymous mapping, checked for failure; unmapped when the
+        // ring is dropped (a forked child unmaps only its own view).
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                len,
+                LEN,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_ANONYMOUS,
                 -1,
@@ -50,8 +51,9 @@ impl Ring {
     }
 
     fn slot(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: `i` <= SLOTS: inside the mapping made by `new`, which is never unmapped,
-        // zero-initialised and 8-byte aligned (page aligned).
+        debug_assert!(i <= SLOTS);
+        // SAFETY: `i` <= SLOTS: inside the mapping made by `new`, which lives as long as
+        // `self`, is zero-initialised and 8-byte aligned (page aligned).
         unsafe { &*self.base.add(i) }
     }
 
@@ -79,5 +81,13 @@ impl Ring {
             })
             .collect();
         (pcs, head)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmaps this process's view of the mapping `new` made; nothing else in
+        // this process points into it.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, LEN) };
     }
 }

@@ -73,7 +73,7 @@ fn propagate(b: &mut Block, s: &mut Scratch) {
                 }
             }
         });
-        narrow_reads(&mut op, &truncs);
+        narrow_reads(&mut op, truncs);
         let op = fold(b, op);
         let op = loads.visit(b, op);
         if let Op::Call { helper, .. } = &op {
