@@ -707,8 +707,9 @@ impl Exec {
     /// (blocks, chains, the jump cache) and so does the parent. Nothing is copied now; the
     /// code buffer is copied by whichever process first needs to write to it (see
     /// `codebuf`), which a child that soon execs or exits never does. First, the blocks
-    /// earlier children reported (see `forkwarm`) are translated, for this child to inherit.
-    pub fn prepare_fork(&mut self, fe: &dyn Frontend) {
+    /// earlier children reported (see `forkwarm`) are translated, for this child to inherit,
+    /// those at pcs `worth` accepts.
+    pub fn prepare_fork(&mut self, fe: &dyn Frontend, worth: &dyn Fn(u64) -> bool) {
         if self.cfg.system.is_none() {
             match &mut self.warm {
                 None => {
@@ -723,7 +724,7 @@ impl Exec {
                     let (pcs, head) = w.ring.read_since(w.read);
                     w.read = head;
                     for pc in pcs {
-                        if !self.by_pc.contains_key(&pc) {
+                        if !self.by_pc.contains_key(&pc) && worth(pc) {
                             // A pc that cannot be fetched here is just not translated.
                             let _ = self.translate(fe, pc, self.cfg.max_insns, true);
                         }

@@ -200,9 +200,11 @@ impl Engine {
 
     /// Call on the forking thread just before fork(): parent and child both keep this
     /// engine's translations (the child does not translate again what the parent already
-    /// had); the code buffer is copied lazily by the first process to write to it.
-    pub fn prepare_fork(&mut self) {
-        self.exec.get_mut().prepare_fork(&self.fe);
+    /// had); the code buffer is copied lazily by the first process to write to it. Blocks
+    /// earlier children translated are translated first if `worth(pc)` (see
+    /// `dbt::forkwarm`).
+    pub fn prepare_fork(&mut self, worth: &dyn Fn(u64) -> bool) {
+        self.exec.get_mut().prepare_fork(&self.fe, worth);
     }
 
     /// Call in the child after fork(): zeroes the statistics (a child reports its own

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 
 use crate::errno::{Errno, SysResult, EAGAIN, EFAULT, EINVAL};
 use crate::signal::{self, HOST_OWNED};
+use crate::space::{PROT_EXEC, PROT_WRITE};
 use crate::task::{self, Thread, ThreadEnd};
 
 const CLONE_VM: u64 = 0x100;
@@ -234,7 +235,15 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     // The child goes on with this thread's translations (nothing to translate again, and
     // what earlier children translated is translated first); the code buffer is copied by
     // the first of the two processes that writes to it.
-    t.engine.prepare_fork();
+    // Only code the guest cannot write (program text, libraries) is translated for the
+    // children: JIT code may differ in this process, and translating it would
+    // write-protect our page for nothing.
+    let space = &t.proc.space;
+    t.engine.prepare_fork(&|pc| {
+        space
+            .prot_at(pc)
+            .is_some_and(|p| p & (PROT_WRITE | PROT_EXEC) == PROT_EXEC)
+    });
     // Hold the translator's and our own process-wide locks across fork so the child cannot
     // inherit one that another thread held at that moment.
     let translator_guard = riscv::fork_lock();
