@@ -457,6 +457,7 @@ impl Exec {
             lo,
             len,
             ir: (!native).then(|| {
+                block.compact();
                 let labels = interp::label_table(&block);
                 (block, labels)
             }),

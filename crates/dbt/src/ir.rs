@@ -11,6 +11,7 @@
 //! backend), which is what the backend differential tests check.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Value type of a temporary. `I32` values are kept zero-extended in 64-bit containers.
 /// Operations of type `I32` (`Bin`, `SetCond`, `BrCond`) and `Sext32`/`Zext32` read only the
@@ -626,7 +627,9 @@ pub struct Block {
     pub ninsns: u32,
     pub temps: Vec<Ty>,
     pub nglobals: u32,
-    pub globals: Vec<GlobalDef>,
+    /// Shared by every block of a front end (a per-block copy was a third of a kept
+    /// block's memory).
+    pub globals: Arc<[GlobalDef]>,
     pub ops: Vec<Op>,
     pub nlabels: u32,
     /// Full-system mode: the soft MMU its memory ops go through (None: linear guest memory).
@@ -636,8 +639,59 @@ pub struct Block {
     pub jump_tag: u64,
 }
 
+/// Translation-sized op buffers, reused block after block on each translating thread:
+/// a fresh one per block cost a page fault every few ops as it was first written, and the
+/// allocator's bookkeeping touched new pages besides (a third of translation time).
+mod op_buffers {
+    use super::Op;
+    use std::cell::RefCell;
+
+    /// Room for a full block's ops from the start: growing by doubling was a tenth of
+    /// translation time (reallocations and fresh pages).
+    const RESERVE: usize = 512;
+    /// Buffers kept per thread (translations in progress at once: one, plus the ones of
+    /// blocks dropped while another is built).
+    const KEEP: usize = 4;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<Op>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn take() -> Vec<Op> {
+        FREE.try_with(|f| f.try_borrow_mut().ok().and_then(|mut f| f.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(RESERVE))
+    }
+
+    pub fn give_back(mut ops: Vec<Op>) {
+        if ops.capacity() < RESERVE {
+            return;
+        }
+        ops.clear();
+        let _ = FREE.try_with(|f| {
+            if let Ok(mut f) = f.try_borrow_mut() {
+                if f.len() < KEEP {
+                    f.push(ops);
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        op_buffers::give_back(std::mem::take(&mut self.ops));
+    }
+}
+
 impl Block {
     pub fn new(guest_pc: u64, globals: &[GlobalDef]) -> Block {
+        Block::with_globals(guest_pc, Arc::from(globals))
+    }
+
+    /// As [`Block::new`], sharing the front end's global definitions.
+    pub fn with_globals(guest_pc: u64, globals: Arc<[GlobalDef]>) -> Block {
         Block {
             guest_pc,
             guest_lo: guest_pc,
@@ -651,13 +705,22 @@ impl Block {
                 t
             },
             nglobals: globals.len() as u32,
-            globals: globals.to_vec(),
-            ops: Vec::with_capacity(512),
+            globals,
+            ops: op_buffers::take(),
             nlabels: 0,
             soft_mmu: None,
             jump_tag: 0,
         }
     }
+    /// Gives back the room reserved for translating (see [`Block::new`]): for a block kept
+    /// as IR (the interpreter runs it), which would otherwise hold tens of kilobytes. The
+    /// ops move to a buffer of their exact size; the big one serves the next block.
+    pub fn compact(&mut self) {
+        let exact: Vec<Op> = self.ops.drain(..).collect();
+        op_buffers::give_back(std::mem::replace(&mut self.ops, exact));
+        self.temps.shrink_to_fit();
+    }
+
     pub fn is_global(&self, t: Temp) -> bool {
         t.0 < self.nglobals
     }

@@ -7,45 +7,70 @@
 //! Merging two loads of one address with no write of this hart in between is allowed by the
 //! memory model (both may read the same write).
 
-use crate::inthash::IntMap;
+use crate::facts::{FactMap, Versions, Witness};
 use crate::ir::{BinOp, Block, ExtOp, MemSize, Op, Temp, Ty, Val};
 
 /// `base + offset`, the base a temporary or (offset 0) a constant address.
 type Addr = (Val, u64);
 
+/// A load done earlier in the region, valid while its witness holds (its address's base
+/// and its result keep their values).
+#[derive(Clone, Copy)]
+struct DoneLoad {
+    addr: Addr,
+    size: MemSize,
+    signed: bool,
+    result: Temp,
+    witness: Witness,
+}
+
 #[derive(Default)]
 pub struct LoadCse {
     /// Temporaries known to hold `base + offset`.
-    forms: IntMap<Temp, Addr>,
-    /// Loads done so far in this region: (address, size, signed, result).
-    loads: Vec<(Addr, MemSize, bool, Temp)>,
+    forms: FactMap<Addr>,
+    /// Loads done so far in this region, with no store since.
+    loads: Vec<DoneLoad>,
+}
+
+fn base_temp(a: Addr) -> Option<Temp> {
+    match a.0 {
+        Val::T(t) => Some(t),
+        Val::C(_) => None,
+    }
 }
 
 impl LoadCse {
-    pub fn clear(&mut self) {
-        self.forms.clear();
+    /// Ready for a block with `ntemps` temporaries.
+    pub fn prepare(&mut self, ntemps: usize) {
+        self.forms.prepare(ntemps);
         self.loads.clear();
     }
 
-    fn addr(&self, v: Val) -> Addr {
+    /// Control may merge here: the address forms die with the region (see `Versions`),
+    /// the loads here.
+    pub fn new_region(&mut self) {
+        self.loads.clear();
+    }
+
+    fn addr(&self, vers: &Versions, v: Val) -> Addr {
         match v {
-            Val::T(t) => self.forms.get(&t).copied().unwrap_or((v, 0)),
+            Val::T(t) => self.forms.get(vers, t).unwrap_or((v, 0)),
             Val::C(_) => (v, 0),
         }
     }
 
     /// `addr + disp` as `base + offset`.
-    fn addr_disp(&self, addr: Val, disp: i32) -> Addr {
-        let (base, off) = self.addr(addr);
+    fn addr_disp(&self, vers: &Versions, addr: Val, disp: i32) -> Addr {
+        let (base, off) = self.addr(vers, addr);
         (base, off.wrapping_add(disp as i64 as u64))
     }
 
     /// Folds a known `base + offset` address into the access's displacement, so the access
     /// uses the base directly (the backend's addressing mode adds the offset, and the `Add`
     /// dies when nothing else uses it). A constant address absorbs the displacement.
-    fn fold_address(&self, mut op: Op) -> Op {
+    fn fold_address(&self, vers: &Versions, mut op: Op) -> Op {
         if let Op::Load { addr, disp, .. } | Op::Store { addr, disp, .. } = &mut op {
-            let (base, off) = self.addr_disp(*addr, *disp);
+            let (base, off) = self.addr_disp(vers, *addr, *disp);
             match base {
                 Val::C(c) => (*addr, *disp) = (Val::C(c.wrapping_add(off)), 0),
                 Val::T(_) => {
@@ -58,66 +83,67 @@ impl LoadCse {
         op
     }
 
-    /// Rewrites `op` if it repeats an earlier load, then records what `op` teaches or
-    /// invalidates.
-    pub fn visit(&mut self, b: &Block, op: Op) -> Op {
-        let op = self.fold_address(op);
+    /// Rewrites `op` if it repeats an earlier load (with the facts from before `op`).
+    pub fn rewrite(&self, b: &Block, vers: &Versions, op: Op) -> Op {
+        let op = self.fold_address(vers, op);
         // Behind a soft MMU a load may read a device register: every one must happen.
-        let op = if b.soft_mmu.is_some() {
+        if b.soft_mmu.is_some() {
             op
         } else {
-            self.rewrite(b, op)
-        };
+            self.reuse(b, vers, op)
+        }
+    }
+
+    /// Records what `op` teaches or invalidates; `vers` already has its definitions.
+    pub fn record(&mut self, vers: &Versions, op: &Op) {
         match op {
-            Op::Label(_) => self.clear(),
-            Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } => self.loads.clear(),
-            Op::Call { helper, .. } => {
-                self.loads.clear();
-                // Helpers may change guest registers, bases included.
-                self.forms.retain(|t, (base, _)| {
-                    !helper.may_write(*t) && !matches!(base, Val::T(g) if helper.may_write(*g))
-                });
+            Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } | Op::Call { .. } => {
+                self.loads.clear()
             }
             _ => {}
         }
-        if let Some(d) = op.def() {
-            self.forget(d);
-            match op {
-                Op::Bin {
-                    op: BinOp::Add,
-                    ty: Ty::I64,
-                    a: Val::T(x),
-                    b: Val::C(k),
-                    ..
-                } if x != d => {
-                    let (base, off) = self.addr(Val::T(x));
-                    self.forms.insert(d, (base, off.wrapping_add(k)));
-                }
-                Op::Load {
-                    addr,
-                    disp,
-                    size,
-                    signed,
-                    ..
-                } if addr != Val::T(d) => {
-                    let a = self.addr_disp(addr, disp);
-                    self.loads.push((a, size, signed, d));
-                }
-                _ => {}
-            }
+        if self.loads.len() > 64 {
+            self.loads.retain(|l| l.witness.holds(vers));
         }
-        op
+        let Some(d) = op.def() else {
+            return;
+        };
+        match *op {
+            Op::Bin {
+                op: BinOp::Add,
+                ty: Ty::I64,
+                a: Val::T(x),
+                b: Val::C(k),
+                ..
+            } if x != d => {
+                // Valid while d and the base keep their values.
+                let (base, off) = self.addr(vers, Val::T(x));
+                let form = (base, off.wrapping_add(k));
+                self.forms.insert(vers, d, form, base_temp(form));
+            }
+            Op::Load {
+                addr,
+                disp,
+                size,
+                signed,
+                ..
+            } if addr != Val::T(d) => {
+                let a = self.addr_disp(vers, addr, disp);
+                if base_temp(a) != Some(d) {
+                    self.loads.push(DoneLoad {
+                        addr: a,
+                        size,
+                        signed,
+                        result: d,
+                        witness: Witness::new(vers, [base_temp(a), Some(d)]),
+                    });
+                }
+            }
+            _ => {}
+        }
     }
 
-    /// `d` gets a new value: facts about it, or based on it, are void.
-    fn forget(&mut self, d: Temp) {
-        self.forms.remove(&d);
-        self.forms.retain(|_, (base, _)| *base != Val::T(d));
-        self.loads
-            .retain(|&((base, _), _, _, r)| base != Val::T(d) && r != d);
-    }
-
-    fn rewrite(&self, b: &Block, op: Op) -> Op {
+    fn reuse(&self, b: &Block, vers: &Versions, op: Op) -> Op {
         let Op::Load {
             dst,
             addr,
@@ -131,30 +157,32 @@ impl LoadCse {
         if b.ty(dst) != Ty::I64 {
             return op;
         }
-        let a = self.addr_disp(addr, disp);
-        let same = |&&(la, ls, lsigned, r): &&(Addr, MemSize, bool, Temp)| {
-            la == a
-                && ls == size
-                && (lsigned == signed || size == MemSize::B8)
-                && b.ty(r) == Ty::I64
+        let a = self.addr_disp(vers, addr, disp);
+        let valid = self.loads.iter().filter(|l| l.witness.holds(vers));
+        let same = |l: &&DoneLoad| {
+            l.addr == a
+                && l.size == size
+                && (l.signed == signed || size == MemSize::B8)
+                && b.ty(l.result) == Ty::I64
         };
-        if let Some(&(_, _, _, r)) = self.loads.iter().find(same) {
+        if let Some(l) = valid.clone().find(same) {
             return Op::Mov {
                 dst,
-                src: Val::T(r),
+                src: Val::T(l.result),
             };
         }
         // The same word loaded with the other extension: re-extend its low half (extensions
         // read only the low 32 bits of their operand).
-        let other = self.loads.iter().find(|&&(la, ls, _, r)| {
-            la == a && ls == MemSize::B4 && size == MemSize::B4 && b.ty(r) == Ty::I64
+        let mut valid = valid;
+        let other = valid.find(|l| {
+            l.addr == a && l.size == MemSize::B4 && size == MemSize::B4 && b.ty(l.result) == Ty::I64
         });
-        if let Some(&(_, _, _, r)) = other {
+        if let Some(l) = other {
             let op = if signed { ExtOp::Sext32 } else { ExtOp::Zext32 };
             return Op::Ext {
                 op,
                 dst,
-                a: Val::T(r),
+                a: Val::T(l.result),
             };
         }
         op

@@ -416,7 +416,7 @@ fn contents(space: &Reservation) -> Vec<u8> {
 
 /// Runs `block` on `backend` over guest memory `mem`.
 fn run_in(block: &Block, backend: Backend, env0: &Env, mem: GuestMem) -> (Env, RunExit) {
-    let globals = block.globals.clone();
+    let globals = block.globals.to_vec();
     let fe = Fixed(block.clone(), globals);
     let mut ex = Exec::new(ExecConfig {
         backend,
