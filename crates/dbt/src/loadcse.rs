@@ -68,8 +68,8 @@ impl LoadCse {
     /// Folds a known `base + offset` address into the access's displacement, so the access
     /// uses the base directly (the backend's addressing mode adds the offset, and the `Add`
     /// dies when nothing else uses it). A constant address absorbs the displacement.
-    fn fold_address(&self, vers: &Versions, mut op: Op) -> Op {
-        if let Op::Load { addr, disp, .. } | Op::Store { addr, disp, .. } = &mut op {
+    fn fold_address(&self, vers: &Versions, op: &mut Op) {
+        if let Op::Load { addr, disp, .. } | Op::Store { addr, disp, .. } = op {
             let (base, off) = self.addr_disp(vers, *addr, *disp);
             match base {
                 Val::C(c) => (*addr, *disp) = (Val::C(c.wrapping_add(off)), 0),
@@ -80,17 +80,16 @@ impl LoadCse {
                 }
             }
         }
-        op
     }
 
     /// Rewrites `op` if it repeats an earlier load (with the facts from before `op`).
-    pub fn rewrite(&self, b: &Block, vers: &Versions, op: Op) -> Op {
-        let op = self.fold_address(vers, op);
+    pub fn rewrite(&self, b: &Block, vers: &Versions, op: &mut Op) {
+        self.fold_address(vers, op);
         // Behind a soft MMU a load may read a device register: every one must happen.
-        if b.soft_mmu.is_some() {
-            op
-        } else {
-            self.reuse(b, vers, op)
+        if b.soft_mmu.is_none() {
+            if let Some(reused) = self.reuse(b, vers, op) {
+                *op = reused;
+            }
         }
     }
 
@@ -143,19 +142,20 @@ impl LoadCse {
         }
     }
 
-    fn reuse(&self, b: &Block, vers: &Versions, op: Op) -> Op {
+    /// The move or extension that replaces load `op`, if it repeats an earlier one.
+    fn reuse(&self, b: &Block, vers: &Versions, op: &Op) -> Option<Op> {
         let Op::Load {
             dst,
             addr,
             disp,
             size,
             signed,
-        } = op
+        } = *op
         else {
-            return op;
+            return None;
         };
         if b.ty(dst) != Ty::I64 {
-            return op;
+            return None;
         }
         let a = self.addr_disp(vers, addr, disp);
         let valid = self.loads.iter().filter(|l| l.witness.holds(vers));
@@ -166,10 +166,10 @@ impl LoadCse {
                 && b.ty(l.result) == Ty::I64
         };
         if let Some(l) = valid.clone().find(same) {
-            return Op::Mov {
+            return Some(Op::Mov {
                 dst,
                 src: Val::T(l.result),
-            };
+            });
         }
         // The same word loaded with the other extension: re-extend its low half (extensions
         // read only the low 32 bits of their operand).
@@ -179,13 +179,13 @@ impl LoadCse {
         });
         if let Some(l) = other {
             let op = if signed { ExtOp::Sext32 } else { ExtOp::Zext32 };
-            return Op::Ext {
+            return Some(Op::Ext {
                 op,
                 dst,
                 a: Val::T(l.result),
-            };
+            });
         }
-        op
+        None
     }
 }
 

@@ -48,13 +48,13 @@ fn propagate_with(b: &mut Block, s: &mut Scratch) {
     known.prepare(n);
     truncs.prepare(n);
     loads.prepare(n);
-    // Rewritten in place: op `i` is taken out and the result written back at `kept <= i`,
-    // so the pass allocates nothing.
+    // Rewritten in place, op `i` moving down to `kept <= i`: the pass allocates nothing and
+    // moves an op only past dropped ones.
     let mut ops = std::mem::take(&mut b.ops);
     let mut kept = 0;
     let mut dead_code = false;
     for i in 0..ops.len() {
-        let mut op = std::mem::replace(&mut ops[i], Op::InsnStart { pc: 0 });
+        let op = &mut ops[i];
         if let Op::Label(_) = op {
             vers.new_region();
             loads.new_region();
@@ -71,18 +71,20 @@ fn propagate_with(b: &mut Block, s: &mut Scratch) {
                 }
             }
         });
-        narrow_reads(&mut op, truncs, vers);
-        let op = fold(b, op);
-        let op = loads.rewrite(b, vers, op);
+        narrow_reads(op, truncs, vers);
+        if let Some(folded) = fold(b, op) {
+            *op = folded;
+        }
+        loads.rewrite(b, vers, op);
         // What the operation changes voids what was known about it.
-        if let Op::Call { helper, .. } = &op {
+        if let Op::Call { helper, .. } = op {
             vers.redefine_range(helper.writes.0, helper.writes.1);
         }
         if let Some(d) = op.def() {
             vers.redefine(d);
         }
-        loads.record(vers, &op);
-        match op {
+        loads.record(vers, op);
+        match *op {
             Op::Ext {
                 op: ExtOp::Trunc,
                 dst,
@@ -110,13 +112,16 @@ fn propagate_with(b: &mut Block, s: &mut Scratch) {
         if let Op::Mov {
             dst,
             src: Val::T(s),
-        } = op
+        } = *op
         {
             if s == dst {
                 continue;
             }
         }
-        ops[kept] = op;
+        // Ops dropped so far left a gap: the one dropped at `kept` goes past the end.
+        if kept != i {
+            ops.swap(kept, i);
+        }
         kept += 1;
     }
     ops.truncate(kept);
@@ -154,8 +159,11 @@ fn c(v: Val) -> Option<u64> {
     }
 }
 
-fn fold(b: &Block, op: Op) -> Op {
-    match op {
+/// The simpler operation `op` folds to, if any (`None`: keep it as it is). Takes `op` by
+/// reference: ops are large, and moving every one through here cost more than folding.
+fn fold(b: &Block, op: &Op) -> Option<Op> {
+    let mov = |dst, src| Some(Op::Mov { dst, src });
+    match *op {
         Op::Bin {
             op: bop,
             ty,
@@ -164,10 +172,7 @@ fn fold(b: &Block, op: Op) -> Op {
             b: bb,
         } => {
             if let (Some(x), Some(y)) = (c(a), c(bb)) {
-                return Op::Mov {
-                    dst,
-                    src: Val::C(eval::bin(bop, ty, x, y)),
-                };
+                return mov(dst, Val::C(eval::bin(bop, ty, x, y)));
             }
             // Algebraic identities that leave one operand unchanged.
             let ident = match (bop, c(bb)) {
@@ -180,52 +185,34 @@ fn fold(b: &Block, op: Op) -> Op {
                 _ => false,
             };
             if ident {
-                return copy_as(b, dst, a, ty);
+                return Some(copy_as(b, dst, a, ty));
             }
             if matches!((bop, c(a)), (BinOp::Add | BinOp::Or | BinOp::Xor, Some(0))) {
-                return copy_as(b, dst, bb, ty);
+                return Some(copy_as(b, dst, bb, ty));
             }
             if matches!((bop, c(bb)), (BinOp::And | BinOp::Mul, Some(0))) {
-                return Op::Mov {
-                    dst,
-                    src: Val::C(0),
-                };
+                return mov(dst, Val::C(0));
             }
-            Op::Bin {
-                op: bop,
-                ty,
-                dst,
-                a,
-                b: bb,
-            }
+            None
         }
         Op::Un {
             op: uop,
             ty,
             dst,
             a: Val::C(x),
-        } => Op::Mov {
-            dst,
-            src: Val::C(eval::un(uop, ty, x)),
-        },
+        } => mov(dst, Val::C(eval::un(uop, ty, x))),
         Op::Ext {
             op: e,
             dst,
             a: Val::C(x),
-        } => Op::Mov {
-            dst,
-            src: Val::C(eval::ext(e, x)),
-        },
+        } => mov(dst, Val::C(eval::ext(e, x))),
         Op::SetCond {
             cond,
             ty,
             dst,
             a: Val::C(x),
             b: Val::C(y),
-        } => Op::Mov {
-            dst,
-            src: Val::C(cond.eval(ty, x, y) as u64),
-        },
+        } => mov(dst, Val::C(cond.eval(ty, x, y) as u64)),
         Op::Select {
             cond,
             ty,
@@ -237,17 +224,9 @@ fn fold(b: &Block, op: Op) -> Op {
         } => {
             let src = if cond.eval(ty, x, y) { t } else { f };
             if same_ty(b, src, ty) {
-                Op::Mov { dst, src }
+                mov(dst, src)
             } else {
-                Op::Select {
-                    cond,
-                    ty,
-                    dst,
-                    a: Val::C(x),
-                    b: Val::C(y),
-                    t,
-                    f,
-                }
+                None
             }
         }
         Op::BrCond {
@@ -258,16 +237,13 @@ fn fold(b: &Block, op: Op) -> Op {
             label,
         } => {
             if cond.eval(ty, x, y) {
-                Op::Br(label)
+                Some(Op::Br(label))
             } else {
                 // Never taken: becomes a no-op marker that DCE removes.
-                Op::Mov {
-                    dst: Temp(u32::MAX),
-                    src: Val::C(0),
-                }
+                mov(Temp(u32::MAX), Val::C(0))
             }
         }
-        other => other,
+        _ => None,
     }
 }
 
