@@ -135,7 +135,7 @@ impl Exec {
             ir: (!native).then(|| {
                 block.compact();
                 let labels = interp::label_table(&block);
-                (block, labels)
+                Box::new((block, labels))
             }),
             runs: 0,
             next: [None; MAX_SLOTS],
