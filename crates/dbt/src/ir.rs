@@ -238,6 +238,78 @@ pub enum RmwOp {
     Maxu,
 }
 
+/// Which orderings a [`Op::Barrier`] enforces between this thread's memory accesses
+/// before it and those after it: a set of (earlier kind, later kind) pairs. Front ends
+/// translate their fences into it; each backend then does what its host's memory model
+/// needs. On x86-64 (TSO) only [`Order::STORE_LOAD`] costs an instruction: the host never
+/// reorders the other three, and locked instructions ([`Op::Rmw`], [`Op::Cmpxchg`]) are
+/// full barriers already. The optimiser must not move an access across a barrier that
+/// orders it (see `loadcse`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Order(u8);
+
+impl Order {
+    pub const NONE: Order = Order(0);
+    pub const LOAD_LOAD: Order = Order(1);
+    pub const LOAD_STORE: Order = Order(2);
+    pub const STORE_LOAD: Order = Order(4);
+    pub const STORE_STORE: Order = Order(8);
+    /// Everything: a sequentially consistent fence.
+    pub const ALL: Order = Order(15);
+
+    /// The orderings between the kinds of access before (`pred_*`) and after (`succ_*`)
+    /// the barrier, as a RISC-V `fence pred, succ` states them.
+    pub fn between(pred_load: bool, pred_store: bool, succ_load: bool, succ_store: bool) -> Order {
+        let bit = |on: bool, o: Order| if on { o.0 } else { 0 };
+        Order(
+            bit(pred_load && succ_load, Order::LOAD_LOAD)
+                | bit(pred_load && succ_store, Order::LOAD_STORE)
+                | bit(pred_store && succ_load, Order::STORE_LOAD)
+                | bit(pred_store && succ_store, Order::STORE_STORE),
+        )
+    }
+    pub fn union(self, o: Order) -> Order {
+        Order(self.0 | o.0)
+    }
+    pub fn without(self, o: Order) -> Order {
+        Order(self.0 & !o.0)
+    }
+    pub fn contains(self, o: Order) -> bool {
+        self.0 & o.0 == o.0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// True when loads after the barrier must not be satisfied from before it (the
+    /// optimiser forgets the values it loaded).
+    pub fn orders_later_loads(self) -> bool {
+        self.0 & (Order::LOAD_LOAD.0 | Order::STORE_LOAD.0) != 0
+    }
+}
+
+impl fmt::Debug for Order {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Order::LOAD_LOAD, "LoadLoad"),
+            (Order::LOAD_STORE, "LoadStore"),
+            (Order::STORE_LOAD, "StoreLoad"),
+            (Order::STORE_STORE, "StoreStore"),
+        ];
+        let mut first = true;
+        for (o, n) in names {
+            if self.contains(o) {
+                f.write_str(if first { "" } else { "|" })?;
+                f.write_str(n)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("None")?;
+        }
+        Ok(())
+    }
+}
+
 /// Signature of every helper: `f(env, a0, a1, a2, a3) -> result`. Helpers may read the env
 /// (dirty globals are written back before a call), write env fields that are not globals,
 /// and write the globals listed in [`Helper::writes`]; they never touch guest memory and
@@ -485,7 +557,8 @@ pub enum Op {
         disp: i32,
         size: MemSize,
     },
-    /// Atomic read-modify-write; `dst` receives the old value (sign-extended for B4).
+    /// Atomic read-modify-write; `dst` receives the old value (sign-extended for B4). A
+    /// full barrier: no access before or after it is reordered across it.
     Rmw {
         op: RmwOp,
         dst: Temp,
@@ -493,7 +566,8 @@ pub enum Op {
         val: Val,
         size: MemSize,
     },
-    /// Atomic compare-and-swap; `dst` receives the old value (sign-extended for B4).
+    /// Atomic compare-and-swap; `dst` receives the old value (sign-extended for B4). A full
+    /// barrier, as [`Op::Rmw`].
     Cmpxchg {
         dst: Temp,
         addr: Val,
@@ -501,6 +575,9 @@ pub enum Op {
         new: Val,
         size: MemSize,
     },
+    /// A memory barrier: guest accesses before it are ordered before those after it as
+    /// `order` says (atomics are ordered anyway: `Rmw` and `Cmpxchg` are full barriers).
+    Barrier(Order),
     /// Call a helper with up to four I64 arguments; `fast` optionally describes an inline
     /// fast path with the same result (see [`FastFp`]).
     Call {
@@ -805,5 +882,23 @@ impl fmt::Display for Block {
             writeln!(f, "  {op:?}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Order;
+
+    #[test]
+    fn orders_between_kinds_of_access() {
+        assert_eq!(Order::between(true, true, true, true), Order::ALL);
+        assert_eq!(Order::between(false, true, true, false), Order::STORE_LOAD);
+        assert_eq!(Order::between(true, false, false, false), Order::NONE);
+        let tso = Order::ALL.without(Order::STORE_LOAD);
+        assert!(!tso.contains(Order::STORE_LOAD) && tso.contains(Order::LOAD_STORE));
+        assert!(tso.orders_later_loads());
+        assert!(!Order::STORE_STORE.orders_later_loads());
+        assert_eq!(format!("{tso:?}"), "LoadLoad|LoadStore|StoreStore");
+        assert_eq!(format!("{:?}", Order::NONE), "None");
     }
 }

@@ -5,7 +5,10 @@
 //! a range check saved. Addresses are compared as `base + offset`, with the offset taken
 //! from an `Add` of a constant, since front ends recompute addresses into fresh temporaries.
 //! Merging two loads of one address with no write of this hart in between is allowed by the
-//! memory model (both may read the same write).
+//! memory model (both may read the same write), unless a barrier that orders later loads
+//! stands between them: reusing the earlier value would move the later load above it (in
+//! message passing, `r1 = flag; fence r,r; r2 = data` must not take `data` from before the
+//! fence).
 
 use crate::facts::{FactMap, Versions, Witness};
 use crate::ir::{BinOp, Block, ExtOp, MemSize, Op, Temp, Ty, Val};
@@ -99,6 +102,7 @@ impl LoadCse {
             Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } | Op::Call { .. } => {
                 self.loads.clear()
             }
+            Op::Barrier(order) if order.orders_later_loads() => self.loads.clear(),
             _ => {}
         }
         if self.loads.len() > 64 {
@@ -191,7 +195,7 @@ impl LoadCse {
 
 #[cfg(test)]
 mod tests {
-    use crate::ir::{BinOp, Block, GlobalDef, MemSize, Op, Temp, Ty, Val};
+    use crate::ir::{BinOp, Block, GlobalDef, MemSize, Op, Order, Temp, Ty, Val};
     use crate::opt::optimize;
 
     const BASE: Temp = Temp(0);
@@ -305,5 +309,27 @@ mod tests {
         let x = load_at(&mut b, 8, MemSize::B8, false);
         let y = load_at(&mut b, 8, MemSize::B4, false);
         assert_eq!(loads_left(b, x, y).0, 2);
+    }
+
+    /// A barrier that orders later loads makes them load again (message passing: `data`
+    /// after `fence r,r` must not be the value loaded before it); one that orders only later
+    /// stores does not, and the optimiser keeps every barrier.
+    #[test]
+    fn barriers_ordering_later_loads_keep_the_load() {
+        for (order, want) in [
+            (Order::LOAD_LOAD, 2),
+            (Order::STORE_LOAD, 2),
+            (Order::ALL, 2),
+            (Order::ALL.without(Order::STORE_LOAD), 2),
+            (Order::LOAD_STORE.union(Order::STORE_STORE), 1),
+        ] {
+            let mut b = block();
+            let x = load_at(&mut b, 8, MemSize::B8, false);
+            b.push(Op::Barrier(order));
+            let y = load_at(&mut b, 8, MemSize::B8, false);
+            let (n, b) = loads_left(b, x, y);
+            assert_eq!(n, want, "{order:?}");
+            assert!(b.ops.contains(&Op::Barrier(order)), "{order:?} removed");
+        }
     }
 }

@@ -19,7 +19,7 @@ mod softmmu;
 mod xregs;
 
 use crate::ir::MAX_SLOTS;
-use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Temp, Ty, UnOp, Val};
+use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Order, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT};
 use crate::x86::*;
 
@@ -842,6 +842,13 @@ impl Gen<'_> {
                     self.a.movsxd(d, RAX);
                 }
                 self.bind(dst, d);
+            }
+            // x86-64 keeps loads in order, stores in order and loads before later stores;
+            // only a store followed by a load may pass it (the store buffer).
+            Op::Barrier(order) => {
+                if order.contains(Order::STORE_LOAD) {
+                    self.a.lock_or_stack();
+                }
             }
             Op::Call {
                 helper,
