@@ -205,6 +205,17 @@ fn forkexec() {
     );
 }
 
+/// `#!` scripts whose interpreter is a RISC-V program run under Tandem with Linux's argv
+/// (the host would need a binfmt_misc handler; qemu-user without one fails).
+#[test]
+fn shebang() {
+    expect_output(
+        "shebang",
+        "interp: arg=--interp-arg script=ok rest=x,y argv0=ok\nchild exit 5\n\
+         not executable: EACCES\nmissing interpreter: ENOENT\n",
+    );
+}
+
 /// SIGFPE sent by another thread and another process reaches the guest's handler, is dropped
 /// when ignored and kills by default (Tandem owns SIGFPE on the host for its inline FP
 /// arithmetic). Checked against the expected output: qemu-user itself sometimes loses the
@@ -306,7 +317,9 @@ fn bad_inputs() {
     assert_eq!(code, 126);
 }
 
-/// -E, -U, -0 and QEMU_LD_PREFIX (instead of -L) behave as with qemu-riscv64.
+/// -E, -U, -0 and QEMU_LD_PREFIX (instead of -L) behave as with qemu-riscv64. Options end at
+/// the program: the program's own arguments that look like ours (`-E -f`, `-L`, `--strace`)
+/// are its own (once clap took `sed -E -f script` as Tandem's `-E -f`).
 #[test]
 fn options_like_qemu() {
     need("qemu-riscv64-static", "qemu-user-static");
@@ -325,7 +338,9 @@ fn options_like_qemu() {
         run(Command::new(tool)
             .args(opts)
             .arg(&prog)
-            .args(["one", "-two"])
+            .args([
+                "one", "-two", "-E", "-f", "-L", "x", "--strace", "-0", "--", "-U",
+            ])
             .env("QEMU_LD_PREFIX", SYSROOT)
             .env("TANDEM_GONE", "still here"))
     };

@@ -289,6 +289,76 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     Ok(pid as u64)
 }
 
+/// The command line that runs RISC-V program `path` (a host path) with `argv` under a fresh
+/// Tandem with this one's options.
+fn tandem_argv(t: &Thread, path: &CString, argv: &[CString]) -> Vec<CString> {
+    let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
+    let o = &t.proc.opts;
+    let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
+    if let Some(root) = &o.sysroot {
+        push(b"-L");
+        push(root.as_os_str().as_bytes());
+    }
+    if o.strace {
+        push(b"--strace");
+    }
+    if o.stats {
+        push(b"--stats");
+    }
+    push(b"--backend");
+    push(match o.backend {
+        crate::engine::Backend::Native => b"native",
+        crate::engine::Backend::Interp => b"interp",
+    });
+    if let Some(a0) = argv.first() {
+        push(b"--argv0");
+        push(a0.as_bytes());
+    }
+    push(b"--");
+    push(path.as_bytes());
+    args.extend(argv.iter().skip(1).cloned());
+    args
+}
+
+/// A `#!` script whose interpreter (looked up in the sysroot first, as every path) is a
+/// RISC-V program: the Tandem command line that runs it as Linux would, the interpreter
+/// with its argument, then the script's path as the caller named it and the caller's
+/// arguments after argv[0]. Handed to the host instead, the script would get the host's
+/// `/bin/sh` or `python3`, or a RISC-V interpreter the host cannot run without a
+/// binfmt_misc handler. None for anything else (the host runs it).
+fn script_argv(
+    t: &Thread,
+    raw: &std::ffi::CStr,
+    host_path: &std::path::Path,
+    argv: &[CString],
+) -> Result<Option<Vec<CString>>, Errno> {
+    let Some((interp, arg)) = crate::elf::shebang(host_path) else {
+        return Ok(None);
+    };
+    let Ok(interp) = CString::new(interp) else {
+        return Ok(None);
+    };
+    let host_interp = crate::syscall::fs::remap(&t.proc, &interp);
+    if !crate::elf::is_riscv_elf(std::path::Path::new(std::ffi::OsStr::from_bytes(
+        host_interp.as_bytes(),
+    ))) {
+        return Ok(None);
+    }
+    // The script must be executable, as the host's execve would require.
+    let c_path = CString::new(host_path.as_os_str().as_bytes()).map_err(|_| Errno(libc::ENOENT))?;
+    // SAFETY: access reads the NUL-terminated path only.
+    if unsafe { libc::access(c_path.as_ptr(), libc::X_OK) } != 0 {
+        return Err(Errno::last());
+    }
+    let mut new_argv = vec![interp];
+    if let Some(a) = arg {
+        new_argv.push(CString::new(a).map_err(|_| Errno(libc::ENOEXEC))?);
+    }
+    new_argv.push(raw.to_owned());
+    new_argv.extend(argv.iter().skip(1).cloned());
+    Ok(Some(tandem_argv(t, &host_interp, &new_argv)))
+}
+
 /// Reads a NULL-terminated guest array of string pointers.
 fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
     let mut v = Vec::new();
@@ -308,41 +378,20 @@ fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
     }
 }
 
-/// execve: RISC-V programs run under a fresh Tandem (re-executing /proc/self/exe with the same
-/// options); anything else (host programs, scripts) is executed by the host directly.
+/// execve: RISC-V programs, and `#!` scripts whose interpreter is one, run under a fresh
+/// Tandem (re-executing /proc/self/exe with the same options); anything else (host
+/// programs, other scripts) is executed by the host directly.
 pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let raw = t.proc.space.read_cstring(a[0], 4096)?;
     let path = crate::syscall::fs::remap(&t.proc, &raw);
     let argv = string_array(t, a[1])?;
     let envp = string_array(t, a[2])?;
     let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+    let self_exe = || CString::new("/proc/self/exe").unwrap_or_default();
     let (exe, args): (CString, Vec<CString>) = if crate::elf::is_riscv_elf(host_path) {
-        let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
-        let o = &t.proc.opts;
-        let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
-        if let Some(root) = &o.sysroot {
-            push(b"-L");
-            push(root.as_os_str().as_bytes());
-        }
-        if o.strace {
-            push(b"--strace");
-        }
-        if o.stats {
-            push(b"--stats");
-        }
-        push(b"--backend");
-        push(match o.backend {
-            crate::engine::Backend::Native => b"native",
-            crate::engine::Backend::Interp => b"interp",
-        });
-        if let Some(a0) = argv.first() {
-            push(b"--argv0");
-            push(a0.as_bytes());
-        }
-        push(b"--");
-        push(path.as_bytes());
-        args.extend(argv.iter().skip(1).cloned());
-        (CString::new("/proc/self/exe").unwrap_or_default(), args)
+        (self_exe(), tandem_argv(t, &path, &argv))
+    } else if let Some(args) = script_argv(t, &raw, host_path, &argv)? {
+        (self_exe(), args)
     } else {
         (path.clone(), argv)
     };
