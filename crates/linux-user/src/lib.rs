@@ -155,7 +155,7 @@ fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Inf
     let exe_path =
         std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| PathBuf::from(&cfg.program));
     let proc = Arc::new(Process {
-        space,
+        space: Arc::new(space),
         opts: cfg.opts.clone(),
         exe_path,
         sigtramp: tramp,

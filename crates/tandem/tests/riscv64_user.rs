@@ -216,6 +216,18 @@ fn shebang() {
     );
 }
 
+/// vfork and posix_spawn share memory with the parent until exec or exit (qemu-user forks
+/// instead, so a posix_spawn of a missing program succeeds there).
+#[test]
+fn vfork() {
+    expect_output(
+        "vfork",
+        "posix_spawn missing: ENOENT\nposix_spawnp missing: ENOENT\n\
+         spawned child: spawned\nposix_spawn self: rc=0 exit=9\nvfork: shared=42 exit=3\n\
+         vfork exec: ENOENT exit=127\nparent's SIGUSR1 still ignored\n",
+    );
+}
+
 /// SIGFPE sent by another thread and another process reaches the guest's handler, is dropped
 /// when ignored and kills by default (Tandem owns SIGFPE on the host for its inline FP
 /// arithmetic). Checked against the expected output: qemu-user itself sometimes loses the

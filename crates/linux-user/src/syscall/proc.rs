@@ -152,6 +152,8 @@ pub fn clone(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
     if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
         spawn_thread(t, flags, newsp, ptid, tls, ctid)
+    } else if flags & CLONE_VM != 0 {
+        super::vfork::vfork(t, flags, newsp, ptid, tls, ctid)
     } else {
         fork(t, flags, newsp, ptid, tls, ctid)
     }
