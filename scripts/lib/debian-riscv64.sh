@@ -56,7 +56,7 @@ rv64_apt_init() {
                  -o "Dir::Cache=$dir/cache" -o "APT::Architecture=riscv64"
                  -o "APT::Architectures::=riscv64" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
   echo "$rv64_name: reading the riscv64 package index of Debian trixie ($uri)"
-  apt-get "${rv64_apt_opts[@]}" -qq update
+  apt-get "${rv64_apt_opts[@]}" -qq update || rv64_die "cannot read the riscv64 package index from $uri"
 }
 
 rv64_apt_get() {
