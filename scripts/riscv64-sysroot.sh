@@ -14,7 +14,7 @@
 # configuration, scripts/lib/debian-riscv64.sh), the tree is built beside DIR and replaces
 # it at the end, so an interrupted run leaves no half-built sysroot. Concurrent runs on the
 # same DIR wait for each other (a lock file DIR.lock). Needs apt-get, dpkg-deb and tar.
-# About 140 packages: some 100 MB to download, 450 MB unpacked.
+# 85 packages: 55 MB to download, 190 MB unpacked, 10 to 30 s (mostly the apt index).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 self=$root/scripts/riscv64-sysroot.sh
