@@ -26,6 +26,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}: cannot execute: permission denied")]
+    NoExec(String),
     #[error("{0}: cannot execute: not an ELF file")]
     NotElf(String),
     #[error("{0}: cannot execute: not a RISC-V 64-bit little-endian program")]
@@ -139,6 +141,55 @@ fn parse_shebang(head: &[u8], whole: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)>
         _ => None,
     };
     Some((interp.to_vec(), arg))
+}
+
+/// The kernel's execute-permission check for a program about to be executed: a regular file
+/// the caller may execute (root too needs at least one execute bit). Returns the errno the
+/// kernel's execve would (EACCES, ENOENT, ...).
+pub fn exec_access(path: &std::path::Path) -> Result<(), i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    if !meta.is_file() {
+        return Err(libc::EACCES);
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::ENOENT)?;
+    // SAFETY: a NUL-terminated path; access only reads it.
+    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EACCES));
+    }
+    Ok(())
+}
+
+/// As the command line's program: the execute-permission check of [`exec_access`].
+pub fn check_executable(path: &str) -> Result<(), LoadError> {
+    match exec_access(std::path::Path::new(path)) {
+        Ok(()) => Ok(()),
+        Err(libc::EACCES) => Err(LoadError::NoExec(path.to_string())),
+        Err(e) => Err(LoadError::Open {
+            path: path.to_string(),
+            source: std::io::Error::from_raw_os_error(e),
+        }),
+    }
+}
+
+/// Validates a RISC-V program's headers without loading it and returns its interpreter's
+/// name: what the guest's execve must know before it commits to replacing the process.
+pub fn probe(path: &str) -> Result<Option<String>, LoadError> {
+    let (f, _, phdrs) = parse(path)?;
+    interp_name(path, &f, &phdrs)
+}
+
+fn interp_name(path: &str, f: &File, phdrs: &[Phdr]) -> Result<Option<String>, LoadError> {
+    let Some(p) = phdrs.iter().find(|p| p.p_type == PT_INTERP) else {
+        return Ok(None);
+    };
+    let mut b = vec![0u8; p.filesz.min(4096) as usize];
+    f.read_exact_at(&mut b, p.offset)
+        .map_err(|_| LoadError::Malformed(path.to_string(), "short interpreter name"))?;
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    Ok(Some(String::from_utf8_lossy(&b[..n]).into_owned()))
 }
 
 /// Opens and validates an ELF file, returning the file, its header and program headers.
@@ -350,16 +401,7 @@ pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> 
     if let Some(p) = phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         phdr_addr = bias.wrapping_add(p.vaddr);
     }
-    let interp = match phdrs.iter().find(|p| p.p_type == PT_INTERP) {
-        Some(p) => {
-            let mut b = vec![0u8; p.filesz.min(4096) as usize];
-            f.read_exact_at(&mut b, p.offset)
-                .map_err(|_| malformed("short interpreter name"))?;
-            let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-            Some(String::from_utf8_lossy(&b[..n]).into_owned())
-        }
-        None => None,
-    };
+    let interp = interp_name(path, &f, &phdrs)?;
     Ok(Loaded {
         bias,
         entry: bias.wrapping_add(u64_at(&h, 24)),

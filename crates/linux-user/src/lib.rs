@@ -3,12 +3,13 @@
 //!
 //! Module map: `space` (guest address space), `elf` + `stack` (loading), `task` (process,
 //! threads, run loop), `syscall` (table-driven syscall translation), `signal` + `frame`
-//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls).
+//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls), `hostsig` (host
+//! signal dispositions).
 //!
 //! Known gaps (each returns an error or degrades gracefully, never aborts): set_robust_list,
 //! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); vfork is emulated with fork,
-//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC, io_uring
-//! and execveat return ENOSYS; /proc/self/maps lists file mappings without
+//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC and io_uring
+//! return ENOSYS; /proc/self/maps lists file mappings without
 //! their names; other /proc files show the host's view.
 
 mod debugger;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod errno;
 mod frame;
 mod host;
+pub mod hostsig;
 pub mod signal;
 pub mod space;
 mod stack;
@@ -73,7 +75,7 @@ impl RunError {
 }
 
 /// Finds the interpreter: under the sysroot first (like QEMU's -L), then on the host.
-fn find_interp(opts: &Options, interp: &str) -> Option<String> {
+pub(crate) fn find_interp(opts: &Options, interp: &str) -> Option<String> {
     if let Some(root) = &opts.sysroot {
         let cand = root.join(interp.trim_start_matches('/'));
         if cand.exists() {
@@ -99,6 +101,7 @@ pub fn run_debugged(cfg: Config, gdb: gdb::Listener) -> Result<std::convert::Inf
 
 fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Infallible, RunError> {
     let space = Space::new().map_err(RunError::Reserve)?;
+    elf::check_executable(&cfg.program)?;
     let exe = elf::load(&space, &cfg.program, true)?;
     let interp = match &exe.interp {
         Some(name) => {
@@ -144,7 +147,9 @@ fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Inf
     )
     .map_err(|e| RunError::Stack(e.0))?;
 
-    // Signal state inherited across execve: the mask, and ignored dispositions.
+    // Signal state inherited across execve: the mask, and ignored dispositions (SIGPIPE's as
+    // Tandem itself was started, not as the Rust runtime left it).
+    hostsig::restore_start_dispositions();
     let mask = signal::host_mask();
     let mut actions = [SigAction::default(); 65];
     for (sig, a) in actions.iter_mut().enumerate().skip(1) {

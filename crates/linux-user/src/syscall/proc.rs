@@ -2,7 +2,7 @@
 //! for RISC-V programs), exit, futex, kill and friends, uname, prctl.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
@@ -213,6 +213,9 @@ fn spawn_thread(
             }
             signal::unregister_thread();
         });
+    // The host C library installs its own handlers for its reserved signals 32 and 33 when
+    // its first thread is created; those numbers belong to the guest (see `hostsig`).
+    signal::remirror_reserved(&proc);
     signal::set_host_mask(mask);
     let fail = || {
         proc.live_threads.fetch_sub(1, Ordering::SeqCst);
@@ -291,9 +294,183 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     Ok(pid as u64)
 }
 
-/// The command line that runs RISC-V program `path` (a host path) with `argv` under a fresh
-/// Tandem with this one's options.
-fn tandem_argv(t: &Thread, path: &CString, argv: &[CString]) -> Vec<CString> {
+/// A `#!` script whose interpreter (looked up in the sysroot first, as every path) is a
+/// RISC-V program: the Tandem command line that runs it as Linux would, the interpreter
+/// with its argument, then the script's path as the caller named it (`name`) and the
+/// caller's arguments after argv[0]. Handed to the host instead, the script would get the
+/// host's `/bin/sh` or `python3`, or a RISC-V interpreter the host cannot run without a
+/// binfmt_misc handler. None for anything else (the host runs it).
+fn script_args(
+    t: &Thread,
+    name: &std::ffi::CStr,
+    host_path: &std::path::Path,
+    argv: &[CString],
+) -> Result<Option<Vec<CString>>, Errno> {
+    let Some((interp, arg)) = crate::elf::shebang(host_path) else {
+        return Ok(None);
+    };
+    let Ok(interp) = CString::new(interp) else {
+        return Ok(None);
+    };
+    let host_interp = crate::syscall::fs::remap(&t.proc, &interp);
+    if !crate::elf::is_riscv_elf(std::path::Path::new(std::ffi::OsStr::from_bytes(
+        host_interp.as_bytes(),
+    ))) {
+        return Ok(None);
+    }
+    check_riscv_program(t, &host_interp)?;
+    let mut new_argv = vec![interp];
+    if let Some(a) = arg {
+        new_argv.push(CString::new(a).map_err(|_| Errno(libc::ENOEXEC))?);
+    }
+    new_argv.push(name.to_owned());
+    new_argv.extend(argv.iter().skip(1).cloned());
+    Ok(Some(tandem_args(t, &host_interp, &new_argv)))
+}
+
+/// Reads a NULL-terminated guest array of string pointers.
+fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
+    let mut v = Vec::new();
+    if addr == 0 {
+        return Ok(v);
+    }
+    loop {
+        let p = t.proc.space.read_u64(addr)?;
+        if p == 0 {
+            return Ok(v);
+        }
+        if v.len() > 1 << 16 {
+            return Err(Errno(libc::E2BIG));
+        }
+        v.push(t.proc.space.read_cstring(p, 1 << 17)?);
+        addr += 8;
+    }
+}
+
+/// execve(path, argv, envp)
+pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let raw = t.proc.space.read_cstring(a[0], 4096)?;
+    let path = crate::syscall::fs::remap(&t.proc, &raw);
+    exec(t, path, &raw, a[1], a[2])
+}
+
+const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// execveat(dirfd, path, argv, envp, flags): the file is named through /proc/self/fd, which
+/// execve then treats like any path (fexecve is execveat with AT_EMPTY_PATH).
+pub fn execveat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let (dirfd, flags) = (a[0] as i32, a[4]);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let raw = t.proc.space.read_cstring(a[1], 4096)?;
+    let name = raw.to_bytes();
+    let path = if name.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno(libc::ENOENT));
+        }
+        fd_path(dirfd)?
+    } else if name[0] == b'/' || dirfd == AT_FDCWD {
+        crate::syscall::fs::remap(&t.proc, &raw)
+    } else {
+        let mut p = format!("/proc/self/fd/{dirfd}/").into_bytes();
+        p.extend_from_slice(name);
+        CString::new(p).map_err(|_| EINVAL)?
+    };
+    if flags & AT_SYMLINK_NOFOLLOW != 0 && !name.is_empty() {
+        let host = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+        if host
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(Errno(libc::ELOOP));
+        }
+    }
+    // What a `#!` interpreter is told the script is called: the caller's name for it when
+    // that is a path, else the /proc/self/fd path (Linux says /dev/fd/N).
+    let shown = if !name.is_empty() && (name[0] == b'/' || dirfd == AT_FDCWD) {
+        raw.clone()
+    } else {
+        path.clone()
+    };
+    exec(t, path, &shown, a[2], a[3])
+}
+
+/// A path naming open file `fd` that survives the execve: the file's own path when it still
+/// has one, else /proc/self/fd/N of a duplicate without close-on-exec (the new Tandem opens
+/// the program after the old one's close-on-exec descriptors are gone).
+fn fd_path(fd: i32) -> Result<CString, Errno> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| Errno(libc::EBADF))?;
+    if link.is_absolute() && link.exists() {
+        return CString::new(link.into_os_string().into_vec()).map_err(|_| EINVAL);
+    }
+    let dup = call(
+        libc::SYS_fcntl,
+        [fd as u64, libc::F_DUPFD as u64, 3, 0, 0, 0],
+    )?;
+    CString::new(format!("/proc/self/fd/{dup}")).map_err(|_| EINVAL)
+}
+
+/// The common part of execve and execveat, on a host path. RISC-V programs run under a fresh
+/// Tandem (re-executing /proc/self/exe with the same options); anything else (host programs,
+/// scripts) is executed by the host directly. Everything the kernel would refuse with an
+/// error (no execute permission, a malformed program, a missing interpreter) is refused here,
+/// before the point of no return, so the caller sees the errno, as a shell falling back to
+/// running a file as a script relies on for ENOEXEC.
+fn exec(
+    t: &mut Thread,
+    path: CString,
+    name: &std::ffi::CStr,
+    argv_addr: u64,
+    envp_addr: u64,
+) -> SysResult {
+    let argv = string_array(t, argv_addr)?;
+    let envp = string_array(t, envp_addr)?;
+    let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+    crate::elf::exec_access(host_path).map_err(Errno)?;
+    let (exe, args): (CString, Vec<CString>) = if crate::elf::is_riscv_elf(host_path) {
+        check_riscv_program(t, &path)?;
+        (
+            CString::new("/proc/self/exe").unwrap_or_default(),
+            tandem_args(t, &path, &argv),
+        )
+    } else if let Some(args) = script_args(t, name, host_path, &argv)? {
+        (CString::new("/proc/self/exe").unwrap_or_default(), args)
+    } else {
+        (path.clone(), argv)
+    };
+    let mut argp: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
+    argp.push(std::ptr::null());
+    let mut envpp: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envpp.push(std::ptr::null());
+    t.merge_stats();
+    // SAFETY: NULL-terminated arrays of pointers to CStrings that outlive the call.
+    unsafe { libc::execve(exe.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
+    let e = Errno::last();
+    Err(if e == EFAULT { Errno(libc::ENOEXEC) } else { e })
+}
+
+/// What the kernel checks of a RISC-V program before committing to execve: its headers
+/// (ENOEXEC) and that its interpreter exists (ENOENT).
+fn check_riscv_program(t: &Thread, path: &CString) -> Result<(), Errno> {
+    use crate::elf::LoadError;
+    match crate::elf::probe(&path.to_string_lossy()) {
+        Ok(None) => Ok(()),
+        Ok(Some(interp)) => match crate::find_interp(&t.proc.opts, &interp) {
+            Some(_) => Ok(()),
+            None => Err(Errno(libc::ENOENT)),
+        },
+        Err(LoadError::Open { source, .. }) => {
+            Err(Errno(source.raw_os_error().unwrap_or(libc::ENOEXEC)))
+        }
+        Err(_) => Err(Errno(libc::ENOEXEC)),
+    }
+}
+
+/// The command line of the Tandem that runs RISC-V program `path` with guest argv `argv`.
+fn tandem_args(t: &Thread, path: &CString, argv: &[CString]) -> Vec<CString> {
     let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
     let o = &t.proc.opts;
     let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
@@ -320,93 +497,4 @@ fn tandem_argv(t: &Thread, path: &CString, argv: &[CString]) -> Vec<CString> {
     push(path.as_bytes());
     args.extend(argv.iter().skip(1).cloned());
     args
-}
-
-/// A `#!` script whose interpreter (looked up in the sysroot first, as every path) is a
-/// RISC-V program: the Tandem command line that runs it as Linux would, the interpreter
-/// with its argument, then the script's path as the caller named it and the caller's
-/// arguments after argv[0]. Handed to the host instead, the script would get the host's
-/// `/bin/sh` or `python3`, or a RISC-V interpreter the host cannot run without a
-/// binfmt_misc handler. None for anything else (the host runs it).
-fn script_argv(
-    t: &Thread,
-    raw: &std::ffi::CStr,
-    host_path: &std::path::Path,
-    argv: &[CString],
-) -> Result<Option<Vec<CString>>, Errno> {
-    let Some((interp, arg)) = crate::elf::shebang(host_path) else {
-        return Ok(None);
-    };
-    let Ok(interp) = CString::new(interp) else {
-        return Ok(None);
-    };
-    let host_interp = crate::syscall::fs::remap(&t.proc, &interp);
-    if !crate::elf::is_riscv_elf(std::path::Path::new(std::ffi::OsStr::from_bytes(
-        host_interp.as_bytes(),
-    ))) {
-        return Ok(None);
-    }
-    // The script must be executable, as the host's execve would require.
-    let c_path = CString::new(host_path.as_os_str().as_bytes()).map_err(|_| Errno(libc::ENOENT))?;
-    // SAFETY: access reads the NUL-terminated path only.
-    if unsafe { libc::access(c_path.as_ptr(), libc::X_OK) } != 0 {
-        return Err(Errno::last());
-    }
-    let mut new_argv = vec![interp];
-    if let Some(a) = arg {
-        new_argv.push(CString::new(a).map_err(|_| Errno(libc::ENOEXEC))?);
-    }
-    new_argv.push(raw.to_owned());
-    new_argv.extend(argv.iter().skip(1).cloned());
-    Ok(Some(tandem_argv(t, &host_interp, &new_argv)))
-}
-
-/// Reads a NULL-terminated guest array of string pointers.
-fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
-    let mut v = Vec::new();
-    if addr == 0 {
-        return Ok(v);
-    }
-    loop {
-        let p = t.proc.space.read_u64(addr)?;
-        if p == 0 {
-            return Ok(v);
-        }
-        if v.len() > 1 << 16 {
-            return Err(Errno(libc::E2BIG));
-        }
-        v.push(t.proc.space.read_cstring(p, 1 << 17)?);
-        addr += 8;
-    }
-}
-
-/// execve: RISC-V programs, and `#!` scripts whose interpreter is one, run under a fresh
-/// Tandem (re-executing /proc/self/exe with the same options); anything else (host
-/// programs, other scripts) is executed by the host directly.
-pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
-    let raw = t.proc.space.read_cstring(a[0], 4096)?;
-    let path = crate::syscall::fs::remap(&t.proc, &raw);
-    let argv = string_array(t, a[1])?;
-    let envp = string_array(t, a[2])?;
-    let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
-    let self_exe = || CString::new("/proc/self/exe").unwrap_or_default();
-    let (exe, args): (CString, Vec<CString>) = if crate::elf::is_riscv_elf(host_path) {
-        (self_exe(), tandem_argv(t, &path, &argv))
-    } else if let Some(args) = script_argv(t, &raw, host_path, &argv)? {
-        (self_exe(), args)
-    } else {
-        (path.clone(), argv)
-    };
-    let mut argp: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
-    argp.push(std::ptr::null());
-    let mut envpp: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    envpp.push(std::ptr::null());
-    if !host_path.exists() {
-        return Err(Errno(libc::ENOENT));
-    }
-    t.merge_stats();
-    // SAFETY: NULL-terminated arrays of pointers to CStrings that outlive the call.
-    unsafe { libc::execve(exe.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
-    let e = Errno::last();
-    Err(if e == EFAULT { Errno(libc::ENOEXEC) } else { e })
 }
