@@ -29,6 +29,7 @@ DATA
 echo "sum of products: $total"
 
 printf '%s\n' c a b a c c | sort | uniq -c | sort -rn | while read -r n w; do echo "$w:$n"; done
+yes | head -n 2; echo "pipe status: ${PIPESTATUS[*]}"
 
 trap 'echo "trap EXIT in subshell"' EXIT
 ( trap 'echo "caught USR1"' USR1; kill -USR1 $BASHPID; echo "after signal" )

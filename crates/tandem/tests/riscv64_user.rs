@@ -210,6 +210,41 @@ fn forkexec() {
     );
 }
 
+/// Descriptors 0 and 2 closed at start stay closed for the guest, as under qemu-user (the
+/// Rust runtime opens /dev/null on them; Tandem closes those before the guest runs).
+#[test]
+fn closed_standard_fds() {
+    use std::os::unix::process::CommandExt;
+    need("qemu-riscv64-static", "qemu-user-static");
+    for static_link in [true, false] {
+        let prog = compile("closedfds", static_link);
+        let with = |tool: &str| {
+            let mut cmd = Command::new(tool);
+            cmd.arg("-L").arg(SYSROOT).arg(&prog).stdout(Stdio::piped());
+            // SAFETY: only close() between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::close(0);
+                    libc::close(2);
+                    Ok(())
+                });
+            }
+            cmd.output().expect("spawn")
+        };
+        let want = with("qemu-riscv64-static");
+        let got = with(TANDEM);
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&want.stdout),
+            "static {static_link}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            "fd 0: closed\nfd 1: open\nfd 2: closed\nnext open: 0\n"
+        );
+    }
+}
+
 /// `#!` scripts whose interpreter is a RISC-V program run under Tandem with Linux's argv
 /// (the host would need a binfmt_misc handler; qemu-user without one fails).
 #[test]

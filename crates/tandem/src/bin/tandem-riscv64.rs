@@ -56,14 +56,17 @@ struct Args {
 }
 
 /// Runs before `main` (the C library calls `.init_array` entries first), while SIGPIPE still
-/// has the disposition Tandem was started with: the Rust runtime then sets it to "ignore",
-/// and the guest must not inherit that.
+/// has the disposition Tandem was started with and closed standard descriptors are still
+/// closed: the Rust runtime then sets SIGPIPE to "ignore" and opens /dev/null on them, and
+/// the guest must not inherit either.
 #[used]
 #[link_section = ".init_array"]
 static RECORD_START_DISPOSITIONS: extern "C" fn() = record_start_dispositions;
 
 extern "C" fn record_start_dispositions() {
     linux_user::hostsig::record_start_dispositions();
+    // The runtime also opens /dev/null on closed standard descriptors.
+    linux_user::stdfds::record_closed();
 }
 
 fn guest_env(args: &Args) -> Vec<Vec<u8>> {
