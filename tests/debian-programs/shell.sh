@@ -6,7 +6,7 @@ fib() {
   if (( n < 2 )); then echo "$n"; return; fi
   echo $(( $(fib $((n - 1))) + $(fib $((n - 2))) ))
 }
-echo "fib 7 = $(fib 7)"
+echo "fib 5 = $(fib 5)"
 
 declare -A count
 for w in apple pear apple fig pear apple; do count[$w]=$(( ${count[$w]:-0} + 1 )); done

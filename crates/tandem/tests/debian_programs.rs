@@ -12,8 +12,9 @@
 //! host's git. Tandem runs the sysroot's RISC-V programs in-process. The tests therefore
 //! compare stdout and exit status where the output does not depend on who runs the
 //! children, and check expected output where it does (python's subprocess of itself, git gc).
-//! CPython's tests run under Tandem only (QEMU's timings are in docs/debian-programs.md):
-//! every selected module passes under QEMU, so a failure here is a Tandem bug.
+//! CPython's tests run under Tandem only: under QEMU most of the selected modules fail in
+//! the cases that start a Python child (docs/debian-programs.md has both runners' results
+//! and timings, module by module); every case selected here passes under Tandem.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -233,7 +234,7 @@ fn bash_script() {
         let o = same_as_qemu("usr/bin/bash", &job(&[&script("shell.sh")]), "exit 7");
         let out = text(&o.stdout);
         for want in [
-            "fib 7 = 13",
+            "fib 5 = 5",
             "caught USR1",
             "ERR trapped",
             "c:3\na:2\nb:1",
