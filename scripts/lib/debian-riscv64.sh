@@ -9,6 +9,8 @@
 #   rv64_apt_get ARGS...         apt-get with that configuration (e.g. download PKG:riscv64)
 #   rv64_apt_cache ARGS...       apt-cache with that configuration
 #   rv64_depends PKG...          the packages PKG depends on (Depends, Pre-Depends), one a line
+#   rv64_closure PKG...          PKG and everything it needs, recursively (apt's own resolver on
+#                                an empty system, no Recommends), as "name version" lines
 #
 # Messages start with the calling script's name, as its own do.
 
@@ -54,7 +56,7 @@ rv64_apt_init() {
                  -o "Dir::Cache=$dir/cache" -o "APT::Architecture=riscv64"
                  -o "APT::Architectures::=riscv64" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
   echo "$rv64_name: reading the riscv64 package index of Debian trixie ($uri)"
-  apt-get "${rv64_apt_opts[@]}" -qq update
+  apt-get "${rv64_apt_opts[@]}" -qq update || rv64_die "cannot read the riscv64 package index from $uri"
 }
 
 rv64_apt_get() {
@@ -70,4 +72,14 @@ rv64_apt_cache() {
 rv64_depends() {
   rv64_apt_cache depends "$@" \
     | awk '$1 ~ /^\|?(Pre)?Depends:$/ && $2 !~ /^</ { sub(/:riscv64$/, "", $2); print $2 }' | sort -u
+}
+
+# apt's resolver, simulating an installation on an empty system (the private status file is
+# empty), picks one package for each alternative and virtual dependency the way apt-get install
+# would; its "Inst NAME (VERSION ..." lines are the closure.
+rv64_closure() {
+  local out
+  out=$(rv64_apt_get -s -qq --no-install-recommends install "${@/%/:riscv64}" 2>&1) \
+    || rv64_die "apt cannot resolve $*: $(grep -m1 '^E:' <<<"$out")"
+  awk '$1 == "Inst" { sub(/^\(/, "", $3); print $2, $3 }' <<<"$out" | sort -u
 }

@@ -99,6 +99,50 @@ pub fn is_riscv_elf(path: &std::path::Path) -> bool {
         && u16_at(&h, 18) == EM_RISCV
 }
 
+/// The interpreter line of a `#!` script, as Linux reads it: the interpreter path, then
+/// at most one argument (the rest of the line, surrounding blanks removed). None when the
+/// file cannot be read, does not start with `#!`, names no interpreter, or its first line
+/// does not end within Linux's 256-byte buffer (a file shorter than that may end without
+/// a newline).
+pub fn shebang(path: &std::path::Path) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let f = File::open(path).ok()?;
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    parse_shebang(&buf[..n], n < buf.len())
+}
+
+/// `whole`: `head` is the entire file, so its first line may end at the end of the file.
+fn parse_shebang(head: &[u8], whole: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let rest = head.strip_prefix(b"#!")?;
+    let eol = match rest.iter().position(|&c| c == b'\n') {
+        Some(i) => i,
+        None if whole => rest.len(),
+        None => return None,
+    };
+    let line = &rest[..eol];
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = line.iter().position(|c| !blank(c))?;
+    let line = &line[start..];
+    let end = line.iter().position(blank).unwrap_or(line.len());
+    let (interp, arg) = line.split_at(end);
+    let arg = match (
+        arg.iter().position(|c| !blank(c)),
+        arg.iter().rposition(|c| !blank(c)),
+    ) {
+        (Some(a), Some(b)) => Some(arg[a..=b].to_vec()),
+        _ => None,
+    };
+    Some((interp.to_vec(), arg))
+}
+
 /// The kernel's execute-permission check for a program about to be executed: a regular file
 /// the caller may execute (root too needs at least one execute bit). Returns the errno the
 /// kernel's execve would (EACCES, ENOENT, ...).
@@ -367,4 +411,26 @@ pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> 
         end,
         interp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shebang_lines_parse_as_linux_does() {
+        let p = |s: &[u8]| super::parse_shebang(s, false);
+        assert_eq!(p(b"#!/bin/sh\necho"), Some((b"/bin/sh".to_vec(), None)));
+        assert_eq!(
+            p(b"#! /usr/bin/env  python3 -u \n"),
+            Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec())))
+        );
+        assert_eq!(p(b"#!/bin/sh \t\n"), Some((b"/bin/sh".to_vec(), None)));
+        assert_eq!(p(b"#!\n"), None);
+        assert_eq!(p(b"#!/bin/sh"), None, "no end of line within the buffer");
+        assert_eq!(
+            super::parse_shebang(b"#!/bin/sh", true),
+            Some((b"/bin/sh".to_vec(), None)),
+            "a short file may end without a newline"
+        );
+        assert_eq!(p(b"\x7fELF"), None);
+    }
 }

@@ -4,11 +4,10 @@
 //! Module map: `space` (guest address space), `elf` + `stack` (loading), `task` (process,
 //! threads, run loop), `syscall` (table-driven syscall translation), `signal` + `frame`
 //! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls), `hostsig` (host
-//! signal dispositions).
+//! signal dispositions), `stdfds` (standard descriptors closed at start).
 //!
 //! Known gaps (each returns an error or degrades gracefully, never aborts): set_robust_list,
-//! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); vfork is emulated with fork,
-//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC and io_uring
+//! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); ioctls other than the common terminal ones return ENOTTY; SysV IPC and io_uring
 //! return ENOSYS; /proc/self/maps lists file mappings without
 //! their names; other /proc files show the host's view.
 
@@ -22,6 +21,7 @@ pub mod hostsig;
 pub mod signal;
 pub mod space;
 mod stack;
+pub mod stdfds;
 mod syscall;
 pub mod task;
 
@@ -160,7 +160,7 @@ fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Inf
     let exe_path =
         std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| PathBuf::from(&cfg.program));
     let proc = Arc::new(Process {
-        space,
+        space: Arc::new(space),
         opts: cfg.opts.clone(),
         exe_path,
         sigtramp: tramp,
@@ -183,6 +183,8 @@ fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Inf
         *proc.debugger.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
         main.debugged = true;
     }
+    // Descriptors 0-2 the process was started without are closed for the guest too.
+    stdfds::close_placeholders();
     match main.run() {
         ThreadEnd::Group(code) => task::exit_process(&proc, code),
         ThreadEnd::Thread(_) => {

@@ -22,7 +22,8 @@ pub struct Options {
 
 /// State shared by all guest threads.
 pub struct Process {
-    pub space: Space,
+    /// Guest memory; shared with a vfork child's own `Process` while the child runs.
+    pub space: Arc<Space>,
     pub opts: Options,
     /// Absolute path of the guest program (what /proc/self/exe shows the guest).
     pub exe_path: PathBuf,

@@ -211,6 +211,41 @@ fn forkexec() {
     );
 }
 
+/// Descriptors 0 and 2 closed at start stay closed for the guest, as under qemu-user (the
+/// Rust runtime opens /dev/null on them; Tandem closes those before the guest runs).
+#[test]
+fn closed_standard_fds() {
+    use std::os::unix::process::CommandExt;
+    need("qemu-riscv64-static", "qemu-user-static");
+    for static_link in [true, false] {
+        let prog = compile("closedfds", static_link);
+        let with = |tool: &str| {
+            let mut cmd = Command::new(tool);
+            cmd.arg("-L").arg(SYSROOT).arg(&prog).stdout(Stdio::piped());
+            // SAFETY: only close() between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::close(0);
+                    libc::close(2);
+                    Ok(())
+                });
+            }
+            cmd.output().expect("spawn")
+        };
+        let want = with("qemu-riscv64-static");
+        let got = with(TANDEM);
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&want.stdout),
+            "static {static_link}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout),
+            "fd 0: closed\nfd 1: open\nfd 2: closed\nnext open: 0\n"
+        );
+    }
+}
+
 /// fork + execve from a multithreaded parent whose other threads keep translating code
 /// (qemu-user cannot exec the RISC-V child without binfmt_misc).
 #[test]
@@ -265,6 +300,29 @@ fn forked_child_keeps_translations() {
              forked before {before}: inherited translations were not used"
         );
     }
+}
+
+/// `#!` scripts whose interpreter is a RISC-V program run under Tandem with Linux's argv
+/// (the host would need a binfmt_misc handler; qemu-user without one fails).
+#[test]
+fn shebang() {
+    expect_output(
+        "shebang",
+        "interp: arg=--interp-arg script=ok rest=x,y argv0=ok\nchild exit 5\n\
+         not executable: EACCES\nmissing interpreter: ENOENT\n",
+    );
+}
+
+/// vfork and posix_spawn share memory with the parent until exec or exit (qemu-user forks
+/// instead, so a posix_spawn of a missing program succeeds there).
+#[test]
+fn vfork() {
+    expect_output(
+        "vfork",
+        "posix_spawn missing: ENOENT\nposix_spawnp missing: ENOENT\n\
+         spawned child: spawned\nposix_spawn self: rc=0 exit=9\nvfork: shared=42 exit=3\n\
+         vfork exec: ENOENT exit=127\nparent's SIGUSR1 still ignored\n",
+    );
 }
 
 /// fexecve and execveat run a RISC-V program (qemu-user, without binfmt_misc, cannot).
@@ -417,7 +475,9 @@ fn bad_inputs() {
     assert!(err.contains("permission denied"), "{err}");
 }
 
-/// -E, -U, -0 and QEMU_LD_PREFIX (instead of -L) behave as with qemu-riscv64.
+/// -E, -U, -0 and QEMU_LD_PREFIX (instead of -L) behave as with qemu-riscv64. Options end at
+/// the program: the program's own arguments that look like ours (`-E -f`, `-L`, `--strace`)
+/// are its own (once clap took `sed -E -f script` as Tandem's `-E -f`).
 #[test]
 fn options_like_qemu() {
     need("qemu-riscv64-static", "qemu-user-static");
@@ -436,7 +496,9 @@ fn options_like_qemu() {
         run(Command::new(tool)
             .args(opts)
             .arg(&prog)
-            .args(["one", "-two"])
+            .args([
+                "one", "-two", "-E", "-f", "-L", "x", "--strace", "-0", "--", "-U",
+            ])
             .env("QEMU_LD_PREFIX", SYSROOT)
             .env("TANDEM_GONE", "still here"))
     };

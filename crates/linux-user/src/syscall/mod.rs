@@ -7,6 +7,7 @@ mod mm;
 mod net;
 mod proc;
 mod table;
+mod vfork;
 
 use std::ffi::CString;
 use std::sync::atomic::Ordering;

@@ -153,6 +153,8 @@ pub fn clone(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
     if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
         spawn_thread(t, flags, newsp, ptid, tls, ctid)
+    } else if flags & CLONE_VM != 0 {
+        super::vfork::vfork(t, flags, newsp, ptid, tls, ctid)
     } else {
         fork(t, flags, newsp, ptid, tls, ctid)
     }
@@ -315,6 +317,40 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     Ok(pid as u64)
 }
 
+/// A `#!` script whose interpreter (looked up in the sysroot first, as every path) is a
+/// RISC-V program: the Tandem command line that runs it as Linux would, the interpreter
+/// with its argument, then the script's path as the caller named it (`name`) and the
+/// caller's arguments after argv[0]. Handed to the host instead, the script would get the
+/// host's `/bin/sh` or `python3`, or a RISC-V interpreter the host cannot run without a
+/// binfmt_misc handler. None for anything else (the host runs it).
+fn script_args(
+    t: &Thread,
+    name: &std::ffi::CStr,
+    host_path: &std::path::Path,
+    argv: &[CString],
+) -> Result<Option<Vec<CString>>, Errno> {
+    let Some((interp, arg)) = crate::elf::shebang(host_path) else {
+        return Ok(None);
+    };
+    let Ok(interp) = CString::new(interp) else {
+        return Ok(None);
+    };
+    let host_interp = crate::syscall::fs::remap(&t.proc, &interp);
+    if !crate::elf::is_riscv_elf(std::path::Path::new(std::ffi::OsStr::from_bytes(
+        host_interp.as_bytes(),
+    ))) {
+        return Ok(None);
+    }
+    check_riscv_program(t, &host_interp)?;
+    let mut new_argv = vec![interp];
+    if let Some(a) = arg {
+        new_argv.push(CString::new(a).map_err(|_| Errno(libc::ENOEXEC))?);
+    }
+    new_argv.push(name.to_owned());
+    new_argv.extend(argv.iter().skip(1).cloned());
+    Ok(Some(tandem_args(t, &host_interp, &new_argv)))
+}
+
 /// Reads a NULL-terminated guest array of string pointers.
 fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
     let mut v = Vec::new();
@@ -338,7 +374,7 @@ fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
 pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let raw = t.proc.space.read_cstring(a[0], 4096)?;
     let path = crate::syscall::fs::remap(&t.proc, &raw);
-    exec(t, path, a[1], a[2])
+    exec(t, path, &raw, a[1], a[2])
 }
 
 const AT_FDCWD: i32 = -100;
@@ -375,7 +411,14 @@ pub fn execveat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
             return Err(Errno(libc::ELOOP));
         }
     }
-    exec(t, path, a[2], a[3])
+    // What a `#!` interpreter is told the script is called: the caller's name for it when
+    // that is a path, else the /proc/self/fd path (Linux says /dev/fd/N).
+    let shown = if !name.is_empty() && (name[0] == b'/' || dirfd == AT_FDCWD) {
+        raw.clone()
+    } else {
+        path.clone()
+    };
+    exec(t, path, &shown, a[2], a[3])
 }
 
 /// A path naming open file `fd` that survives the execve: the file's own path when it still
@@ -399,7 +442,13 @@ fn fd_path(fd: i32) -> Result<CString, Errno> {
 /// error (no execute permission, a malformed program, a missing interpreter) is refused here,
 /// before the point of no return, so the caller sees the errno, as a shell falling back to
 /// running a file as a script relies on for ENOEXEC.
-fn exec(t: &mut Thread, path: CString, argv_addr: u64, envp_addr: u64) -> SysResult {
+fn exec(
+    t: &mut Thread,
+    path: CString,
+    name: &std::ffi::CStr,
+    argv_addr: u64,
+    envp_addr: u64,
+) -> SysResult {
     let argv = string_array(t, argv_addr)?;
     let envp = string_array(t, envp_addr)?;
     let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
@@ -410,6 +459,8 @@ fn exec(t: &mut Thread, path: CString, argv_addr: u64, envp_addr: u64) -> SysRes
             CString::new("/proc/self/exe").unwrap_or_default(),
             tandem_args(t, &path, &argv),
         )
+    } else if let Some(args) = script_args(t, name, host_path, &argv)? {
+        (CString::new("/proc/self/exe").unwrap_or_default(), args)
     } else {
         (path.clone(), argv)
     };

@@ -42,22 +42,31 @@ struct Args {
     /// argv[0] for the guest (default: PROGRAM).
     #[arg(short = '0', long = "argv0", value_name = "NAME")]
     argv0: Option<OsString>,
-    /// The RISC-V program.
-    program: OsString,
-    /// Its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<OsString>,
+    /// The RISC-V program and its arguments. Options end at the program, as in qemu-user:
+    /// `tandem-riscv64 sed -E -f x` gives sed its `-E` (one trailing positional does this;
+    /// with the program a positional of its own, clap would take a later `-E` as ours).
+    #[arg(
+        value_name = "PROGRAM [ARGS]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    command: Vec<OsString>,
 }
 
 /// Runs before `main` (the C library calls `.init_array` entries first), while SIGPIPE still
-/// has the disposition Tandem was started with: the Rust runtime then sets it to "ignore",
-/// and the guest must not inherit that.
+/// has the disposition Tandem was started with and closed standard descriptors are still
+/// closed: the Rust runtime then sets SIGPIPE to "ignore" and opens /dev/null on them, and
+/// the guest must not inherit either.
 #[used]
 #[link_section = ".init_array"]
 static RECORD_START_DISPOSITIONS: extern "C" fn() = record_start_dispositions;
 
 extern "C" fn record_start_dispositions() {
     linux_user::hostsig::record_start_dispositions();
+    // The runtime also opens /dev/null on closed standard descriptors.
+    linux_user::stdfds::record_closed();
 }
 
 fn guest_env(args: &Args) -> Vec<Vec<u8>> {
@@ -88,15 +97,20 @@ fn guest_env(args: &Args) -> Vec<Vec<u8>> {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
+    let Some((program, rest)) = args.command.split_first() else {
+        // clap requires one value at least; kept as a usage error rather than a panic.
+        eprintln!("tandem-riscv64: no program given");
+        std::process::exit(2);
+    };
     let stats = args.stats || std::env::var_os("TANDEM_STATS").is_some_and(|v| v == "1");
     let mut argv = vec![args
         .argv0
         .clone()
-        .unwrap_or_else(|| args.program.clone())
+        .unwrap_or_else(|| program.clone())
         .into_vec()];
-    argv.extend(args.args.iter().map(|a| a.as_bytes().to_vec()));
+    argv.extend(rest.iter().map(|a| a.as_bytes().to_vec()));
     let cfg = Config {
-        program: args.program.to_string_lossy().into_owned(),
+        program: program.to_string_lossy().into_owned(),
         argv,
         env: guest_env(&args),
         opts: Options {
