@@ -153,10 +153,14 @@ fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Inf
     let mask = signal::host_mask();
     let mut actions = [SigAction::default(); 65];
     for (sig, a) in actions.iter_mut().enumerate().skip(1) {
-        if signal::host_ignored(sig as i32) {
+        if signal::host_ignored(sig as i32) && !signal::reserved_by_host_libc(sig as i32) {
             a.handler = signal::SIG_IGN;
         }
     }
+    // The host C library's posix_spawn leaves its reserved signals ignored in the child
+    // (Rust's Command spawns that way): an artefact of the host's library, not the guest's
+    // disposition, which starts as the default (as under qemu-user).
+    signal::remirror_reserved_actions(&actions);
     let exe_path =
         std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| PathBuf::from(&cfg.program));
     let proc = Arc::new(Process {

@@ -195,10 +195,20 @@ pub fn mirror_action(sig: i32, act: &SigAction) {
 /// The host C library's reserved signals (glibc's SIGCANCEL and SIGSETXID).
 const RESERVED_BY_HOST_LIBC: [i32; 2] = [32, 33];
 
+/// Whether the host C library reserves `sig` for itself.
+pub fn reserved_by_host_libc(sig: i32) -> bool {
+    RESERVED_BY_HOST_LIBC.contains(&sig)
+}
+
 /// Installs again the host dispositions mirroring the guest's for the signals the host C
 /// library reserves, after it may have installed its own (at its first thread creation).
 pub fn remirror_reserved(proc: &crate::task::Process) {
     let acts = *proc.actions.lock().unwrap_or_else(|e| e.into_inner());
+    remirror_reserved_actions(&acts);
+}
+
+/// As [`remirror_reserved`], from the guest's actions table.
+pub fn remirror_reserved_actions(acts: &[SigAction; 65]) {
     for sig in RESERVED_BY_HOST_LIBC {
         mirror_action(sig, &acts[sig as usize]);
     }

@@ -152,6 +152,7 @@ same_as_qemu!(
     hello,
     setxid_threads,
     sigpipe,
+    reserved_sigs,
     ioctls,
     execerrors,
     files,
