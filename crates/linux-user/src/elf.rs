@@ -97,12 +97,16 @@ pub fn is_riscv_elf(path: &std::path::Path) -> bool {
         && u16_at(&h, 18) == EM_RISCV
 }
 
-/// Opens and validates an ELF file, returning the file, its header and program headers.
-fn parse(path: &str) -> Result<(File, [u8; 64], Vec<Phdr>), LoadError> {
-    let f = File::open(path).map_err(|source| LoadError::Open {
+fn open(path: &str) -> Result<File, LoadError> {
+    File::open(path).map_err(|source| LoadError::Open {
         path: path.to_string(),
         source,
-    })?;
+    })
+}
+
+/// Validates an open ELF file (`path` names it in errors), returning its header and program
+/// headers.
+fn parse(f: &File, path: &str) -> Result<([u8; 64], Vec<Phdr>), LoadError> {
     let meta = f.metadata().map_err(|source| LoadError::Open {
         path: path.to_string(),
         source,
@@ -178,7 +182,7 @@ fn parse(path: &str) -> Result<(File, [u8; 64], Vec<Phdr>), LoadError> {
             "no loadable segment",
         ));
     }
-    Ok((f, h, phdrs))
+    Ok((h, phdrs))
 }
 
 fn seg_prot(flags: u32) -> u32 {
@@ -199,7 +203,14 @@ fn seg_prot(flags: u32) -> u32 {
 /// Loads `path` into `space`. `main` selects the fixed PIE base; interpreters go wherever
 /// there is room.
 pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> {
-    let (f, h, phdrs) = parse(path)?;
+    load_file(space, &open(path)?, path, main)
+}
+
+/// As [`load`], from a file already open (binfmt_misc's `O` flag hands the program over as
+/// an fd, which works even when the program is executable but not readable); `path` only
+/// names it in errors. The mappings stay valid after `f` is closed.
+pub fn load_file(space: &Space, f: &File, path: &str, main: bool) -> Result<Loaded, LoadError> {
+    let (h, phdrs) = parse(f, path)?;
     let malformed = |why| LoadError::Malformed(path.to_string(), why);
     let map_err = |e: crate::errno::Errno| LoadError::Map(path.to_string(), e.0);
     let loads: Vec<&Phdr> = phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();

@@ -3,7 +3,8 @@
 //!
 //! Module map: `space` (guest address space), `elf` + `stack` (loading), `task` (process,
 //! threads, run loop), `syscall` (table-driven syscall translation), `signal` + `frame`
-//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls).
+//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls),
+//! `binfmt` (registration with the kernel's binfmt_misc, and starting from it).
 //!
 //! Known gaps (each returns an error or degrades gracefully, never aborts): set_robust_list,
 //! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); vfork is emulated with fork,
@@ -11,6 +12,7 @@
 //! and execveat return ENOSYS; /proc/self/maps lists file mappings without
 //! their names; other /proc files show the host's view.
 
+pub mod binfmt;
 mod debugger;
 pub mod elf;
 pub mod engine;
@@ -46,6 +48,9 @@ pub struct Config {
     /// Guest environment, "VAR=VALUE" strings.
     pub env: Vec<Vec<u8>>,
     pub opts: Options,
+    /// The program already open (binfmt_misc's `O` flag: the kernel opened it, see
+    /// [`binfmt::exec_file`]); `program` then only names it. Closed once loaded.
+    pub program_file: Option<Arc<std::fs::File>>,
 }
 
 #[derive(Debug, Error)]
@@ -97,9 +102,16 @@ pub fn run_debugged(cfg: Config, gdb: gdb::Listener) -> Result<std::convert::Inf
     run_with(cfg, Some(gdb))
 }
 
-fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Infallible, RunError> {
+fn run_with(
+    mut cfg: Config,
+    gdb: Option<gdb::Listener>,
+) -> Result<std::convert::Infallible, RunError> {
     let space = Space::new().map_err(RunError::Reserve)?;
-    let exe = elf::load(&space, &cfg.program, true)?;
+    let exe = match cfg.program_file.take() {
+        // Dropping the last reference closes the fd: the guest must not inherit it.
+        Some(f) => elf::load_file(&space, &f, &cfg.program, true)?,
+        None => elf::load(&space, &cfg.program, true)?,
+    };
     let interp = match &exe.interp {
         Some(name) => {
             let path = find_interp(&cfg.opts, name).ok_or_else(|| elf::LoadError::NoInterp {

@@ -18,6 +18,9 @@ pub struct Options {
     pub strace: bool,
     pub backend: Backend,
     pub stats: bool,
+    /// Started by binfmt_misc: a guest execve of a RISC-V program goes through the kernel,
+    /// which hands it to the same handler (no /proc needed, works inside a chroot).
+    pub binfmt: bool,
 }
 
 /// State shared by all guest threads.

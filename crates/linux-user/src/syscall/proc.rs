@@ -309,14 +309,18 @@ fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
 }
 
 /// execve: RISC-V programs run under a fresh Tandem (re-executing /proc/self/exe with the same
-/// options); anything else (host programs, scripts) is executed by the host directly.
+/// options); anything else (host programs, scripts) is executed by the host directly. Under
+/// binfmt_misc everything goes to the kernel, which hands RISC-V programs to the same handler
+/// (works without /proc, as in a chroot); without /proc the kernel is tried too, in case a
+/// handler is registered.
 pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let raw = t.proc.space.read_cstring(a[0], 4096)?;
     let path = crate::syscall::fs::remap(&t.proc, &raw);
     let argv = string_array(t, a[1])?;
     let envp = string_array(t, a[2])?;
     let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
-    let (exe, args): (CString, Vec<CString>) = if crate::elf::is_riscv_elf(host_path) {
+    let via_tandem = !t.proc.opts.binfmt && crate::elf::is_riscv_elf(host_path);
+    let (exe, args): (CString, Vec<CString>) = if via_tandem {
         let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
         let o = &t.proc.opts;
         let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
@@ -344,7 +348,7 @@ pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
         args.extend(argv.iter().skip(1).cloned());
         (CString::new("/proc/self/exe").unwrap_or_default(), args)
     } else {
-        (path.clone(), argv)
+        (path.clone(), argv.clone())
     };
     let mut argp: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
     argp.push(std::ptr::null());
@@ -356,6 +360,16 @@ pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     t.merge_stats();
     // SAFETY: NULL-terminated arrays of pointers to CStrings that outlive the call.
     unsafe { libc::execve(exe.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
-    let e = Errno::last();
+    let mut e = Errno::last();
+    if via_tandem && e == Errno(libc::ENOENT) {
+        // No /proc (a bare chroot): a registered binfmt_misc handler may still run it.
+        let mut argp: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+        argp.push(std::ptr::null());
+        // SAFETY: as above.
+        unsafe { libc::execve(path.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
+        if Errno::last() != Errno(libc::ENOEXEC) {
+            e = Errno::last();
+        }
+    }
     Err(if e == EFAULT { Errno(libc::ENOEXEC) } else { e })
 }
