@@ -93,6 +93,14 @@ pub fn exec_file() -> Option<File> {
     Some(unsafe { File::from_raw_fd(fd) })
 }
 
+/// Whether this process was started set-user-ID or set-group-ID (AT_SECURE), as binfmt_misc's
+/// `C` flag does for such a program: Tandem must then not let the caller's environment steer
+/// it (a sysroot would let them pick the dynamic loader that runs with those privileges).
+pub fn secure() -> bool {
+    // SAFETY: getauxval has no preconditions; an absent entry reads as 0.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
 /// One binfmt_misc entry as its file in the mount shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entry {

@@ -87,6 +87,10 @@ want "an ordinary program runs as the caller" 0 "uid=65534 euid=65534"
 run setpriv --reuid=65534 --regid=65534 --clear-groups ./suid-probe
 want "a set-user-ID program gets its owner's euid (C flag)" 0 "uid=65534 euid=0"
 
+run setpriv --reuid=65534 --regid=65534 --clear-groups env TANDEM_STRACE=1 ./suid-probe
+want "a set-user-ID program ignores the caller's TANDEM_STRACE" 0 "uid=65534 euid=0"
+! grep -q "exit_group(" <<<"$out" || fail "a set-user-ID program was traced for its caller: $out"
+
 chmod 4711 suid-probe || fail "cannot chmod suid-probe"
 run setpriv --reuid=65534 --regid=65534 --clear-groups ./suid-probe
 want "an unreadable program runs from the kernel's fd (O flag)" 0 "euid=0"

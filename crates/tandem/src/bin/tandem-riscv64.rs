@@ -117,8 +117,10 @@ fn fail(e: impl std::fmt::Display, code: i32) -> ! {
 
 /// Started by binfmt_misc with the program open as `file`: no options to parse (they would
 /// be the program's own arguments); TANDEM_STRACE=1, TANDEM_STATS=1 and QEMU_LD_PREFIX
-/// still apply.
+/// still apply, except for a set-user-ID program, where they would let the caller choose
+/// the dynamic loader run with its owner's rights, or see its syscalls.
 fn binfmt_config(file: std::fs::File) -> Config {
+    let trusted_env = !binfmt::secure();
     let mut raw = std::env::args_os().skip(1).map(OsString::into_vec);
     let Some(program) = raw.next() else {
         fail("started by binfmt_misc without the program's path", 126);
@@ -141,10 +143,10 @@ fn binfmt_config(file: std::fs::File) -> Config {
             })
             .collect(),
         opts: Options {
-            sysroot: sysroot(None),
-            strace: env_is_1("TANDEM_STRACE"),
+            sysroot: sysroot(None).filter(|_| trusted_env),
+            strace: trusted_env && env_is_1("TANDEM_STRACE"),
             backend: Backend::Native,
-            stats: env_is_1("TANDEM_STATS"),
+            stats: trusted_env && env_is_1("TANDEM_STATS"),
             binfmt: true,
         },
         program_file: Some(Arc::new(file)),
@@ -208,7 +210,12 @@ fn binfmt_command(action: BinfmtAction, args: &Args) -> Result<i32, BinfmtError>
 }
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let mut log = env_logger::Builder::new();
+    log.filter_level(log::LevelFilter::Warn);
+    if !binfmt::secure() {
+        log.parse_env(env_logger::Env::default());
+    }
+    log.init();
     if let Some(file) = binfmt::exec_file() {
         match linux_user::run(binfmt_config(file)) {
             Ok(never) => match never {},
