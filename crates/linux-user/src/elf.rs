@@ -26,6 +26,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}: cannot execute: permission denied")]
+    NoExec(String),
     #[error("{0}: cannot execute: not an ELF file")]
     NotElf(String),
     #[error("{0}: cannot execute: not a RISC-V 64-bit little-endian program")]
@@ -95,6 +97,58 @@ pub fn is_riscv_elf(path: &std::path::Path) -> bool {
         && h[4] == 2
         && h[5] == 1
         && u16_at(&h, 18) == EM_RISCV
+}
+
+/// The kernel's execute-permission check for a program about to be executed: a regular file
+/// the caller may execute (root too needs at least one execute bit). Returns the errno the
+/// kernel's execve would (EACCES, ENOENT, ...).
+pub fn exec_access(path: &std::path::Path) -> Result<(), i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    if !meta.is_file() {
+        return Err(libc::EACCES);
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::ENOENT)?;
+    // With the effective ids, as execve checks (a set-user-ID program started through
+    // binfmt_misc's C flag runs with ids that differ).
+    // SAFETY: a NUL-terminated path; faccessat only reads it.
+    if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) } != 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EACCES));
+    }
+    Ok(())
+}
+
+/// As the command line's program: the execute-permission check of [`exec_access`].
+pub fn check_executable(path: &str) -> Result<(), LoadError> {
+    match exec_access(std::path::Path::new(path)) {
+        Ok(()) => Ok(()),
+        Err(libc::EACCES) => Err(LoadError::NoExec(path.to_string())),
+        Err(e) => Err(LoadError::Open {
+            path: path.to_string(),
+            source: std::io::Error::from_raw_os_error(e),
+        }),
+    }
+}
+
+/// Validates a RISC-V program's headers without loading it and returns its interpreter's
+/// name: what the guest's execve must know before it commits to replacing the process.
+pub fn probe(path: &str) -> Result<Option<String>, LoadError> {
+    let f = open(path)?;
+    let (_, phdrs) = parse(&f, path)?;
+    interp_name(path, &f, &phdrs)
+}
+
+fn interp_name(path: &str, f: &File, phdrs: &[Phdr]) -> Result<Option<String>, LoadError> {
+    let Some(p) = phdrs.iter().find(|p| p.p_type == PT_INTERP) else {
+        return Ok(None);
+    };
+    let mut b = vec![0u8; p.filesz.min(4096) as usize];
+    f.read_exact_at(&mut b, p.offset)
+        .map_err(|_| LoadError::Malformed(path.to_string(), "short interpreter name"))?;
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    Ok(Some(String::from_utf8_lossy(&b[..n]).into_owned()))
 }
 
 fn open(path: &str) -> Result<File, LoadError> {
@@ -317,16 +371,7 @@ pub fn load_file(space: &Space, f: &File, path: &str, main: bool) -> Result<Load
     if let Some(p) = phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         phdr_addr = bias.wrapping_add(p.vaddr);
     }
-    let interp = match phdrs.iter().find(|p| p.p_type == PT_INTERP) {
-        Some(p) => {
-            let mut b = vec![0u8; p.filesz.min(4096) as usize];
-            f.read_exact_at(&mut b, p.offset)
-                .map_err(|_| malformed("short interpreter name"))?;
-            let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-            Some(String::from_utf8_lossy(&b[..n]).into_owned())
-        }
-        None => None,
-    };
+    let interp = interp_name(path, &f, &phdrs)?;
     Ok(Loaded {
         bias,
         entry: bias.wrapping_add(u64_at(&h, 24)),

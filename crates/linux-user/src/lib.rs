@@ -3,13 +3,14 @@
 //!
 //! Module map: `space` (guest address space), `elf` + `stack` (loading), `task` (process,
 //! threads, run loop), `syscall` (table-driven syscall translation), `signal` + `frame`
-//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls),
-//! `binfmt` (registration with the kernel's binfmt_misc, and starting from it).
+//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls), `hostsig` (host
+//! signal dispositions), `binfmt` (registration with the kernel's binfmt_misc, and starting
+//! from it).
 //!
 //! Known gaps (each returns an error or degrades gracefully, never aborts): set_robust_list,
 //! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); vfork is emulated with fork,
-//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC, io_uring
-//! and execveat return ENOSYS; /proc/self/maps lists file mappings without
+//! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC and io_uring
+//! return ENOSYS; /proc/self/maps lists file mappings without
 //! their names; other /proc files show the host's view.
 
 pub mod binfmt;
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod errno;
 mod frame;
 mod host;
+pub mod hostsig;
 pub mod signal;
 pub mod space;
 mod stack;
@@ -78,7 +80,7 @@ impl RunError {
 }
 
 /// Finds the interpreter: under the sysroot first (like QEMU's -L), then on the host.
-fn find_interp(opts: &Options, interp: &str) -> Option<String> {
+pub(crate) fn find_interp(opts: &Options, interp: &str) -> Option<String> {
     if let Some(root) = &opts.sysroot {
         let cand = root.join(interp.trim_start_matches('/'));
         if cand.exists() {
@@ -108,9 +110,13 @@ fn run_with(
 ) -> Result<std::convert::Infallible, RunError> {
     let space = Space::new().map_err(RunError::Reserve)?;
     let exe = match cfg.program_file.take() {
-        // Dropping the last reference closes the fd: the guest must not inherit it.
+        // The kernel has checked the permissions. Dropping the last reference closes the
+        // fd: the guest must not inherit it.
         Some(f) => elf::load_file(&space, &f, &cfg.program, true)?,
-        None => elf::load(&space, &cfg.program, true)?,
+        None => {
+            elf::check_executable(&cfg.program)?;
+            elf::load(&space, &cfg.program, true)?
+        }
     };
     let interp = match &exe.interp {
         Some(name) => {
@@ -156,7 +162,9 @@ fn run_with(
     )
     .map_err(|e| RunError::Stack(e.0))?;
 
-    // Signal state inherited across execve: the mask, and ignored dispositions.
+    // Signal state inherited across execve: the mask, and ignored dispositions (SIGPIPE's as
+    // Tandem itself was started, not as the Rust runtime left it).
+    hostsig::restore_start_dispositions();
     let mask = signal::host_mask();
     let mut actions = [SigAction::default(); 65];
     for (sig, a) in actions.iter_mut().enumerate().skip(1) {

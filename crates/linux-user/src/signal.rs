@@ -182,25 +182,25 @@ pub fn mirror_action(sig: i32, act: &SigAction) {
     if bit(sig) & (HOST_OWNED | UNBLOCKABLE) != 0 {
         return;
     }
-    // SAFETY: plain sigaction installation for a signal number in range; the handler only
-    // touches thread-local and atomic state.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = match act.handler {
-            SIG_DFL => libc::SIG_DFL,
-            SIG_IGN => libc::SIG_IGN,
-            _ => host_handler as *const () as usize,
-        };
-        // No SA_RESTART: blocking host syscalls must return so the guest handler can run; the
-        // syscall layer restarts them itself when the guest asked for SA_RESTART.
-        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        libc::sigfillset(&mut sa.sa_mask);
-        if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
-            log::debug!(
-                "host sigaction({sig}) failed: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+    let d = match act.handler {
+        SIG_DFL => crate::hostsig::Disposition::Default,
+        SIG_IGN => crate::hostsig::Disposition::Ignore,
+        _ => crate::hostsig::Disposition::Handler(host_handler),
+    };
+    if let Err(e) = crate::hostsig::set(sig, d) {
+        log::debug!("host sigaction({sig}) failed: errno {e}");
+    }
+}
+
+/// The host C library's reserved signals (glibc's SIGCANCEL and SIGSETXID).
+const RESERVED_BY_HOST_LIBC: [i32; 2] = [32, 33];
+
+/// Installs again the host dispositions mirroring the guest's for the signals the host C
+/// library reserves, after it may have installed its own (at its first thread creation).
+pub fn remirror_reserved(proc: &crate::task::Process) {
+    let acts = *proc.actions.lock().unwrap_or_else(|e| e.into_inner());
+    for sig in RESERVED_BY_HOST_LIBC {
+        mirror_action(sig, &acts[sig as usize]);
     }
 }
 
@@ -237,11 +237,7 @@ pub fn host_mask() -> u64 {
 
 /// True if the host currently ignores `sig` (inherited across execve).
 pub fn host_ignored(sig: i32) -> bool {
-    // SAFETY: querying the current disposition into a local.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut sa) == 0 && sa.sa_sigaction == libc::SIG_IGN
-    }
+    crate::hostsig::ignored(sig)
 }
 
 /// Siginfo for a signal Tandem generates itself.
@@ -282,11 +278,16 @@ pub fn die(t: &Thread, sig: i32) -> ! {
             rlim_max: 0,
         };
         libc::setrlimit(libc::RLIMIT_CORE, &rl);
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        // Raw system calls: the C library refuses its reserved signals 32 and 33.
+        let _ = crate::hostsig::set(sig, crate::hostsig::Disposition::Default);
+        let unblock = bit(sig);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_UNBLOCK,
+            &unblock as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8,
+        );
         libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), sig);
         // Signals whose default action is not to terminate (or that were somehow survived).
         libc::_exit(128 + sig);

@@ -109,6 +109,11 @@ if [ -n "$S" ]; then
   # Nothing but the program: no /proc, no libraries, no Tandem (F flag).
   run chroot root /probe exec /probe in-chroot y
   want "chroot DIR /prog, and an exec in it" 0 "argv[0]=/probe" "argv[0]=in-chroot" "argv[1]=y"
+  # Tandem run by hand there: its guest's exec cannot re-run Tandem through /proc/self/exe
+  # (no /proc), so it goes to the kernel and the handler.
+  cp "$S" root/tandem || fail "cannot copy Tandem into the chroot"
+  run chroot root /tandem /probe exec /probe by-hand z
+  want "exec without /proc falls back to binfmt_misc" 0 "argv[0]=/probe" "argv[0]=by-hand" "argv[1]=z"
   run "$S" --binfmt unregister --binfmt-name "$N"
   want "unregister the static build" 0 "removed"
 else

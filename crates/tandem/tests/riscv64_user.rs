@@ -150,6 +150,10 @@ macro_rules! same_as_qemu {
 
 same_as_qemu!(
     hello,
+    setxid_threads,
+    sigpipe,
+    ioctls,
+    execerrors,
     files,
     threads,
     signals,
@@ -203,6 +207,42 @@ fn forkexec() {
         "forkexec",
         "child: argc=3 arg2=two env=passed\nparent: child exited=1 code=7\n",
     );
+}
+
+/// fexecve and execveat run a RISC-V program (qemu-user, without binfmt_misc, cannot).
+#[test]
+fn fexec() {
+    expect_output(
+        "fexec",
+        "child via fexecve: argv[0]=fexec\nfexecve: exit 7\n\
+         child via execveat AT_EMPTY_PATH: argv[0]=fexec\nexecveat AT_EMPTY_PATH: exit 7\n\
+         child via execveat dirfd: argv[0]=fexec\nexecveat dirfd: exit 7\n\
+         execveat bad flags failed: Invalid argument\nexecveat bad flags: exit 1\n\
+         child via fexecve memfd: argv[0]=fexec\nfexecve memfd: exit 7\n",
+    );
+}
+
+/// The guest starts with the SIGPIPE disposition Tandem was started with: ignored here
+/// (the `sigpipe` comparison with QEMU covers the default one).
+#[test]
+fn sigpipe_ignored_is_inherited() {
+    use std::os::unix::process::CommandExt;
+    let prog = compile("sigpipe", true);
+    let mut cmd = Command::new(TANDEM);
+    cmd.arg(&prog);
+    // SAFETY: only async-signal-safe signal() between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = run(&mut cmd);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "SIGPIPE at start: ignored\nwrite survived: -1 Broken pipe\n"
+    );
+    assert_eq!(status_str(&o), "exit 0");
 }
 
 /// SIGFPE sent by another thread and another process reaches the guest's handler, is dropped
@@ -277,8 +317,13 @@ fn bad_inputs() {
     let (code, err) = bad(&[&dir.join("does-not-exist")]);
     assert_eq!(code, 127, "{err}");
 
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
     let text = dir.join("text");
     std::fs::write(&text, "just some text\n").unwrap();
+    executable(&text);
     let (code, err) = bad(&[&text]);
     assert_eq!(code, 126);
     assert!(err.contains("not an ELF"), "{err}");
@@ -290,6 +335,7 @@ fn bad_inputs() {
     let full = std::fs::read(compile("hello", true)).unwrap();
     let trunc = dir.join("truncated");
     std::fs::write(&trunc, &full[..3000]).unwrap();
+    executable(&trunc);
     let (code, err) = bad(&[&trunc]);
     assert_eq!(code, 126);
     assert!(err.contains("truncated"), "{err}");
@@ -304,6 +350,13 @@ fn bad_inputs() {
 
     let (code, _) = bad(&[&dir]);
     assert_eq!(code, 126);
+
+    // A good program without execute permission, as the kernel would refuse it.
+    let noexec = dir.join("noexec");
+    std::fs::write(&noexec, &full).unwrap();
+    let (code, err) = bad(&[&noexec]);
+    assert_eq!(code, 126);
+    assert!(err.contains("permission denied"), "{err}");
 }
 
 /// -E, -U, -0 and QEMU_LD_PREFIX (instead of -L) behave as with qemu-riscv64.

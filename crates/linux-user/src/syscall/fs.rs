@@ -155,7 +155,8 @@ pub fn fstat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
 }
 
 /// Size of the object an ioctl's argument points to, for the ioctls we pass through; `Some(0)`
-/// means an integer argument. Terminal structures have the same layout on both ABIs.
+/// means an integer argument. Terminal structures and `struct ifreq` (40 bytes: a 16-byte name
+/// and a 24-byte union) have the same layout on both ABIs.
 fn ioctl_arg_size(req: u64) -> Option<u64> {
     Some(match req {
         0x5401 => 36,                   // TCGETS (kernel struct termios)
@@ -163,8 +164,13 @@ fn ioctl_arg_size(req: u64) -> Option<u64> {
         0x5413 | 0x5414 => 8,           // TIOCGWINSZ, TIOCSWINSZ
         0x540f | 0x5410 | 0x5429 => 4,  // TIOCGPGRP, TIOCSPGRP, TIOCGSID
         0x541b | 0x5421 | 0x5452 => 4,  // FIONREAD, FIONBIO, FIOASYNC
+        0x5411 => 4,                    // TIOCOUTQ
         0x8004_5430 | 0x4004_5431 => 4, // TIOCGPTN, TIOCSPTLCK
-        0x5409 | 0x540a | 0x540b | 0x540e | 0x5422 | 0x5450 | 0x5451 => 0, // TCSBRK..FIOCLEX
+        0x8901 | 0x8903 | 0x8905 => 4,  // FIOSETOWN, FIOGETOWN, SIOCATMARK
+        // TCSBRK, TCXONC, TCFLSH, TIOCSCTTY, TIOCNOTTY, TCSBRKP, FIONCLEX, FIOCLEX, TIOCGPTPEER
+        0x5409 | 0x540a | 0x540b | 0x540e | 0x5422 | 0x5425 | 0x5450 | 0x5451 | 0x5441 => 0,
+        // SIOCGIFNAME, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX
+        0x8910 | 0x8913 | 0x8915 | 0x8921 | 0x8927 | 0x8933 => 40,
         _ => return None,
     })
 }

@@ -2,7 +2,7 @@
 //! for RISC-V programs), exit, futex, kill and friends, uname, prctl.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
@@ -211,6 +211,9 @@ fn spawn_thread(
             }
             signal::unregister_thread();
         });
+    // The host C library installs its own handlers for its reserved signals 32 and 33 when
+    // its first thread is created; those numbers belong to the guest (see `hostsig`).
+    signal::remirror_reserved(&proc);
     signal::set_host_mask(mask);
     let fail = || {
         proc.live_threads.fetch_sub(1, Ordering::SeqCst);
@@ -308,45 +311,89 @@ fn string_array(t: &Thread, mut addr: u64) -> Result<Vec<CString>, Errno> {
     }
 }
 
-/// execve: RISC-V programs run under a fresh Tandem (re-executing /proc/self/exe with the same
-/// options); anything else (host programs, scripts) is executed by the host directly. Under
-/// binfmt_misc everything goes to the kernel, which hands RISC-V programs to the same handler
-/// (works without /proc, as in a chroot); without /proc the kernel is tried too, in case a
-/// handler is registered.
+/// execve(path, argv, envp)
 pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let raw = t.proc.space.read_cstring(a[0], 4096)?;
     let path = crate::syscall::fs::remap(&t.proc, &raw);
-    let argv = string_array(t, a[1])?;
-    let envp = string_array(t, a[2])?;
+    exec(t, path, a[1], a[2])
+}
+
+const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// execveat(dirfd, path, argv, envp, flags): the file is named through /proc/self/fd, which
+/// execve then treats like any path (fexecve is execveat with AT_EMPTY_PATH).
+pub fn execveat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
+    let (dirfd, flags) = (a[0] as i32, a[4]);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let raw = t.proc.space.read_cstring(a[1], 4096)?;
+    let name = raw.to_bytes();
+    let path = if name.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno(libc::ENOENT));
+        }
+        fd_path(dirfd)?
+    } else if name[0] == b'/' || dirfd == AT_FDCWD {
+        crate::syscall::fs::remap(&t.proc, &raw)
+    } else {
+        let mut p = format!("/proc/self/fd/{dirfd}/").into_bytes();
+        p.extend_from_slice(name);
+        CString::new(p).map_err(|_| EINVAL)?
+    };
+    if flags & AT_SYMLINK_NOFOLLOW != 0 && !name.is_empty() {
+        let host = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+        if host
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(Errno(libc::ELOOP));
+        }
+    }
+    exec(t, path, a[2], a[3])
+}
+
+/// A path naming open file `fd` that survives the execve: the file's own path when it still
+/// has one, else /proc/self/fd/N of a duplicate without close-on-exec (the new Tandem opens
+/// the program after the old one's close-on-exec descriptors are gone).
+fn fd_path(fd: i32) -> Result<CString, Errno> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| Errno(libc::EBADF))?;
+    if link.is_absolute() && link.exists() {
+        return CString::new(link.into_os_string().into_vec()).map_err(|_| EINVAL);
+    }
+    let dup = call(
+        libc::SYS_fcntl,
+        [fd as u64, libc::F_DUPFD as u64, 3, 0, 0, 0],
+    )?;
+    CString::new(format!("/proc/self/fd/{dup}")).map_err(|_| EINVAL)
+}
+
+/// The common part of execve and execveat, on a host path. RISC-V programs run under a fresh
+/// Tandem (re-executing /proc/self/exe with the same options); anything else (host programs,
+/// scripts) is executed by the host directly, and so are RISC-V programs when binfmt_misc
+/// started this Tandem: the kernel hands them to the same handler (no /proc needed, as in a
+/// chroot); without /proc the kernel is tried too, in case a handler is registered.
+/// Everything the kernel would refuse with an
+/// error (no execute permission, a malformed program, a missing interpreter) is refused here,
+/// before the point of no return, so the caller sees the errno, as a shell falling back to
+/// running a file as a script relies on for ENOEXEC.
+fn exec(t: &mut Thread, path: CString, argv_addr: u64, envp_addr: u64) -> SysResult {
+    let argv = string_array(t, argv_addr)?;
+    let envp = string_array(t, envp_addr)?;
     let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
-    let via_tandem = !t.proc.opts.binfmt && crate::elf::is_riscv_elf(host_path);
+    crate::elf::exec_access(host_path).map_err(Errno)?;
+    let riscv = crate::elf::is_riscv_elf(host_path);
+    if riscv {
+        check_riscv_program(t, &path)?;
+    }
+    let via_tandem = riscv && !t.proc.opts.binfmt;
     let (exe, args): (CString, Vec<CString>) = if via_tandem {
-        let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
-        let o = &t.proc.opts;
-        let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
-        if let Some(root) = &o.sysroot {
-            push(b"-L");
-            push(root.as_os_str().as_bytes());
-        }
-        if o.strace {
-            push(b"--strace");
-        }
-        if o.stats {
-            push(b"--stats");
-        }
-        push(b"--backend");
-        push(match o.backend {
-            crate::engine::Backend::Native => b"native",
-            crate::engine::Backend::Interp => b"interp",
-        });
-        if let Some(a0) = argv.first() {
-            push(b"--argv0");
-            push(a0.as_bytes());
-        }
-        push(b"--");
-        push(path.as_bytes());
-        args.extend(argv.iter().skip(1).cloned());
-        (CString::new("/proc/self/exe").unwrap_or_default(), args)
+        (
+            CString::new("/proc/self/exe").unwrap_or_default(),
+            tandem_args(t, &path, &argv),
+        )
     } else {
         (path.clone(), argv.clone())
     };
@@ -354,9 +401,6 @@ pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     argp.push(std::ptr::null());
     let mut envpp: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     envpp.push(std::ptr::null());
-    if !host_path.exists() {
-        return Err(Errno(libc::ENOENT));
-    }
     t.merge_stats();
     // SAFETY: NULL-terminated arrays of pointers to CStrings that outlive the call.
     unsafe { libc::execve(exe.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
@@ -372,4 +416,51 @@ pub fn execve(t: &mut Thread, a: &[u64; 6]) -> SysResult {
         }
     }
     Err(if e == EFAULT { Errno(libc::ENOEXEC) } else { e })
+}
+
+/// What the kernel checks of a RISC-V program before committing to execve: its headers
+/// (ENOEXEC) and that its interpreter exists (ENOENT).
+fn check_riscv_program(t: &Thread, path: &CString) -> Result<(), Errno> {
+    use crate::elf::LoadError;
+    match crate::elf::probe(&path.to_string_lossy()) {
+        Ok(None) => Ok(()),
+        Ok(Some(interp)) => match crate::find_interp(&t.proc.opts, &interp) {
+            Some(_) => Ok(()),
+            None => Err(Errno(libc::ENOENT)),
+        },
+        Err(LoadError::Open { source, .. }) => {
+            Err(Errno(source.raw_os_error().unwrap_or(libc::ENOEXEC)))
+        }
+        Err(_) => Err(Errno(libc::ENOEXEC)),
+    }
+}
+
+/// The command line of the Tandem that runs RISC-V program `path` with guest argv `argv`.
+fn tandem_args(t: &Thread, path: &CString, argv: &[CString]) -> Vec<CString> {
+    let mut args = vec![CString::new("tandem-riscv64").unwrap_or_default()];
+    let o = &t.proc.opts;
+    let mut push = |s: &[u8]| args.push(CString::new(s).unwrap_or_default());
+    if let Some(root) = &o.sysroot {
+        push(b"-L");
+        push(root.as_os_str().as_bytes());
+    }
+    if o.strace {
+        push(b"--strace");
+    }
+    if o.stats {
+        push(b"--stats");
+    }
+    push(b"--backend");
+    push(match o.backend {
+        crate::engine::Backend::Native => b"native",
+        crate::engine::Backend::Interp => b"interp",
+    });
+    if let Some(a0) = argv.first() {
+        push(b"--argv0");
+        push(a0.as_bytes());
+    }
+    push(b"--");
+    push(path.as_bytes());
+    args.extend(argv.iter().skip(1).cloned());
+    args
 }

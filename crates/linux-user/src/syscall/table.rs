@@ -296,6 +296,7 @@ pub static TABLE: &[Entry] = &[
     pass!(276, "renameat2", SYS_renameat2, [I, Path, I, Path, X]),
     pass!(278, "getrandom", SYS_getrandom, [Buf(1), I, X]),
     pass!(279, "memfd_create", SYS_memfd_create, [Str, X]),
+    func!(281, "execveat", proc::execveat, [I, Str, X, X, X]),
     pass!(283, "membarrier", SYS_membarrier, [I, X, I]),
     pass!(284, "mlock2", SYS_mlock2, [Buf(1), I, X]),
     pass!(

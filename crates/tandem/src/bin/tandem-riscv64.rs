@@ -74,6 +74,17 @@ struct Args {
     args: Vec<OsString>,
 }
 
+/// Runs before `main` (the C library calls `.init_array` entries first), while SIGPIPE still
+/// has the disposition Tandem was started with: the Rust runtime then sets it to "ignore",
+/// and the guest must not inherit that.
+#[used]
+#[link_section = ".init_array"]
+static RECORD_START_DISPOSITIONS: extern "C" fn() = record_start_dispositions;
+
+extern "C" fn record_start_dispositions() {
+    linux_user::hostsig::record_start_dispositions();
+}
+
 fn guest_env(args: &Args) -> Vec<Vec<u8>> {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     for u in &args.unset_env {
