@@ -2,12 +2,13 @@
 # Builds a Debian trixie riscv64 chroot in DIR with mmdebstrap (variant minbase), whose
 # maintainer scripts run under tandem-riscv64 through binfmt_misc, then runs a shell in it:
 #
-#   scripts/riscv64-chroot.sh [--emulator tandem|qemu] [--tandem PATH] DIR [-- COMMAND...]
+#   scripts/riscv64-chroot.sh [--emulator tandem|qemu] [--tandem PATH] [--reuse] DIR [-- COMMAND...]
 #
 # COMMAND (default: bash -c 'echo hello; dpkg --print-architecture; ls /') runs in the chroot
 # under the same handler. --emulator qemu does the same with Debian's qemu-user-static (for
 # comparison: both print how long mmdebstrap took). --tandem names the static build to
 # register (default: $TANDEM_RISCV64_STATIC, else scripts/build-static-riscv64.sh builds it).
+# --reuse runs COMMAND in a chroot DIR built before, without mmdebstrap.
 #
 # Needs root. The handler is registered in a private binfmt_misc instance, in a user, mount and
 # PID namespace of its own (Linux 6.7+), so the rest of the machine never sees it and it goes
@@ -19,17 +20,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib/debian-riscv64.sh"
 
 emu=tandem
+reuse=0
 tandem=${TANDEM_RISCV64_STATIC:-}
 while [ $# -gt 0 ]; do
   case $1 in
     --emulator) emu=${2:?}; shift 2 ;;
     --tandem) tandem=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --reuse) reuse=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) rv64_die "unknown option $1" ;;
     *) break ;;
   esac
 done
-[ $# -ge 1 ] || rv64_die "usage: $0 [--emulator tandem|qemu] [--tandem PATH] DIR [-- COMMAND...]"
+[ $# -ge 1 ] || rv64_die "usage: $0 [--emulator tandem|qemu] [--tandem PATH] [--reuse] DIR [-- COMMAND...]"
 dir=$1
 shift
 [ "${1:-}" != -- ] || shift
@@ -37,7 +40,9 @@ if [ $# -eq 0 ]; then
   set -- bash -c 'echo hello; dpkg --print-architecture; ls /'
 fi
 [ "$(id -u)" = 0 ] || rv64_die "needs root (mmdebstrap's root mode, binfmt_misc, chroot)"
-if [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+if [ $reuse = 1 ]; then
+  [ -x "$dir/bin/sh" ] || rv64_die "$dir is not a chroot built by this script"
+elif [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
   rv64_die "$dir exists and is not empty"
 fi
 mkdir -p "$dir"
@@ -73,11 +78,13 @@ inner() {
   set -euo pipefail
   "${register[@]}"
   local t0 t1
-  t0=$(date +%s.%N)
-  mmdebstrap --arch=riscv64 --variant=minbase \
-    --keyring=/usr/share/keyrings/debian-archive-keyring.gpg trixie "$dir" "$mirror"
-  t1=$(date +%s.%N)
-  echo "$rv64_name: mmdebstrap under $emu took $(echo "$t1 - $t0" | bc) s"
+  if [ "$reuse" = 0 ]; then
+    t0=$(date +%s.%N)
+    mmdebstrap --arch=riscv64 --variant=minbase \
+      --keyring=/usr/share/keyrings/debian-archive-keyring.gpg trixie "$dir" "$mirror"
+    t1=$(date +%s.%N)
+    echo "$rv64_name: mmdebstrap under $emu took $(echo "$t1 - $t0" | bc) s"
+  fi
   chroot "$dir" "$@"
   "${unregister[@]}"
 }
@@ -88,7 +95,7 @@ B=/proc/sys/fs/binfmt_misc
 # the namespace and mounts a binfmt_misc instance of its own.
 private_ns() {
   local script pid ours
-  script="$(declare -f inner); $(declare -p register unregister dir mirror emu rv64_name)
+  script="$(declare -f inner); $(declare -p register unregister dir mirror emu rv64_name reuse)
     mount -t binfmt_misc binfmt_misc $B || exit 77
     inner \"\$@\""
   unshare --user --mount --pid --fork --propagation private -- bash -c \

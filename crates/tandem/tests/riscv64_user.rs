@@ -150,6 +150,7 @@ macro_rules! same_as_qemu {
 
 same_as_qemu!(
     hello,
+    prctl_caps,
     setxid_threads,
     sigpipe,
     ioctls,

@@ -143,7 +143,15 @@ pub fn prctl(t: &mut Thread, a: &[u64; 6]) -> SysResult {
         | libc::PR_GET_NO_NEW_PRIVS
         | libc::PR_SET_TIMERSLACK
         | libc::PR_GET_TIMERSLACK
-        | libc::PR_SET_CHILD_SUBREAPER => call(libc::SYS_prctl, [a[0], a[1], a[2], a[3], a[4], 0]),
+        | libc::PR_SET_CHILD_SUBREAPER
+        // Capabilities (setpriv, su, runuser): integers only, and per thread on both sides.
+        | libc::PR_GET_KEEPCAPS
+        | libc::PR_SET_KEEPCAPS
+        | libc::PR_CAPBSET_READ
+        | libc::PR_CAPBSET_DROP
+        | libc::PR_GET_SECUREBITS
+        | libc::PR_SET_SECUREBITS
+        | libc::PR_CAP_AMBIENT => call(libc::SYS_prctl, [a[0], a[1], a[2], a[3], a[4], 0]),
         _ => Err(EINVAL),
     }
 }
