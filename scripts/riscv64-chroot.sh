@@ -5,7 +5,7 @@
 #   scripts/riscv64-chroot.sh [--emulator tandem|qemu] [--tandem PATH] [--reuse] DIR [-- COMMAND...]
 #
 # COMMAND (default: bash -c 'echo hello; dpkg --print-architecture; ls /') runs in the chroot
-# under the same handler. --emulator qemu does the same with Debian's qemu-user-static (for
+# under the same handler (with /proc, /dev and /sys mounted in the private namespace). --emulator qemu does the same with Debian's qemu-user-static (for
 # comparison: both print how long mmdebstrap took). --tandem names the static build to
 # register (default: $TANDEM_RISCV64_STATIC, else scripts/build-static-riscv64.sh builds it).
 # --reuse runs COMMAND in a chroot DIR built before, without mmdebstrap.
@@ -85,6 +85,13 @@ inner() {
     t1=$(date +%s.%N)
     echo "$rv64_name: mmdebstrap under $emu took $(echo "$t1 - $t0" | bc) s"
   fi
+  if [ "${private:-0}" = 1 ]; then
+    # The namespace's own mounts, gone with it: /proc of its PID namespace, the host's
+    # /dev (terminals, /dev/null) and /sys.
+    mount -t proc proc "$dir/proc"
+    mount --rbind /dev "$dir/dev"
+    mount --rbind /sys "$dir/sys"
+  fi
   chroot "$dir" "$@"
   "${unregister[@]}"
 }
@@ -97,6 +104,7 @@ private_ns() {
   local script pid ours
   script="$(declare -f inner); $(declare -p register unregister dir mirror emu rv64_name reuse)
     mount -t binfmt_misc binfmt_misc $B || exit 77
+    private=1
     inner \"\$@\""
   unshare --user --mount --pid --fork --propagation private -- bash -c \
     'until grep -q . /proc/self/uid_map; do sleep 0.01; done; exec bash -c "$1" "$@"' \
