@@ -371,7 +371,7 @@ pub fn load_file(space: &Space, f: &File, path: &str, main: bool) -> Result<Load
     if let Some(p) = phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         phdr_addr = bias.wrapping_add(p.vaddr);
     }
-    let interp = interp_name(path, &f, &phdrs)?;
+    let interp = interp_name(path, f, &phdrs)?;
     Ok(Loaded {
         bias,
         entry: bias.wrapping_add(u64_at(&h, 24)),
