@@ -46,6 +46,10 @@ cd "$W" || fail "no work directory $W"
 run "$T" --binfmt status --binfmt-name "$N"
 want "status before registering" 1 "handler $N: not registered"
 
+run "$T" --binfmt-name "$N" ./probe
+want "--binfmt-name alone is refused" 2 "go with --binfmt"
+run "$T" --binfmt register --binfmt-name "bad/name"
+want "a bad handler name is refused" 1 "bad handler name"
 run "$T" --binfmt register --binfmt-name "$N"
 want "a dynamically linked build is refused" 1 "dynamically linked" "build-static-riscv64.sh"
 

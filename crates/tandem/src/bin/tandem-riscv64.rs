@@ -60,11 +60,11 @@ struct Args {
     /// static build for chroots (scripts/build-static-riscv64.sh).
     #[arg(long, value_enum, value_name = "ACTION", conflicts_with = "program")]
     binfmt: Option<BinfmtAction>,
-    /// Name of the binfmt_misc handler.
-    #[arg(long, value_name = "NAME", default_value = binfmt::DEFAULT_NAME, requires = "binfmt")]
-    binfmt_name: String,
+    /// Name of the binfmt_misc handler [default: tandem-riscv64].
+    #[arg(long, value_name = "NAME")]
+    binfmt_name: Option<String>,
     /// Register even a dynamically linked build (it then cannot start inside a chroot).
-    #[arg(long, requires = "binfmt")]
+    #[arg(long)]
     binfmt_allow_dynamic: bool,
     /// The RISC-V program.
     #[arg(required_unless_present = "binfmt")]
@@ -166,7 +166,7 @@ fn binfmt_config(file: std::fs::File) -> Config {
 
 /// `--binfmt ACTION`: returns the exit status.
 fn binfmt_command(action: BinfmtAction, args: &Args) -> Result<i32, BinfmtError> {
-    let name = &args.binfmt_name;
+    let name = args.binfmt_name.as_deref().unwrap_or(binfmt::DEFAULT_NAME);
     match action {
         BinfmtAction::Register => {
             let me = std::env::current_exe()
@@ -239,6 +239,12 @@ fn main() {
             Ok(code) => std::process::exit(code),
             Err(e) => fail(e, 1),
         }
+    }
+    if args.binfmt_name.is_some() || args.binfmt_allow_dynamic {
+        fail(
+            "--binfmt-name and --binfmt-allow-dynamic go with --binfmt",
+            2,
+        );
     }
     let Some(program) = args.program.clone() else {
         fail("no program given", 2);
