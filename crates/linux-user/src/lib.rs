@@ -11,7 +11,7 @@
 //! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); vfork is emulated with fork,
 //! as in QEMU; ioctls other than the common terminal ones return ENOTTY; SysV IPC and io_uring
 //! return ENOSYS; /proc/self/maps lists file mappings without
-//! their names; other /proc files show the host's view.
+//! their names; other /proc files (but /proc/self/exe and cmdline) show the host's view.
 
 pub mod binfmt;
 mod debugger;
@@ -178,6 +178,11 @@ fn run_with(
         space,
         opts: cfg.opts.clone(),
         exe_path,
+        cmdline: cfg
+            .argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect(),
         sigtramp: tramp,
         actions: Mutex::new(actions),
         live_threads: AtomicUsize::new(1),

@@ -29,6 +29,8 @@ pub struct Process {
     pub opts: Options,
     /// Absolute path of the guest program (what /proc/self/exe shows the guest).
     pub exe_path: PathBuf,
+    /// The guest's argv, each string NUL-terminated (what /proc/self/cmdline shows it).
+    pub cmdline: Vec<u8>,
     /// Guest address of the signal return trampoline.
     pub sigtramp: u64,
     pub actions: Mutex<[SigAction; 65]>,

@@ -210,6 +210,18 @@ fn forkexec() {
     );
 }
 
+/// /proc/self/cmdline is the guest's argv, also after an exec with arguments (which
+/// qemu-user, without binfmt_misc, cannot do).
+#[test]
+fn cmdline() {
+    let line = |n| {
+        format!(
+            "/proc/self/cmdline: {n} entries, same as argv\n/proc/PID/cmdline: {n} entries, same as argv\n"
+        )
+    };
+    expect_output("cmdline", &(line(1) + &line(4)));
+}
+
 /// fexecve and execveat run a RISC-V program (qemu-user, without binfmt_misc, cannot).
 #[test]
 fn fexec() {
