@@ -26,7 +26,7 @@ echo "building tandem-riscv64 (release)..." >&2
 (cd "$repo" && CARGO_TARGET_DIR="$target_dir" cargo build --release -q -p tandem --bin tandem-riscv64)
 tandem="$target_dir/release/tandem-riscv64"
 
-benches=(crc sort matmul nbody text bytecode memops)
+benches=(crc sort matmul nbody text bytecode memops atomics)
 for b in "${benches[@]}" hello; do
     src="$here/$b.c"
     [ "$b" = hello ] && src="$repo/tests/riscv-programs/hello.c"

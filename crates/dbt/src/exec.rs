@@ -181,7 +181,8 @@ pub(crate) struct Tb {
     /// The IR and its label table, kept only for blocks the interpreter runs (the native
     /// backend's blocks drop theirs: hundreds of translated blocks' IR would otherwise stay
     /// resident for nothing).
-    pub ir: Option<(Block, Vec<usize>)>,
+    /// Boxed: most blocks have none, and the table of blocks stays dense.
+    pub ir: Option<Box<(Block, Vec<usize>)>>,
     /// Interpreted runs so far (see `ExecConfig::compile_after`).
     pub runs: u32,
     /// Interpreter-side chaining: successor block per slot.
@@ -334,7 +335,7 @@ impl Exec {
         if tb.runs != self.cfg.compile_after.saturating_add(1) {
             return Promotion::Interp;
         }
-        let Some((block, _)) = &tb.ir else {
+        let Some((block, _)) = tb.ir.as_deref() else {
             return Promotion::Interp;
         };
         let t0 = Instant::now();
@@ -457,8 +458,9 @@ impl Exec {
             lo,
             len,
             ir: (!native).then(|| {
+                block.compact();
                 let labels = interp::label_table(&block);
-                (block, labels)
+                Box::new((block, labels))
             }),
             runs: 0,
             next: [None; MAX_SLOTS],
@@ -591,7 +593,7 @@ impl Exec {
                     }
                 }
             } else {
-                let Some((block, labels)) = &self.tbs[idx].ir else {
+                let Some((block, labels)) = self.tbs[idx].ir.as_deref() else {
                     // Not reachable (blocks without native code keep their IR); should it
                     // happen, translating the block again is always correct.
                     let (p, l) = (self.tbs[idx].lo, self.tbs[idx].len);

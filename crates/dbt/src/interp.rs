@@ -5,7 +5,8 @@
 use crate::env::EnvPtr;
 use crate::eval;
 use crate::hostmem::{GuestMem, HostFault};
-use crate::ir::{Block, Op, SoftMmu, Temp, Val};
+use crate::ir::{Block, Op, Order, SoftMmu, Temp, Val};
+use std::sync::atomic::Ordering;
 
 /// How a block ended. In every case the env's pc field holds the next guest pc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,6 +260,11 @@ pub fn run_block_with(
                     Err(e) => return fault(e),
                 }
             }
+            Op::Barrier(order) => {
+                if let Some(o) = host_ordering(order) {
+                    std::sync::atomic::fence(o)
+                }
+            }
             // The interpreter always calls: the helper defines the result (see `FastFp`).
             Op::Call {
                 helper,
@@ -305,6 +311,25 @@ pub fn run_block_with(
     }
     // `Block::verify` guarantees a terminator; treat falling off the end as a front-end bug.
     BlockExit::Code(u32::MAX)
+}
+
+/// The weakest Rust fence that gives `order` (None: nothing to do). Only store-to-load
+/// ordering needs a sequentially consistent fence; an acquire fence orders earlier loads
+/// before everything later, a release fence everything earlier before later stores.
+fn host_ordering(order: Order) -> Option<Ordering> {
+    let acquire = Order::LOAD_LOAD.union(Order::LOAD_STORE);
+    let release = Order::LOAD_STORE.union(Order::STORE_STORE);
+    if order.is_empty() {
+        None
+    } else if order.contains(Order::STORE_LOAD) {
+        Some(Ordering::SeqCst)
+    } else if acquire.contains(order) {
+        Some(Ordering::Acquire)
+    } else if release.contains(order) {
+        Some(Ordering::Release)
+    } else {
+        Some(Ordering::AcqRel)
+    }
 }
 
 /// The guest address a base-plus-displacement access touches (wrapping, as guest adds do).

@@ -11,6 +11,7 @@
 //! backend), which is what the backend differential tests check.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Value type of a temporary. `I32` values are kept zero-extended in 64-bit containers.
 /// Operations of type `I32` (`Bin`, `SetCond`, `BrCond`) and `Sext32`/`Zext32` read only the
@@ -235,6 +236,78 @@ pub enum RmwOp {
     Max,
     Minu,
     Maxu,
+}
+
+/// Which orderings a [`Op::Barrier`] enforces between this thread's memory accesses
+/// before it and those after it: a set of (earlier kind, later kind) pairs. Front ends
+/// translate their fences into it; each backend then does what its host's memory model
+/// needs. On x86-64 (TSO) only [`Order::STORE_LOAD`] costs an instruction: the host never
+/// reorders the other three, and locked instructions ([`Op::Rmw`], [`Op::Cmpxchg`]) are
+/// full barriers already. The optimiser must not move an access across a barrier that
+/// orders it (see `loadcse`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Order(u8);
+
+impl Order {
+    pub const NONE: Order = Order(0);
+    pub const LOAD_LOAD: Order = Order(1);
+    pub const LOAD_STORE: Order = Order(2);
+    pub const STORE_LOAD: Order = Order(4);
+    pub const STORE_STORE: Order = Order(8);
+    /// Everything: a sequentially consistent fence.
+    pub const ALL: Order = Order(15);
+
+    /// The orderings between the kinds of access before (`pred_*`) and after (`succ_*`)
+    /// the barrier, as a RISC-V `fence pred, succ` states them.
+    pub fn between(pred_load: bool, pred_store: bool, succ_load: bool, succ_store: bool) -> Order {
+        let bit = |on: bool, o: Order| if on { o.0 } else { 0 };
+        Order(
+            bit(pred_load && succ_load, Order::LOAD_LOAD)
+                | bit(pred_load && succ_store, Order::LOAD_STORE)
+                | bit(pred_store && succ_load, Order::STORE_LOAD)
+                | bit(pred_store && succ_store, Order::STORE_STORE),
+        )
+    }
+    pub fn union(self, o: Order) -> Order {
+        Order(self.0 | o.0)
+    }
+    pub fn without(self, o: Order) -> Order {
+        Order(self.0 & !o.0)
+    }
+    pub fn contains(self, o: Order) -> bool {
+        self.0 & o.0 == o.0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// True when loads after the barrier must not be satisfied from before it (the
+    /// optimiser forgets the values it loaded).
+    pub fn orders_later_loads(self) -> bool {
+        self.0 & (Order::LOAD_LOAD.0 | Order::STORE_LOAD.0) != 0
+    }
+}
+
+impl fmt::Debug for Order {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Order::LOAD_LOAD, "LoadLoad"),
+            (Order::LOAD_STORE, "LoadStore"),
+            (Order::STORE_LOAD, "StoreLoad"),
+            (Order::STORE_STORE, "StoreStore"),
+        ];
+        let mut first = true;
+        for (o, n) in names {
+            if self.contains(o) {
+                f.write_str(if first { "" } else { "|" })?;
+                f.write_str(n)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("None")?;
+        }
+        Ok(())
+    }
 }
 
 /// Signature of every helper: `f(env, a0, a1, a2, a3) -> result`. Helpers may read the env
@@ -484,7 +557,8 @@ pub enum Op {
         disp: i32,
         size: MemSize,
     },
-    /// Atomic read-modify-write; `dst` receives the old value (sign-extended for B4).
+    /// Atomic read-modify-write; `dst` receives the old value (sign-extended for B4). A
+    /// full barrier: no access before or after it is reordered across it.
     Rmw {
         op: RmwOp,
         dst: Temp,
@@ -492,7 +566,8 @@ pub enum Op {
         val: Val,
         size: MemSize,
     },
-    /// Atomic compare-and-swap; `dst` receives the old value (sign-extended for B4).
+    /// Atomic compare-and-swap; `dst` receives the old value (sign-extended for B4). A full
+    /// barrier, as [`Op::Rmw`].
     Cmpxchg {
         dst: Temp,
         addr: Val,
@@ -500,6 +575,9 @@ pub enum Op {
         new: Val,
         size: MemSize,
     },
+    /// A memory barrier: guest accesses before it are ordered before those after it as
+    /// `order` says (atomics are ordered anyway: `Rmw` and `Cmpxchg` are full barriers).
+    Barrier(Order),
     /// Call a helper with up to four I64 arguments; `fast` optionally describes an inline
     /// fast path with the same result (see [`FastFp`]).
     Call {
@@ -626,7 +704,9 @@ pub struct Block {
     pub ninsns: u32,
     pub temps: Vec<Ty>,
     pub nglobals: u32,
-    pub globals: Vec<GlobalDef>,
+    /// Shared by every block of a front end (a per-block copy was a third of a kept
+    /// block's memory).
+    pub globals: Arc<[GlobalDef]>,
     pub ops: Vec<Op>,
     pub nlabels: u32,
     /// Full-system mode: the soft MMU its memory ops go through (None: linear guest memory).
@@ -636,8 +716,59 @@ pub struct Block {
     pub jump_tag: u64,
 }
 
+/// Translation-sized op buffers, reused block after block on each translating thread:
+/// a fresh one per block cost a page fault every few ops as it was first written, and the
+/// allocator's bookkeeping touched new pages besides (a third of translation time).
+mod op_buffers {
+    use super::Op;
+    use std::cell::RefCell;
+
+    /// Room for a full block's ops from the start: growing by doubling was a tenth of
+    /// translation time (reallocations and fresh pages).
+    const RESERVE: usize = 512;
+    /// Buffers kept per thread (translations in progress at once: one, plus the ones of
+    /// blocks dropped while another is built).
+    const KEEP: usize = 4;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<Op>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn take() -> Vec<Op> {
+        FREE.try_with(|f| f.try_borrow_mut().ok().and_then(|mut f| f.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(RESERVE))
+    }
+
+    pub fn give_back(mut ops: Vec<Op>) {
+        if ops.capacity() < RESERVE {
+            return;
+        }
+        ops.clear();
+        let _ = FREE.try_with(|f| {
+            if let Ok(mut f) = f.try_borrow_mut() {
+                if f.len() < KEEP {
+                    f.push(ops);
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        op_buffers::give_back(std::mem::take(&mut self.ops));
+    }
+}
+
 impl Block {
     pub fn new(guest_pc: u64, globals: &[GlobalDef]) -> Block {
+        Block::with_globals(guest_pc, Arc::from(globals))
+    }
+
+    /// As [`Block::new`], sharing the front end's global definitions.
+    pub fn with_globals(guest_pc: u64, globals: Arc<[GlobalDef]>) -> Block {
         Block {
             guest_pc,
             guest_lo: guest_pc,
@@ -651,13 +782,22 @@ impl Block {
                 t
             },
             nglobals: globals.len() as u32,
-            globals: globals.to_vec(),
-            ops: Vec::with_capacity(512),
+            globals,
+            ops: op_buffers::take(),
             nlabels: 0,
             soft_mmu: None,
             jump_tag: 0,
         }
     }
+    /// Gives back the room reserved for translating (see [`Block::new`]): for a block kept
+    /// as IR (the interpreter runs it), which would otherwise hold tens of kilobytes. The
+    /// ops move to a buffer of their exact size; the big one serves the next block.
+    pub fn compact(&mut self) {
+        let exact: Vec<Op> = self.ops.drain(..).collect();
+        op_buffers::give_back(std::mem::replace(&mut self.ops, exact));
+        self.temps.shrink_to_fit();
+    }
+
     pub fn is_global(&self, t: Temp) -> bool {
         t.0 < self.nglobals
     }
@@ -742,5 +882,23 @@ impl fmt::Display for Block {
             writeln!(f, "  {op:?}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Order;
+
+    #[test]
+    fn orders_between_kinds_of_access() {
+        assert_eq!(Order::between(true, true, true, true), Order::ALL);
+        assert_eq!(Order::between(false, true, true, false), Order::STORE_LOAD);
+        assert_eq!(Order::between(true, false, false, false), Order::NONE);
+        let tso = Order::ALL.without(Order::STORE_LOAD);
+        assert!(!tso.contains(Order::STORE_LOAD) && tso.contains(Order::LOAD_STORE));
+        assert!(tso.orders_later_loads());
+        assert!(!Order::STORE_STORE.orders_later_loads());
+        assert_eq!(format!("{tso:?}"), "LoadLoad|LoadStore|StoreStore");
+        assert_eq!(format!("{:?}", Order::NONE), "None");
     }
 }

@@ -10,6 +10,7 @@ pub mod codegen;
 pub mod env;
 pub mod eval;
 pub mod exec;
+mod facts;
 pub mod fptrap;
 pub mod hostmem;
 pub mod interp;

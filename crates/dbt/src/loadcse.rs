@@ -5,47 +5,75 @@
 //! a range check saved. Addresses are compared as `base + offset`, with the offset taken
 //! from an `Add` of a constant, since front ends recompute addresses into fresh temporaries.
 //! Merging two loads of one address with no write of this hart in between is allowed by the
-//! memory model (both may read the same write).
+//! memory model (both may read the same write), unless a barrier that orders later loads
+//! stands between them: reusing the earlier value would move the later load above it (in
+//! message passing, `r1 = flag; fence r,r; r2 = data` must not take `data` from before the
+//! fence).
 
-use crate::inthash::IntMap;
+use crate::facts::{FactMap, Versions, Witness};
 use crate::ir::{BinOp, Block, ExtOp, MemSize, Op, Temp, Ty, Val};
 
 /// `base + offset`, the base a temporary or (offset 0) a constant address.
 type Addr = (Val, u64);
 
+/// A load done earlier in the region, valid while its witness holds (its address's base
+/// and its result keep their values).
+#[derive(Clone, Copy)]
+struct DoneLoad {
+    addr: Addr,
+    size: MemSize,
+    signed: bool,
+    result: Temp,
+    witness: Witness,
+}
+
 #[derive(Default)]
 pub struct LoadCse {
     /// Temporaries known to hold `base + offset`.
-    forms: IntMap<Temp, Addr>,
-    /// Loads done so far in this region: (address, size, signed, result).
-    loads: Vec<(Addr, MemSize, bool, Temp)>,
+    forms: FactMap<Addr>,
+    /// Loads done so far in this region, with no store since.
+    loads: Vec<DoneLoad>,
+}
+
+fn base_temp(a: Addr) -> Option<Temp> {
+    match a.0 {
+        Val::T(t) => Some(t),
+        Val::C(_) => None,
+    }
 }
 
 impl LoadCse {
-    pub fn clear(&mut self) {
-        self.forms.clear();
+    /// Ready for a block with `ntemps` temporaries.
+    pub fn prepare(&mut self, ntemps: usize) {
+        self.forms.prepare(ntemps);
         self.loads.clear();
     }
 
-    fn addr(&self, v: Val) -> Addr {
+    /// Control may merge here: the address forms die with the region (see `Versions`),
+    /// the loads here.
+    pub fn new_region(&mut self) {
+        self.loads.clear();
+    }
+
+    fn addr(&self, vers: &Versions, v: Val) -> Addr {
         match v {
-            Val::T(t) => self.forms.get(&t).copied().unwrap_or((v, 0)),
+            Val::T(t) => self.forms.get(vers, t).unwrap_or((v, 0)),
             Val::C(_) => (v, 0),
         }
     }
 
     /// `addr + disp` as `base + offset`.
-    fn addr_disp(&self, addr: Val, disp: i32) -> Addr {
-        let (base, off) = self.addr(addr);
+    fn addr_disp(&self, vers: &Versions, addr: Val, disp: i32) -> Addr {
+        let (base, off) = self.addr(vers, addr);
         (base, off.wrapping_add(disp as i64 as u64))
     }
 
     /// Folds a known `base + offset` address into the access's displacement, so the access
     /// uses the base directly (the backend's addressing mode adds the offset, and the `Add`
     /// dies when nothing else uses it). A constant address absorbs the displacement.
-    fn fold_address(&self, mut op: Op) -> Op {
-        if let Op::Load { addr, disp, .. } | Op::Store { addr, disp, .. } = &mut op {
-            let (base, off) = self.addr_disp(*addr, *disp);
+    fn fold_address(&self, vers: &Versions, op: &mut Op) {
+        if let Op::Load { addr, disp, .. } | Op::Store { addr, disp, .. } = op {
+            let (base, off) = self.addr_disp(vers, *addr, *disp);
             match base {
                 Val::C(c) => (*addr, *disp) = (Val::C(c.wrapping_add(off)), 0),
                 Val::T(_) => {
@@ -55,115 +83,119 @@ impl LoadCse {
                 }
             }
         }
-        op
     }
 
-    /// Rewrites `op` if it repeats an earlier load, then records what `op` teaches or
-    /// invalidates.
-    pub fn visit(&mut self, b: &Block, op: Op) -> Op {
-        let op = self.fold_address(op);
+    /// Rewrites `op` if it repeats an earlier load (with the facts from before `op`).
+    pub fn rewrite(&self, b: &Block, vers: &Versions, op: &mut Op) {
+        self.fold_address(vers, op);
         // Behind a soft MMU a load may read a device register: every one must happen.
-        let op = if b.soft_mmu.is_some() {
-            op
-        } else {
-            self.rewrite(b, op)
-        };
+        if b.soft_mmu.is_none() {
+            if let Some(reused) = self.reuse(b, vers, op) {
+                *op = reused;
+            }
+        }
+    }
+
+    /// Records what `op` teaches or invalidates; `vers` already has its definitions.
+    pub fn record(&mut self, vers: &Versions, op: &Op) {
         match op {
-            Op::Label(_) => self.clear(),
-            Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } => self.loads.clear(),
-            Op::Call { helper, .. } => {
-                self.loads.clear();
-                // Helpers may change guest registers, bases included.
-                self.forms.retain(|t, (base, _)| {
-                    !helper.may_write(*t) && !matches!(base, Val::T(g) if helper.may_write(*g))
-                });
+            Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. } | Op::Call { .. } => {
+                self.loads.clear()
+            }
+            Op::Barrier(order) if order.orders_later_loads() => self.loads.clear(),
+            _ => {}
+        }
+        if self.loads.len() > 64 {
+            self.loads.retain(|l| l.witness.holds(vers));
+        }
+        let Some(d) = op.def() else {
+            return;
+        };
+        match *op {
+            Op::Bin {
+                op: BinOp::Add,
+                ty: Ty::I64,
+                a: Val::T(x),
+                b: Val::C(k),
+                ..
+            } if x != d => {
+                // Valid while d and the base keep their values.
+                let (base, off) = self.addr(vers, Val::T(x));
+                let form = (base, off.wrapping_add(k));
+                self.forms.insert(vers, d, form, base_temp(form));
+            }
+            Op::Load {
+                addr,
+                disp,
+                size,
+                signed,
+                ..
+            } if addr != Val::T(d) => {
+                let a = self.addr_disp(vers, addr, disp);
+                if base_temp(a) != Some(d) {
+                    self.loads.push(DoneLoad {
+                        addr: a,
+                        size,
+                        signed,
+                        result: d,
+                        witness: Witness::new(vers, [base_temp(a), Some(d)]),
+                    });
+                }
             }
             _ => {}
         }
-        if let Some(d) = op.def() {
-            self.forget(d);
-            match op {
-                Op::Bin {
-                    op: BinOp::Add,
-                    ty: Ty::I64,
-                    a: Val::T(x),
-                    b: Val::C(k),
-                    ..
-                } if x != d => {
-                    let (base, off) = self.addr(Val::T(x));
-                    self.forms.insert(d, (base, off.wrapping_add(k)));
-                }
-                Op::Load {
-                    addr,
-                    disp,
-                    size,
-                    signed,
-                    ..
-                } if addr != Val::T(d) => {
-                    let a = self.addr_disp(addr, disp);
-                    self.loads.push((a, size, signed, d));
-                }
-                _ => {}
-            }
-        }
-        op
     }
 
-    /// `d` gets a new value: facts about it, or based on it, are void.
-    fn forget(&mut self, d: Temp) {
-        self.forms.remove(&d);
-        self.forms.retain(|_, (base, _)| *base != Val::T(d));
-        self.loads
-            .retain(|&((base, _), _, _, r)| base != Val::T(d) && r != d);
-    }
-
-    fn rewrite(&self, b: &Block, op: Op) -> Op {
+    /// The move or extension that replaces load `op`, if it repeats an earlier one.
+    fn reuse(&self, b: &Block, vers: &Versions, op: &Op) -> Option<Op> {
         let Op::Load {
             dst,
             addr,
             disp,
             size,
             signed,
-        } = op
+        } = *op
         else {
-            return op;
+            return None;
         };
         if b.ty(dst) != Ty::I64 {
-            return op;
+            return None;
         }
-        let a = self.addr_disp(addr, disp);
-        let same = |&&(la, ls, lsigned, r): &&(Addr, MemSize, bool, Temp)| {
-            la == a
-                && ls == size
-                && (lsigned == signed || size == MemSize::B8)
-                && b.ty(r) == Ty::I64
+        let a = self.addr_disp(vers, addr, disp);
+        let valid = self.loads.iter().filter(|l| l.witness.holds(vers));
+        let same = |l: &&DoneLoad| {
+            l.addr == a
+                && l.size == size
+                && (l.signed == signed || size == MemSize::B8)
+                && b.ty(l.result) == Ty::I64
         };
-        if let Some(&(_, _, _, r)) = self.loads.iter().find(same) {
-            return Op::Mov {
+        if let Some(l) = valid.clone().find(same) {
+            return Some(Op::Mov {
                 dst,
-                src: Val::T(r),
-            };
+                src: Val::T(l.result),
+            });
         }
         // The same word loaded with the other extension: re-extend its low half (extensions
         // read only the low 32 bits of their operand).
-        let other = self.loads.iter().find(|&&(la, ls, _, r)| {
-            la == a && ls == MemSize::B4 && size == MemSize::B4 && b.ty(r) == Ty::I64
+        let mut valid = valid;
+        let other = valid.find(|l| {
+            l.addr == a && l.size == MemSize::B4 && size == MemSize::B4 && b.ty(l.result) == Ty::I64
         });
-        if let Some(&(_, _, _, r)) = other {
+        if let Some(l) = other {
             let op = if signed { ExtOp::Sext32 } else { ExtOp::Zext32 };
-            return Op::Ext {
+            return Some(Op::Ext {
                 op,
                 dst,
-                a: Val::T(r),
-            };
+                a: Val::T(l.result),
+            });
         }
-        op
+        None
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::ir::{BinOp, Block, GlobalDef, MemSize, Op, Temp, Ty, Val};
+    use crate::ir::{BinOp, Block, GlobalDef, MemSize, Op, Order, Temp, Ty, Val};
     use crate::opt::optimize;
 
     const BASE: Temp = Temp(0);
@@ -277,5 +309,27 @@ mod tests {
         let x = load_at(&mut b, 8, MemSize::B8, false);
         let y = load_at(&mut b, 8, MemSize::B4, false);
         assert_eq!(loads_left(b, x, y).0, 2);
+    }
+
+    /// A barrier that orders later loads makes them load again (message passing: `data`
+    /// after `fence r,r` must not be the value loaded before it); one that orders only later
+    /// stores does not, and the optimiser keeps every barrier.
+    #[test]
+    fn barriers_ordering_later_loads_keep_the_load() {
+        for (order, want) in [
+            (Order::LOAD_LOAD, 2),
+            (Order::STORE_LOAD, 2),
+            (Order::ALL, 2),
+            (Order::ALL.without(Order::STORE_LOAD), 2),
+            (Order::LOAD_STORE.union(Order::STORE_STORE), 1),
+        ] {
+            let mut b = block();
+            let x = load_at(&mut b, 8, MemSize::B8, false);
+            b.push(Op::Barrier(order));
+            let y = load_at(&mut b, 8, MemSize::B8, false);
+            let (n, b) = loads_left(b, x, y);
+            assert_eq!(n, want, "{order:?}");
+            assert!(b.ops.contains(&Op::Barrier(order)), "{order:?} removed");
+        }
     }
 }

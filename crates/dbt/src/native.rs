@@ -287,7 +287,11 @@ impl Native {
                 .collect(),
             chained_to: [None; MAX_SLOTS],
             incoming: Vec::new(),
-            memops: c.memops,
+            memops: {
+                let mut m = c.memops;
+                m.shrink_to_fit();
+                m
+            },
         });
         true
     }

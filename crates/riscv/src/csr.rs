@@ -53,20 +53,9 @@ extern "C" fn counter(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
     now_ns()
 }
 
-extern "C" fn fence(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
-    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-    0
-}
-
 pub const COUNTER: Helper = Helper {
     name: "csr_counter",
     f: counter,
-    writes: (0, 0),
-    write_bits: u64::MAX,
-};
-pub const FENCE: Helper = Helper {
-    name: "fence",
-    f: fence,
     writes: (0, 0),
     write_bits: u64::MAX,
 };

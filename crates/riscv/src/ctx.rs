@@ -43,7 +43,21 @@ pub struct Args {
     pub rs3: usize,
     pub imm: i64,
     pub rm: u32,
+    /// Bits 31:20 of a 32-bit instruction (the CSR number of the Zicsr instructions; the
+    /// `fm`, `pred` and `succ` fields of `fence`; the `aq` and `rl` bits of the A
+    /// instructions).
     pub csr: u32,
+}
+
+impl Args {
+    /// An AMO's or LR/SC's acquire bit (instruction bit 26).
+    pub fn aq(&self) -> bool {
+        self.csr >> 6 & 1 != 0
+    }
+    /// An AMO's or LR/SC's release bit (instruction bit 25).
+    pub fn rl(&self) -> bool {
+        self.csr >> 5 & 1 != 0
+    }
 }
 
 pub struct Ctx<'a> {

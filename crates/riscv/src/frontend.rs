@@ -46,7 +46,7 @@ impl Covered {
 }
 
 pub struct RiscvFrontend {
-    globals: Vec<GlobalDef>,
+    globals: Arc<[GlobalDef]>,
     system: bool,
     /// A debugger's breakpoints: a block ends before one, leaving with `EXIT_DEBUG`.
     breakpoints: Option<Arc<Breakpoints>>,
@@ -55,7 +55,7 @@ pub struct RiscvFrontend {
 impl Default for RiscvFrontend {
     fn default() -> Self {
         RiscvFrontend {
-            globals: cpu::globals(),
+            globals: cpu::globals().into(),
             system: false,
             breakpoints: None,
         }
@@ -75,7 +75,7 @@ impl RiscvFrontend {
         let mut globals = cpu::globals();
         globals.push(crate::system::helpers::trap_global());
         RiscvFrontend {
-            globals,
+            globals: globals.into(),
             system: true,
             breakpoints: None,
         }
@@ -125,7 +125,7 @@ impl dbt::Frontend for RiscvFrontend {
             FpState::Dirty
         };
         let mut fp_marked = false;
-        let mut b = Block::new(pc, &self.globals);
+        let mut b = Block::with_globals(pc, self.globals.clone());
         if self.system {
             b.soft_mmu = Some(crate::system::softtlb::soft_mmu(
                 ((flags >> FLAG_BANK_SHIFT) & 7) as u32,

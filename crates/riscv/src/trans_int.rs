@@ -6,7 +6,7 @@
 
 use crate::csr;
 use crate::ctx::{Args, Ctx, EXIT_EBREAK, EXIT_ECALL, EXIT_MISALIGNED};
-use dbt::ir::{BinOp, Cond, MemSize, Op, RmwOp, Temp, UnOp, Val};
+use dbt::ir::{BinOp, Cond, MemSize, Op, Order, RmwOp, Temp, UnOp, Val};
 
 pub fn lui(c: &mut Ctx, a: &Args) -> bool {
     c.set_x(a.rd, Val::C(a.imm as u64));
@@ -187,6 +187,7 @@ fn check_aligned(c: &mut Ctx, addr: Val, size: MemSize) {
     });
     c.side_exit(bad, EXIT_MISALIGNED);
 }
+/// `aq` and `rl` need nothing more: the atomic is a full barrier (`Op::Rmw`).
 fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
     check_aligned(c, addr, size);
@@ -195,10 +196,20 @@ fn amo(c: &mut Ctx, a: &Args, op: RmwOp, size: MemSize) -> bool {
     c.set_x(a.rd, d);
     true
 }
+/// LR is a plain load, so its ordering bits become barriers: `rl` (only sensible as
+/// `lr.aqrl`) orders every earlier access before it, stores included, and `aq` orders it
+/// before every later access (free on x86-64, but it keeps the optimiser from taking a
+/// later load's value from before the LR).
 fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let addr = c.x(a.rs1);
     check_aligned(c, addr, size);
+    if a.rl() {
+        c.emit(Op::Barrier(Order::between(true, true, true, false)));
+    }
     let v = c.load(a.rs1, 0, size, true);
+    if a.aq() {
+        c.emit(Op::Barrier(Order::between(true, false, true, true)));
+    }
     c.emit(Op::Mov {
         dst: Ctx::res_addr(),
         src: addr,
@@ -212,7 +223,9 @@ fn lr(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
 }
 /// SC succeeds if the reservation covers this address and memory still holds the value LR
 /// saw (a compare-and-swap against it), which is atomic across host threads. (Only an
-/// aligned LR sets a reservation, so SC needs no alignment check of its own.)
+/// aligned LR sets a reservation, so SC needs no alignment check of its own.) The
+/// compare-and-swap is a full barrier, which covers `aq` and `rl`; a failed SC writes
+/// nothing and orders nothing.
 fn sc(c: &mut Ctx, a: &Args, size: MemSize) -> bool {
     let fail = c.label();
     let done = c.label();
@@ -383,9 +396,26 @@ fns! {
     bseti => |c, a| bitop(c, a, BinOp::Or, true);
 }
 
-pub fn fence(c: &mut Ctx, _a: &Args) -> bool {
-    // x86 is TSO; only store->load ordering needs a real barrier.
-    c.call_void(csr::FENCE, &[]);
+/// `fence pred, succ` and `fence.tso`: an IR barrier with the orderings the instruction
+/// asks for, which the backend maps onto the host's memory model (on x86-64 only
+/// store-to-load ordering costs an instruction). Device input and output (`i`, `o`) count
+/// as loads and stores: MMIO goes through ordinary accesses or the soft MMU's slow path.
+/// `fence w, 0` (`pause`) and other fences with an empty set emit nothing.
+pub fn fence(c: &mut Ctx, a: &Args) -> bool {
+    let (fm, pred, succ) = (a.csr >> 8, a.csr >> 4 & 0xf, a.csr & 0xf);
+    // pred/succ bits: i = 8, o = 4, r = 2, w = 1.
+    let loads = |set: u32| set & 0b1010 != 0;
+    let stores = |set: u32| set & 0b0101 != 0;
+    let order = if fm == 0b1000 && pred == 0b0011 && succ == 0b0011 {
+        // fence.tso: everything but a store before a later load.
+        Order::ALL.without(Order::STORE_LOAD)
+    } else {
+        // Other fm values are reserved; the ISA says to treat them as a normal fence.
+        Order::between(loads(pred), stores(pred), loads(succ), stores(succ))
+    };
+    if !order.is_empty() {
+        c.emit(Op::Barrier(order));
+    }
     true
 }
 /// Stale translations can never run (stores to translated pages are caught), so fence.i
@@ -474,4 +504,65 @@ fns! {
     csrrwi => |c, a| csr_access(c, a, 0, true);
     csrrsi => |c, a| csr_access(c, a, 1, true);
     csrrci => |c, a| csr_access(c, a, 2, true);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::frontend::RiscvFrontend;
+    use dbt::ir::{Op, Order};
+    use dbt::Frontend;
+
+    /// The barriers the front end emits for one instruction (then an `ecall` ends the block).
+    fn barriers(insn: u32) -> Vec<Order> {
+        let code = [insn, 0x0000_0073];
+        let mut fetch = |pc: u64| {
+            let w = code[(pc / 4) as usize % code.len()];
+            Ok(if pc.is_multiple_of(4) {
+                w as u16
+            } else {
+                (w >> 16) as u16
+            })
+        };
+        let b = RiscvFrontend::default()
+            .translate(0, 2, &mut fetch)
+            .expect("translates");
+        b.ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Barrier(o) => Some(*o),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fences_become_the_orderings_they_ask_for() {
+        let all_but_sl = Order::ALL.without(Order::STORE_LOAD);
+        for (insn, want, what) in [
+            (0x0330_000f, vec![Order::ALL], "fence rw,rw"),
+            (0x0ff0_000f, vec![Order::ALL], "fence iorw,iorw"),
+            (0x0120_000f, vec![Order::STORE_LOAD], "fence w,r"),
+            (0x0220_000f, vec![Order::LOAD_LOAD], "fence r,r"),
+            (0x0110_000f, vec![Order::STORE_STORE], "fence w,w"),
+            (0x8330_000f, vec![all_but_sl], "fence.tso"),
+            (
+                0x0f50_000f,
+                vec![Order::LOAD_STORE.union(Order::STORE_STORE)],
+                "fence iorw,ow",
+            ),
+            (0x0100_000f, vec![], "pause (fence w,0)"),
+        ] {
+            assert_eq!(barriers(insn), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn lr_ordering_bits_become_barriers_and_amos_need_none() {
+        let release = Order::LOAD_LOAD.union(Order::STORE_LOAD);
+        let acquire = Order::LOAD_LOAD.union(Order::LOAD_STORE);
+        assert_eq!(barriers(0x1605_a52f), vec![release, acquire], "lr.w.aqrl");
+        assert_eq!(barriers(0x1405_b52f), vec![acquire], "lr.d.aq");
+        assert_eq!(barriers(0x1005_a52f), vec![], "lr.w");
+        assert_eq!(barriers(0x06c5_b52f), vec![], "amoadd.d.aqrl");
+    }
 }

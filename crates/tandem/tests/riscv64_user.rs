@@ -181,7 +181,8 @@ same_as_qemu!(
     spin,
     misaligned_amo,
     fpmodes,
-    fpthreads
+    fpthreads,
+    litmus
 );
 
 /// Runs test program `name` (static and dynamic) under tandem, expecting exactly `stdout`

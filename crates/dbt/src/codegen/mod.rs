@@ -19,7 +19,7 @@ mod softmmu;
 mod xregs;
 
 use crate::ir::MAX_SLOTS;
-use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Temp, Ty, UnOp, Val};
+use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Order, Temp, Ty, UnOp, Val};
 use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT};
 use crate::x86::*;
 
@@ -199,6 +199,13 @@ pub fn compile(
     inexact: Option<InexactFlag>,
 ) -> Option<Compiled> {
     let nt = b.temps.len();
+    // Room for the usual output from the start: growing the buffers by doubling reallocated
+    // and touched fresh pages several times per block.
+    let nmem = b
+        .ops
+        .iter()
+        .filter(|op| matches!(op, Op::Load { .. } | Op::Store { .. }))
+        .count();
     let mut last_use = vec![0usize; nt];
     for (i, op) in b.ops.iter().enumerate() {
         op.for_each_use(|v| {
@@ -209,7 +216,9 @@ pub fn compile(
     }
     let mut g = Gen {
         b,
-        a: Asm::default(),
+        a: Asm {
+            buf: Vec::with_capacity(256 + 24 * b.ops.len()),
+        },
         holds: [None; 16],
         dirty: [false; 16],
         reg_of: vec![None; nt],
@@ -236,17 +245,17 @@ pub fn compile(
         failed: false,
         inexact,
         flag_global: inexact::flag_global(b, inexact),
-        checked: Vec::new(),
+        checked: Vec::with_capacity(nmem),
         fused: Vec::new(),
         jump_alias: Vec::new(),
         out: Compiled {
             code: Vec::new(),
             gotos: Vec::new(),
-            memops: Vec::new(),
+            memops: Vec::with_capacity(nmem),
             exit_sites: Vec::new(),
             fp_traps: Vec::new(),
         },
-        stubs: Vec::new(),
+        stubs: Vec::with_capacity(nmem),
     };
     g.xclass = match g.flag_global {
         Some(flags) => xregs::classify(b, flags, fastfp::inlined_arith),
@@ -381,23 +390,63 @@ impl Gen<'_> {
         }
         // Evict the value needed furthest ahead (Belady); among equals, what costs least to
         // evict: a clean guest register (nothing to store), a dirty one, then a live local.
-        let cands: Vec<R> = ALLOC
-            .iter()
-            .copied()
-            .filter(|r| !avoid.contains(r))
-            .collect();
-        let score = |g: &Self, r: R| -> (std::cmp::Reverse<usize>, u8) {
-            let t = g.holds[r.0 as usize].expect("allocated");
-            let cost = match (g.is_global(t), g.dirty[r.0 as usize]) {
-                (true, false) => 0,
-                (true, true) => 1,
-                (false, _) => 2,
-            };
-            (std::cmp::Reverse(g.next_use(t)), cost)
+        let mut cands = [(R(0), Temp(0), 0usize); ALLOC.len()];
+        let mut n = 0;
+        for &r in ALLOC.iter().filter(|r| !avoid.contains(r)) {
+            cands[n] = (r, self.holds[r.0 as usize].expect("allocated"), 0);
+            n += 1;
+        }
+        let cands = &mut cands[..n];
+        self.next_uses(cands);
+        let cost = |g: &Self, r: R, t: Temp| match (g.is_global(t), g.dirty[r.0 as usize]) {
+            (true, false) => 0u8,
+            (true, true) => 1,
+            (false, _) => 2,
         };
-        let r = *cands.iter().min_by_key(|r| score(self, **r))?;
+        let r = cands
+            .iter()
+            .min_by_key(|&&(r, t, next)| (std::cmp::Reverse(next), cost(self, r, t)))?
+            .0;
         self.evict(r)?;
         Some(r)
+    }
+
+    /// [`Gen::next_use`] of several temporaries (the third field of each entry) in one scan
+    /// of the ops ahead instead of one scan each: the allocator asks for all its registers'
+    /// values at every eviction.
+    fn next_uses(&self, want: &mut [(R, Temp, usize)]) {
+        const UNKNOWN: usize = usize::MAX - 1;
+        for w in want.iter_mut() {
+            w.2 = UNKNOWN;
+        }
+        let mut open = want.len();
+        for (i, op) in self.b.ops.iter().enumerate().skip(self.cur) {
+            op.for_each_use(|v| {
+                if let Val::T(t) = v {
+                    for w in want.iter_mut().filter(|w| w.1 == *t && w.2 == UNKNOWN) {
+                        w.2 = i;
+                        open -= 1;
+                    }
+                }
+            });
+            if open == 0 {
+                return;
+            }
+            if i > self.cur {
+                if matches!(op, Op::Label(_)) || op.is_terminator() {
+                    break;
+                }
+                if let Some(d) = op.def() {
+                    for w in want.iter_mut().filter(|w| w.1 == d && w.2 == UNKNOWN) {
+                        w.2 = usize::MAX;
+                        open -= 1;
+                    }
+                }
+            }
+        }
+        for w in want.iter_mut().filter(|w| w.2 == UNKNOWN) {
+            w.2 = usize::MAX;
+        }
     }
 
     /// Index of the next op (from the current one) that reads `t`, or `usize::MAX` if none
@@ -793,6 +842,13 @@ impl Gen<'_> {
                     self.a.movsxd(d, RAX);
                 }
                 self.bind(dst, d);
+            }
+            // x86-64 keeps loads in order, stores in order and loads before later stores;
+            // only a store followed by a load may pass it (the store buffer).
+            Op::Barrier(order) => {
+                if order.contains(Order::STORE_LOAD) {
+                    self.a.lock_or_stack();
+                }
             }
             Op::Call {
                 helper,

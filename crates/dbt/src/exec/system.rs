@@ -133,8 +133,9 @@ impl Exec {
             lo,
             len,
             ir: (!native).then(|| {
+                block.compact();
                 let labels = interp::label_table(&block);
-                (block, labels)
+                Box::new((block, labels))
             }),
             runs: 0,
             next: [None; MAX_SLOTS],
