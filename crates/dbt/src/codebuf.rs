@@ -2,6 +2,15 @@
 //!
 //! One memfd is mapped twice: a read-write view where code is emitted and patched, and a
 //! read-execute view from which it runs. Neither mapping is ever W+X.
+//!
+//! fork(): both views are shared mappings, so a forked child would see every later write of
+//! its parent and the other way round. Instead of giving the child an empty buffer (and
+//! translating everything again), the forking thread [`freezes`](CodeBuf::freeze) its
+//! buffer just before fork(): from then on neither process writes that memfd. The first
+//! process (parent or child) that needs to write copies the emitted bytes into a memfd of
+//! its own and maps it over both views at the same addresses, so every code address already
+//! handed out (chained jumps, the jump cache, the fault-region table) stays valid. A child
+//! that execs or exits before writing never copies anything.
 
 use std::io;
 
@@ -10,27 +19,41 @@ pub struct CodeBuf {
     rx: *mut u8,
     size: usize,
     used: usize,
+    /// The memfd may be shared with a forked process: copy it before the next write.
+    frozen: bool,
 }
 
 // SAFETY: the buffer is plain memory owned by this struct; callers serialise mutation
 // through `&mut self`.
 unsafe impl Send for CodeBuf {}
 
+/// A new memfd of `size` bytes (the pages are allocated as they are first written).
+fn new_memfd(size: usize) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscalls; the fd is owned by the returned value from here on.
+    let fd = unsafe {
+        let fd = libc::memfd_create(c"tandem-code".as_ptr(), libc::MFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: resizing the memfd we own.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
 impl CodeBuf {
     pub fn new(size: usize) -> io::Result<CodeBuf> {
+        use std::os::fd::IntoRawFd;
         let size = (size + 4095) & !4095;
+        let fd = new_memfd(size)?.into_raw_fd();
         // SAFETY: plain syscalls; every result is checked, and the fd is closed once both
         // views exist (the mappings keep the memory alive).
         unsafe {
-            let fd = libc::memfd_create(c"tandem-code".as_ptr(), libc::MFD_CLOEXEC);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::ftruncate(fd, size as libc::off_t) != 0 {
-                let e = io::Error::last_os_error();
-                libc::close(fd);
-                return Err(e);
-            }
             let rw = libc::mmap(
                 std::ptr::null_mut(),
                 size,
@@ -63,8 +86,78 @@ impl CodeBuf {
                 rx: rx as *mut u8,
                 size,
                 used: 0,
+                frozen: false,
             })
         }
+    }
+
+    /// Stops writing to the current memfd: call it just before fork() (see the module
+    /// comment). Cheap: the copy is made only if and when this process writes again.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// Whether the next write must first copy the buffer (it may be shared after a fork).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// Makes the buffer this process's own again after [`freeze`](Self::freeze): copies
+    /// the emitted bytes into a new memfd and maps it over both views, at the same
+    /// addresses. On error the buffer stays frozen (and must not be written).
+    pub fn unfreeze(&mut self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if !self.frozen {
+            return Ok(());
+        }
+        let fd = new_memfd(self.size)?;
+        let mut done = 0;
+        while done < self.used {
+            // SAFETY: reads [done, used) of our own RW view, which nobody writes while the
+            // buffer is frozen; the kernel copies it into the new memfd.
+            let n = unsafe {
+                libc::pwrite(
+                    fd.as_raw_fd(),
+                    self.rw.add(done) as *const libc::c_void,
+                    self.used - done,
+                    done as libc::off_t,
+                )
+            };
+            if n <= 0 {
+                let e = io::Error::last_os_error();
+                return Err(if n == 0 {
+                    io::ErrorKind::WriteZero.into()
+                } else {
+                    e
+                });
+            }
+            done += n as usize;
+        }
+        for (view, prot) in [
+            (self.rw, libc::PROT_READ | libc::PROT_WRITE),
+            (self.rx, libc::PROT_READ | libc::PROT_EXEC),
+        ] {
+            // SAFETY: replaces one of our own two views (same address and size) with the
+            // same range of the new memfd; MAP_FIXED swaps it atomically. No generated code
+            // runs meanwhile: the buffer is only changed from Rust, between executions.
+            let p = unsafe {
+                libc::mmap(
+                    view as *mut libc::c_void,
+                    self.size,
+                    prot,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    fd.as_raw_fd(),
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                // A failed MAP_FIXED may already have unmapped the old view: the caller
+                // stops using this buffer (it stays frozen).
+                return Err(io::Error::last_os_error());
+            }
+        }
+        self.frozen = false;
+        Ok(())
     }
 
     pub fn used(&self) -> usize {
@@ -83,6 +176,7 @@ impl CodeBuf {
 
     /// Appends `code` (aligned to 16); returns its offset, or None when full.
     pub fn append(&mut self, code: &[u8]) -> Option<usize> {
+        assert!(!self.frozen, "write to a frozen code buffer");
         let off = (self.used + 15) & !15;
         if off + code.len() > self.size {
             return None;
@@ -97,8 +191,8 @@ impl CodeBuf {
     /// Atomically rewrites the 4-byte aligned field at `off` (a jump displacement).
     pub fn patch_u32(&mut self, off: usize, v: u32) {
         assert!(
-            off.is_multiple_of(4) && off + 4 <= self.used,
-            "bad patch offset {off}"
+            off.is_multiple_of(4) && off + 4 <= self.used && !self.frozen,
+            "bad patch offset {off} (or frozen buffer)"
         );
         // SAFETY: aligned, inside the emitted part of the RW view; an aligned 4-byte store is
         // atomic on x86, so a thread executing the jump sees the old or the new target.

@@ -2,6 +2,7 @@
 //! and dispatch to the selected backend.
 
 use crate::env::EnvPtr;
+use crate::forkwarm;
 use crate::hostmem::{GuestMem, HostFault};
 use crate::interp::{self, BlockExit};
 use crate::inthash::IntMap;
@@ -49,6 +50,10 @@ fn add_code_check(b: &mut Block, fetched: &[(u64, u16)]) {
         pc: b.guest_pc,
     });
 }
+
+/// Runs in the interpreter before a block is compiled while the code buffer is frozen after
+/// a fork and only a few blocks are due (see `Exec::promote`).
+const FROZEN_COMPILE_AFTER: u32 = 100;
 
 /// Which backend executes translated blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +234,21 @@ pub struct Exec {
     seen_gen: u64,
     flushes: u64,
     scratch: Vec<u64>,
+    /// Translations forked children report back (see `forkwarm`).
+    warm: Option<Warm>,
     pub stats: Stats,
+}
+
+/// This engine's side of the `forkwarm` ring.
+struct Warm {
+    ring: forkwarm::Ring,
+    /// We made the ring (before our first fork) and read it; else we are a forked child
+    /// (or a child's child) and write to it.
+    owner: bool,
+    /// Owner: entries read so far.
+    read: u64,
+    /// Child: translations it may still report.
+    reports_left: u32,
 }
 
 impl Exec {
@@ -257,6 +276,7 @@ impl Exec {
             seen_gen: smc::generation(),
             flushes: 0,
             scratch: Vec::new(),
+            warm: None,
             stats: Stats::default(),
         })
     }
@@ -331,8 +351,20 @@ impl Exec {
         }
         let tb = &mut self.tbs[idx];
         tb.runs = tb.runs.saturating_add(1);
-        // (A block the code generator gave up on stays interpreted: runs is past the mark.)
-        if tb.runs != self.cfg.compile_after.saturating_add(1) {
+        // (A block the code generator gave up on stays interpreted: runs is u32::MAX.)
+        let after = self.cfg.compile_after;
+        if tb.runs <= after || tb.runs == u32::MAX {
+            return Promotion::Interp;
+        }
+        // While the code buffer may be shared with a forked process, compiling means copying
+        // it first (see `Exec::prepare_fork`): a child that soon execs or exits should never
+        // pay for that. So the first blocks that become due stay interpreted until they are
+        // clearly hot; once more are due the process is running code of its own, and
+        // compiles (and copies the buffer) as usual.
+        if n.is_frozen()
+            && tb.runs <= FROZEN_COMPILE_AFTER
+            && (tb.runs > after.saturating_add(1) || n.defer_compile())
+        {
             return Promotion::Interp;
         }
         let Some((block, _)) = tb.ir.as_deref() else {
@@ -347,6 +379,7 @@ impl Exec {
             return Promotion::Flushed;
         }
         if !n.has(idx) {
+            tb.runs = u32::MAX;
             return Promotion::Interp;
         }
         self.stats.native_blocks += 1;
@@ -470,6 +503,14 @@ impl Exec {
             jump_tag: 0,
         });
         if watch {
+            if let Some(w) = self
+                .warm
+                .as_mut()
+                .filter(|w| !w.owner && w.reports_left > 0)
+            {
+                w.ring.push(pc);
+                w.reports_left -= 1;
+            }
             self.by_pc.insert(pc, idx);
             let mut p = lo / smc::PAGE;
             while p * smc::PAGE < lo + len {
@@ -497,21 +538,14 @@ impl Exec {
     pub fn run(&mut self, fe: &dyn Frontend, env: EnvPtr) -> RunExit {
         let pc_off = fe.pc_offset();
         if self.native.as_ref().is_some_and(|n| n.is_inherited()) {
-            // We are a fork()ed child: get a code buffer of our own.
-            self.flush_all();
-            self.native = None;
-            match Native::new(
-                self.cfg.code_size,
-                self.cfg.mem,
-                self.exit_req.0.clone(),
-                self.cfg.inexact_flag,
-            ) {
-                Ok(n) => self.native = Some(n),
-                Err(e) => log::warn!("native backend unavailable after fork ({e}); interpreting"),
-            }
+            self.renew_native();
         }
         let mut next: Option<usize> = None;
         loop {
+            if self.native.as_ref().is_some_and(|n| n.is_broken()) {
+                self.renew_native();
+                next = None;
+            }
             // Bit 0: exit requested by user mode; KICK: invalidations were published.
             if self.exit_req.0.swap(0, Ordering::SeqCst) & 1 != 0 {
                 return RunExit::Interrupted;
@@ -562,7 +596,9 @@ impl Exec {
                             && self.tbs[j].valid
                             && self.may_chain(from, j);
                         if let Some(n) = &mut self.native {
-                            if may_chain && n.has(j) {
+                            // Patching a shared code buffer means copying it first: leave
+                            // the first few jumps unchained (see `FROZEN_CHAIN_DEFER`).
+                            if may_chain && n.has(j) && !n.defer_write() {
                                 n.chain(from, slot, j);
                                 self.stats.chains_made += 1;
                             }
@@ -649,6 +685,69 @@ impl Exec {
                     };
                 }
             }
+        }
+    }
+
+    /// Starts over with an empty cache and a new code buffer: the old buffer cannot be used
+    /// (we are a child forked without [`Exec::prepare_fork`], or copying it after a fork
+    /// failed).
+    fn renew_native(&mut self) {
+        self.flush_all();
+        self.native = None;
+        match Native::new(
+            self.cfg.code_size,
+            self.cfg.mem,
+            self.exit_req.0.clone(),
+            self.cfg.inexact_flag,
+        ) {
+            Ok(n) => self.native = Some(n),
+            Err(e) => log::warn!("native backend unavailable after fork ({e}); interpreting"),
+        }
+    }
+
+    /// Call just before fork() on the forking thread: the child keeps every translation
+    /// (blocks, chains, the jump cache) and so does the parent. Nothing is copied now; the
+    /// code buffer is copied by whichever process first needs to write to it (see
+    /// `codebuf`), which a child that soon execs or exits never does. First, the blocks
+    /// earlier children reported (see `forkwarm`) are translated, for this child to inherit,
+    /// those at pcs `worth` accepts.
+    pub fn prepare_fork(&mut self, fe: &dyn Frontend, worth: &dyn Fn(u64) -> bool) {
+        if self.cfg.system.is_none() {
+            match &mut self.warm {
+                None => {
+                    self.warm = forkwarm::Ring::new().map(|ring| Warm {
+                        ring,
+                        owner: true,
+                        read: 0,
+                        reports_left: 0,
+                    })
+                }
+                Some(w) if w.owner => {
+                    let (pcs, head) = w.ring.read_since(w.read);
+                    w.read = head;
+                    for pc in pcs {
+                        if !self.by_pc.contains_key(&pc) && worth(pc) {
+                            // A pc that cannot be fetched here is just not translated.
+                            let _ = self.translate(fe, pc, self.cfg.max_insns, true);
+                        }
+                    }
+                }
+                // A child's children report to the process that made the ring.
+                Some(_) => {}
+            }
+        }
+        if let Some(n) = &mut self.native {
+            n.freeze();
+        }
+    }
+
+    /// Call in the child after fork(): zeroes the counters (a child reports its own work)
+    /// and reports this process's translations to the parent from now on.
+    pub fn after_fork_child(&mut self) {
+        self.stats = Stats::default();
+        if let Some(w) = &mut self.warm {
+            w.owner = false;
+            w.reports_left = forkwarm::CHILD_REPORTS;
         }
     }
 

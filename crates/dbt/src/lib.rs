@@ -11,6 +11,7 @@ pub mod env;
 pub mod eval;
 pub mod exec;
 mod facts;
+pub mod forkwarm;
 pub mod fptrap;
 pub mod hostmem;
 pub mod interp;

@@ -132,10 +132,22 @@ pub struct Native {
     /// The guest's inexact flag, which generated code leaves in MXCSR.PE (see
     /// [`InexactFlag`]); `None`: FP helpers are always called.
     inexact: Option<InexactFlag>,
-    /// Process that created the code buffer: after fork() the child must not use it, since
-    /// the memfd views are shared with the parent (both would emit into the same pages).
+    /// Process that owns the code buffer: a child forked without [`Native::freeze`] must not
+    /// use it, since the memfd views are shared with the parent (both would emit into the
+    /// same pages).
     pid: u32,
+    /// Copying a frozen code buffer failed: this backend must not run code any more.
+    broken: bool,
+    /// Chain patches skipped since the buffer was frozen (see `defer_write`).
+    deferred: u32,
+    /// Compilations put off since the buffer was frozen (see `defer_compile`).
+    deferred_compiles: u32,
 }
+
+/// Chain patches left undone while the code buffer is frozen (see `Native::defer_write`).
+const FROZEN_CHAIN_DEFER: u32 = 256;
+/// Compilations put off while the code buffer is frozen (see `Native::defer_compile`).
+const FROZEN_COMPILE_DEFER: u32 = 32;
 
 // SAFETY: the raw pointers (code buffer views, the exit flag) point at memory this struct
 // owns or keeps alive (the Arc), and all mutation goes through `&mut self`.
@@ -221,12 +233,74 @@ impl Native {
             mem,
             inexact,
             pid: std::process::id(),
+            broken: false,
+            deferred: 0,
+            deferred_compiles: 0,
         })
     }
 
-    /// True in a child process created by fork() after this backend was set up.
+    /// True in a child process created by a fork() this backend was not prepared for (see
+    /// [`Native::freeze`]).
     pub fn is_inherited(&self) -> bool {
-        self.pid != std::process::id()
+        !self.buf.is_frozen() && self.pid != std::process::id()
+    }
+
+    /// Call just before fork(): parent and child keep all compiled code, chains and the
+    /// jump cache; whichever first needs to write code copies the buffer (see `codebuf`).
+    pub fn freeze(&mut self) {
+        self.buf.freeze();
+        self.deferred = 0;
+        self.deferred_compiles = 0;
+    }
+
+    /// The code buffer may be shared with a forked process (it is copied at the next write).
+    pub fn is_frozen(&self) -> bool {
+        self.buf.is_frozen()
+    }
+
+    /// Whether to skip an optional write (a chain patch) because it would copy the frozen
+    /// code buffer. The first `FROZEN_CHAIN_DEFER` are skipped; after that the process is
+    /// clearly running code of its own and the copy pays for itself.
+    pub fn defer_write(&mut self) -> bool {
+        if !self.buf.is_frozen() || self.deferred >= FROZEN_CHAIN_DEFER {
+            return false;
+        }
+        self.deferred += 1;
+        true
+    }
+
+    /// Whether to leave a block that is due for compilation to the interpreter because
+    /// compiling would copy the frozen code buffer: true for the first
+    /// `FROZEN_COMPILE_DEFER` such blocks (see `Exec::promote`).
+    pub fn defer_compile(&mut self) -> bool {
+        if !self.buf.is_frozen() || self.deferred_compiles >= FROZEN_COMPILE_DEFER {
+            return false;
+        }
+        self.deferred_compiles += 1;
+        true
+    }
+
+    /// The code buffer could not be made private after a fork: drop this backend.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Makes the code buffer writable by this process; false (and `is_broken`) if it cannot.
+    fn writable(&mut self) -> bool {
+        if self.broken {
+            return false;
+        }
+        if self.buf.is_frozen() {
+            match self.buf.unfreeze() {
+                Ok(()) => self.pid = std::process::id(),
+                Err(e) => {
+                    log::warn!("cannot copy the code buffer after fork ({e})");
+                    self.broken = true;
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     pub fn has(&self, idx: usize) -> bool {
@@ -243,6 +317,10 @@ impl Native {
         let Some(c) = codegen::compile(b, idx, pc_off, self.inexact) else {
             return true;
         };
+        if !self.writable() {
+            // Left to the interpreter; the run loop drops this backend.
+            return true;
+        }
         let base = (self.buf.used() + 15) & !15;
         let mut code = c.code;
         for s in &c.exit_sites {
@@ -329,15 +407,20 @@ impl Native {
 
     /// Patches `from`'s jump in `slot` to go straight to `to`.
     pub fn chain(&mut self, from: usize, slot: u8, to: usize) {
+        let slot = slot as usize % MAX_SLOTS;
+        let (Some(Some(f)), Some(Some(_))) = (self.tbs.get(from), self.tbs.get(to)) else {
+            return;
+        };
+        if f.gotos.get(slot).is_none_or(|v| v.is_empty()) || f.chained_to[slot].is_some() {
+            return;
+        }
+        if !self.writable() {
+            return;
+        }
         let (Some(Some(f)), Some(Some(t))) = (self.tbs.get(from), self.tbs.get(to)) else {
             return;
         };
-        let slot = slot as usize % MAX_SLOTS;
-        let sites = f.gotos.get(slot).map_or(&[][..], |v| &v[..]);
-        if sites.is_empty() || f.chained_to[slot].is_some() {
-            return;
-        }
-        for &site in sites {
+        for &site in &f.gotos[slot] {
             let rel = t.entry as i64 - (site as i64 + 4);
             self.buf.patch_u32(site, rel as i32 as u32);
         }
@@ -354,13 +437,18 @@ impl Native {
         let Some(Some(tb)) = self.tbs.get_mut(idx).map(Option::take) else {
             return;
         };
+        // Without a writable buffer the run loop drops this whole backend before it runs
+        // code again, so the stale chains below are never followed.
+        let patch = !tb.incoming.is_empty() && self.writable();
         for (from, slot) in tb.incoming {
             if let Some(Some(f)) = self.tbs.get_mut(from) {
                 if f.chained_to[slot as usize] == Some(idx) {
                     f.chained_to[slot as usize] = None;
                     for &site in f.gotos.get(slot as usize).into_iter().flatten() {
-                        // Back to falling through into the block's own exit path.
-                        self.buf.patch_u32(site, 0);
+                        if patch {
+                            // Back to falling through into the block's own exit path.
+                            self.buf.patch_u32(site, 0);
+                        }
                     }
                 }
             }

@@ -198,6 +198,22 @@ impl Engine {
         self.exec.borrow().stats
     }
 
+    /// Call on the forking thread just before fork(): parent and child both keep this
+    /// engine's translations (the child does not translate again what the parent already
+    /// had); the code buffer is copied lazily by the first process to write to it. Blocks
+    /// earlier children translated are translated first if `worth(pc)` (see
+    /// `dbt::forkwarm`).
+    pub fn prepare_fork(&mut self, worth: &dyn Fn(u64) -> bool) {
+        self.exec.get_mut().prepare_fork(&self.fe, worth);
+    }
+
+    /// Call in the child after fork(): zeroes the statistics (a child reports its own
+    /// work, not its parent's), and tells the parent which blocks this child translates so
+    /// that later children inherit them (see `dbt::forkwarm`).
+    pub fn after_fork_child(&mut self) {
+        self.exec.get_mut().after_fork_child();
+    }
+
     /// A handle another thread or a signal handler can use with [`request_exit`].
     pub fn exit_request(&self) -> ExitRequest {
         self.exec.borrow().exit_request()

@@ -182,7 +182,8 @@ same_as_qemu!(
     misaligned_amo,
     fpmodes,
     fpthreads,
-    litmus
+    litmus,
+    forkjit
 );
 
 /// Runs test program `name` (static and dynamic) under tandem, expecting exactly `stdout`
@@ -221,6 +222,62 @@ fn cmdline() {
         )
     };
     expect_output("cmdline", &(line(1) + &line(4)));
+}
+
+/// fork + execve from a multithreaded parent whose other threads keep translating code
+/// (qemu-user cannot exec the RISC-V child without binfmt_misc).
+#[test]
+fn forkexec_threads() {
+    expect_output(
+        "forkexec_threads",
+        "exec'd child 0: work 48484\nchild 0 exited 20\n\
+         exec'd child 1: work 58435\nchild 1 exited 21\n\
+         exec'd child 2: work 40833\nchild 2 exited 22\n\
+         exec'd child 3: work 64359\nchild 3 exited 23\n\
+         parent done 3380897\n",
+    );
+}
+
+/// A forked child keeps the translations it inherited: with `--stats` each process prints
+/// its own line, and the child forked after the parent ran `work()` (32 functions)
+/// translates at least 32 blocks fewer than the one forked before. Counts, no timing.
+#[test]
+fn forked_child_keeps_translations() {
+    let blocks = |line: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix("blocks="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no blocks= in {line:?}"))
+    };
+    for (static_link, backend) in [(true, "native"), (false, "native"), (true, "interp")] {
+        let prog = compile("forkstats", static_link);
+        let o = run(Command::new(TANDEM)
+            .args(["--stats", "--backend", backend, "-L", SYSROOT])
+            .arg(&prog)
+            .env_remove("QEMU_LD_PREFIX"));
+        let label = format!("forkstats (static {static_link}, {backend})");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            out, "child exited 0\nchild exited 0\nparent 376555876\n",
+            "{label}"
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("tandem-stats:"))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            3,
+            "{label}: one statistics line per process: {err}"
+        );
+        let (before, after) = (blocks(lines[0]), blocks(lines[1]));
+        assert!(
+            after + 32 <= before,
+            "{label}: the child forked after work() ran translated {after} blocks, the one \
+             forked before {before}: inherited translations were not used"
+        );
+    }
 }
 
 /// fexecve and execveat run a RISC-V program (qemu-user, without binfmt_misc, cannot).

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 
 use crate::errno::{Errno, SysResult, EAGAIN, EFAULT, EINVAL};
 use crate::signal::{self, HOST_OWNED};
+use crate::space::{PROT_EXEC, PROT_WRITE};
 use crate::task::{self, Thread, ThreadEnd};
 
 const CLONE_VM: u64 = 0x100;
@@ -242,11 +243,24 @@ fn spawn_thread(
 
 fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) -> SysResult {
     let exit_signal = flags & 0xff;
+    // The child goes on with this thread's translations (nothing to translate again, and
+    // what earlier children translated is translated first); the code buffer is copied by
+    // the first of the two processes that writes to it.
+    // Only code the guest cannot write (program text, libraries) is translated for the
+    // children: JIT code may differ in this process, and translating it would
+    // write-protect our page for nothing.
+    let space = &t.proc.space;
+    t.engine.prepare_fork(&|pc| {
+        space
+            .prot_at(pc)
+            .is_some_and(|p| p & (PROT_WRITE | PROT_EXEC) == PROT_EXEC)
+    });
     // Hold the translator's and our own process-wide locks across fork so the child cannot
     // inherit one that another thread held at that moment.
     let translator_guard = riscv::fork_lock();
     let space_guard = t.proc.space.fork_guard();
     let actions_guard = t.proc.actions.lock().unwrap_or_else(|e| e.into_inner());
+    let mut total_guard = t.proc.stats_total.lock().unwrap_or_else(|e| e.into_inner());
     let mut stats_guard = t.proc.live_stats.lock().unwrap_or_else(|e| e.into_inner());
     let pid = if exit_signal == libc::SIGCHLD as u64 {
         // SAFETY: fork runs glibc's atfork handlers, keeping malloc usable in the child. Only
@@ -258,10 +272,19 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
     };
     let fork_errno = Errno::last();
     if pid == 0 {
-        // The child's statistics start from its engine's; the parent's other threads are gone.
+        // The child reports its own work: the parent's threads (this one included) are
+        // counted by the parent.
         stats_guard.clear();
+        *total_guard = Default::default();
+        t.engine.after_fork_child();
+        // Signals recorded for this thread but not yet delivered were sent to the parent
+        // (a child starts with none pending); give the host mask back what recording them
+        // blocked.
+        t.sig.pending.store(0, Ordering::SeqCst);
+        signal::set_host_mask(t.sig.mask.get());
     }
     drop(stats_guard);
+    drop(total_guard);
     drop(actions_guard);
     drop(space_guard);
     drop(translator_guard);
