@@ -184,7 +184,7 @@ fn binfmt_misc() {
 
 /// scripts/riscv64-chroot.sh: mmdebstrap builds a Debian trixie riscv64 minbase chroot whose
 /// maintainer scripts run under the static Tandem (through a private binfmt_misc instance),
-/// then bash runs in it. About two minutes on the development machine, downloads included.
+/// then bash runs in it. About a minute on the development machine, downloads included.
 /// Skips without root, the static build, or the Debian mirror.
 #[test]
 fn debian_chroot() {
