@@ -8,7 +8,7 @@ cd "$root"
 
 packages=(build-essential cpio busybox-static gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
           libc6-dev-riscv64-cross qemu-user-static qemu-system-misc opensbi device-tree-compiler
-          gdb-multiarch qemu-utils e2fsprogs iproute2 python3)
+          gdb-multiarch qemu-utils e2fsprogs iproute2 python3 mmdebstrap arch-test bc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -36,5 +36,9 @@ if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
 elif [ ! -e /sys/module/kvm_intel ] && [ ! -e /sys/module/kvm_amd ]; then
   echo "test.sh: KVM without kvm_intel/kvm_amd (e.g. nested PVM): the full Linux boot to BOOT-OK skips; kernels are checked up to their banner, command line and e820 map"
 fi
+# The binfmt_misc tests register the static build (it must start inside a chroot).
+echo "test.sh: static tandem-riscv64 (scripts/build-static-riscv64.sh)"
+TANDEM_RISCV64_STATIC=$(scripts/build-static-riscv64.sh)
+export TANDEM_RISCV64_STATIC
 echo "test.sh: cargo test"
 cargo test --workspace --no-fail-fast

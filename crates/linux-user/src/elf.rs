@@ -153,8 +153,10 @@ pub fn exec_access(path: &std::path::Path) -> Result<(), i32> {
         return Err(libc::EACCES);
     }
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::ENOENT)?;
-    // SAFETY: a NUL-terminated path; access only reads it.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+    // With the effective ids, as execve checks (a set-user-ID program started through
+    // binfmt_misc's C flag runs with ids that differ).
+    // SAFETY: a NUL-terminated path; faccessat only reads it.
+    if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) } != 0 {
         return Err(std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::EACCES));
@@ -177,7 +179,8 @@ pub fn check_executable(path: &str) -> Result<(), LoadError> {
 /// Validates a RISC-V program's headers without loading it and returns its interpreter's
 /// name: what the guest's execve must know before it commits to replacing the process.
 pub fn probe(path: &str) -> Result<Option<String>, LoadError> {
-    let (f, _, phdrs) = parse(path)?;
+    let f = open(path)?;
+    let (_, phdrs) = parse(&f, path)?;
     interp_name(path, &f, &phdrs)
 }
 
@@ -192,12 +195,16 @@ fn interp_name(path: &str, f: &File, phdrs: &[Phdr]) -> Result<Option<String>, L
     Ok(Some(String::from_utf8_lossy(&b[..n]).into_owned()))
 }
 
-/// Opens and validates an ELF file, returning the file, its header and program headers.
-fn parse(path: &str) -> Result<(File, [u8; 64], Vec<Phdr>), LoadError> {
-    let f = File::open(path).map_err(|source| LoadError::Open {
+fn open(path: &str) -> Result<File, LoadError> {
+    File::open(path).map_err(|source| LoadError::Open {
         path: path.to_string(),
         source,
-    })?;
+    })
+}
+
+/// Validates an open ELF file (`path` names it in errors), returning its header and program
+/// headers.
+fn parse(f: &File, path: &str) -> Result<([u8; 64], Vec<Phdr>), LoadError> {
     let meta = f.metadata().map_err(|source| LoadError::Open {
         path: path.to_string(),
         source,
@@ -273,7 +280,7 @@ fn parse(path: &str) -> Result<(File, [u8; 64], Vec<Phdr>), LoadError> {
             "no loadable segment",
         ));
     }
-    Ok((f, h, phdrs))
+    Ok((h, phdrs))
 }
 
 fn seg_prot(flags: u32) -> u32 {
@@ -294,7 +301,14 @@ fn seg_prot(flags: u32) -> u32 {
 /// Loads `path` into `space`. `main` selects the fixed PIE base; interpreters go wherever
 /// there is room.
 pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> {
-    let (f, h, phdrs) = parse(path)?;
+    load_file(space, &open(path)?, path, main)
+}
+
+/// As [`load`], from a file already open (binfmt_misc's `O` flag hands the program over as
+/// an fd, which works even when the program is executable but not readable); `path` only
+/// names it in errors. The mappings stay valid after `f` is closed.
+pub fn load_file(space: &Space, f: &File, path: &str, main: bool) -> Result<Loaded, LoadError> {
+    let (h, phdrs) = parse(f, path)?;
     let malformed = |why| LoadError::Malformed(path.to_string(), why);
     let map_err = |e: crate::errno::Errno| LoadError::Map(path.to_string(), e.0);
     let loads: Vec<&Phdr> = phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
@@ -401,7 +415,7 @@ pub fn load(space: &Space, path: &str, main: bool) -> Result<Loaded, LoadError> 
     if let Some(p) = phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         phdr_addr = bias.wrapping_add(p.vaddr);
     }
-    let interp = interp_name(path, &f, &phdrs)?;
+    let interp = interp_name(path, f, &phdrs)?;
     Ok(Loaded {
         bias,
         entry: bias.wrapping_add(u64_at(&h, 24)),

@@ -3,14 +3,17 @@
 //!
 //! Module map: `space` (guest address space), `elf` + `stack` (loading), `task` (process,
 //! threads, run loop), `syscall` (table-driven syscall translation), `signal` + `frame`
-//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls), `hostsig` (host
-//! signal dispositions), `stdfds` (standard descriptors closed at start).
+//! (guest signals), `engine` (the seam to the translator), `host` (raw host syscalls),
+//! `hostsig` (host signal dispositions), `stdfds` (standard descriptors closed at start),
+//! `binfmt` (registration with the kernel's binfmt_misc, and starting from it).
 //!
 //! Known gaps (each returns an error or degrades gracefully, never aborts): set_robust_list,
-//! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); ioctls other than the common terminal ones return ENOTTY; SysV IPC and io_uring
-//! return ENOSYS; /proc/self/maps lists file mappings without
-//! their names; other /proc files show the host's view.
+//! rseq, clone3 and riscv_hwprobe return ENOSYS (glibc falls back); ioctls other than the
+//! common terminal and interface ones return ENOTTY; SysV IPC and io_uring return ENOSYS;
+//! /proc/self/maps lists file mappings without their names; other /proc files (but
+//! /proc/self/exe and cmdline) show the host's view.
 
+pub mod binfmt;
 mod debugger;
 pub mod elf;
 pub mod engine;
@@ -48,6 +51,9 @@ pub struct Config {
     /// Guest environment, "VAR=VALUE" strings.
     pub env: Vec<Vec<u8>>,
     pub opts: Options,
+    /// The program already open (binfmt_misc's `O` flag: the kernel opened it, see
+    /// [`binfmt::exec_file`]); `program` then only names it. Closed once loaded.
+    pub program_file: Option<Arc<std::fs::File>>,
 }
 
 #[derive(Debug, Error)]
@@ -99,10 +105,20 @@ pub fn run_debugged(cfg: Config, gdb: gdb::Listener) -> Result<std::convert::Inf
     run_with(cfg, Some(gdb))
 }
 
-fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Infallible, RunError> {
+fn run_with(
+    mut cfg: Config,
+    gdb: Option<gdb::Listener>,
+) -> Result<std::convert::Infallible, RunError> {
     let space = Space::new().map_err(RunError::Reserve)?;
-    elf::check_executable(&cfg.program)?;
-    let exe = elf::load(&space, &cfg.program, true)?;
+    let exe = match cfg.program_file.take() {
+        // The kernel has checked the permissions. Dropping the last reference closes the
+        // fd: the guest must not inherit it.
+        Some(f) => elf::load_file(&space, &f, &cfg.program, true)?,
+        None => {
+            elf::check_executable(&cfg.program)?;
+            elf::load(&space, &cfg.program, true)?
+        }
+    };
     let interp = match &exe.interp {
         Some(name) => {
             let path = find_interp(&cfg.opts, name).ok_or_else(|| elf::LoadError::NoInterp {
@@ -167,6 +183,11 @@ fn run_with(cfg: Config, gdb: Option<gdb::Listener>) -> Result<std::convert::Inf
         space: Arc::new(space),
         opts: cfg.opts.clone(),
         exe_path,
+        cmdline: cfg
+            .argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect(),
         sigtramp: tramp,
         actions: Mutex::new(actions),
         live_threads: AtomicUsize::new(1),

@@ -115,6 +115,8 @@ pub fn setup(
             libc::getegid(),
         )
     };
+    // SAFETY: getauxval has no preconditions; an absent entry reads as 0.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
     // SAFETY: sysconf has no preconditions.
     let clktck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let auxv: Vec<(u64, u64)> = vec![
@@ -132,7 +134,9 @@ pub fn setup(
         (AT_HWCAP, HWCAP),
         (AT_HWCAP2, 0),
         (AT_CLKTCK, clktck),
-        (AT_SECURE, 0),
+        // Tandem started set-user-ID (binfmt_misc's `C` flag): the guest's libc must be as
+        // careful as the host's (no LD_PRELOAD and the like).
+        (AT_SECURE, u64::from(secure)),
         (AT_RANDOM, random_at),
         (AT_EXECFN, execfn_at),
         (AT_NULL, 0),

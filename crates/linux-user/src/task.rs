@@ -18,6 +18,9 @@ pub struct Options {
     pub strace: bool,
     pub backend: Backend,
     pub stats: bool,
+    /// Started by binfmt_misc: a guest execve of a RISC-V program goes through the kernel,
+    /// which hands it to the same handler (no /proc needed, works inside a chroot).
+    pub binfmt: bool,
 }
 
 /// State shared by all guest threads.
@@ -27,6 +30,8 @@ pub struct Process {
     pub opts: Options,
     /// Absolute path of the guest program (what /proc/self/exe shows the guest).
     pub exe_path: PathBuf,
+    /// The guest's argv, each string NUL-terminated (what /proc/self/cmdline shows it).
+    pub cmdline: Vec<u8>,
     /// Guest address of the signal return trampoline.
     pub sigtramp: u64,
     pub actions: Mutex<[SigAction; 65]>,

@@ -150,6 +150,7 @@ macro_rules! same_as_qemu {
 
 same_as_qemu!(
     hello,
+    prctl_caps,
     setxid_threads,
     sigpipe,
     reserved_sigs,
@@ -245,6 +246,18 @@ fn closed_standard_fds() {
             "fd 0: closed\nfd 1: open\nfd 2: closed\nnext open: 0\n"
         );
     }
+}
+
+/// /proc/self/cmdline is the guest's argv, also after an exec with arguments (which
+/// qemu-user, without binfmt_misc, cannot do).
+#[test]
+fn cmdline() {
+    let line = |n| {
+        format!(
+            "/proc/self/cmdline: {n} entries, same as argv\n/proc/PID/cmdline: {n} entries, same as argv\n"
+        )
+    };
+    expect_output("cmdline", &(line(1) + &line(4)));
 }
 
 /// fork + execve from a multithreaded parent whose other threads keep translating code

@@ -41,9 +41,9 @@ pub fn guest_path(t: &Thread, addr: u64) -> Result<CString, Errno> {
 use crate::host::syscall6 as call;
 
 /// Serves /proc/self/maps from the guest's mappings (the host's would show Tandem's own
-/// address space): an in-memory file with the text, positioned at its start.
-fn open_maps(t: &Thread, flags: u64) -> SysResult {
-    let text = t.proc.space.maps_text();
+/// address space), and /proc/self/cmdline from the guest's argv (the host's starts with
+/// Tandem and its options): an in-memory file with the text, positioned at its start.
+fn open_text(text: &[u8], flags: u64) -> SysResult {
     let cloexec = if flags & libc::O_CLOEXEC as u64 != 0 {
         libc::MFD_CLOEXEC as u64
     } else {
@@ -51,7 +51,7 @@ fn open_maps(t: &Thread, flags: u64) -> SysResult {
     };
     let fd = call(
         libc::SYS_memfd_create,
-        [c"maps".as_ptr() as u64, cloexec, 0, 0, 0, 0],
+        [c"proc".as_ptr() as u64, cloexec, 0, 0, 0, 0],
     )?;
     let r = call(
         libc::SYS_write,
@@ -69,11 +69,16 @@ pub fn openat(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     let raw = t.proc.space.read_cstring(a[1], 4096)?;
     let pid = crate::host::getpid();
     let rb = raw.as_bytes();
-    if rb == b"/proc/self/maps"
-        || rb == b"/proc/thread-self/maps"
-        || rb == format!("/proc/{pid}/maps").as_bytes()
-    {
-        return open_maps(t, a[2]);
+    let own = |name: &str| {
+        rb == format!("/proc/self/{name}").as_bytes()
+            || rb == format!("/proc/thread-self/{name}").as_bytes()
+            || rb == format!("/proc/{pid}/{name}").as_bytes()
+    };
+    if own("maps") {
+        return open_text(t.proc.space.maps_text().as_bytes(), a[2]);
+    }
+    if own("cmdline") {
+        return open_text(&t.proc.cmdline, a[2]);
     }
     let p = remap(&t.proc, &raw);
     call(

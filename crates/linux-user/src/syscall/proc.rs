@@ -144,7 +144,15 @@ pub fn prctl(t: &mut Thread, a: &[u64; 6]) -> SysResult {
         | libc::PR_GET_NO_NEW_PRIVS
         | libc::PR_SET_TIMERSLACK
         | libc::PR_GET_TIMERSLACK
-        | libc::PR_SET_CHILD_SUBREAPER => call(libc::SYS_prctl, [a[0], a[1], a[2], a[3], a[4], 0]),
+        | libc::PR_SET_CHILD_SUBREAPER
+        // Capabilities (setpriv, su, runuser): integers only, and per thread on both sides.
+        | libc::PR_GET_KEEPCAPS
+        | libc::PR_SET_KEEPCAPS
+        | libc::PR_CAPBSET_READ
+        | libc::PR_CAPBSET_DROP
+        | libc::PR_GET_SECUREBITS
+        | libc::PR_SET_SECUREBITS
+        | libc::PR_CAP_AMBIENT => call(libc::SYS_prctl, [a[0], a[1], a[2], a[3], a[4], 0]),
         _ => Err(EINVAL),
     }
 }
@@ -438,7 +446,10 @@ fn fd_path(fd: i32) -> Result<CString, Errno> {
 
 /// The common part of execve and execveat, on a host path. RISC-V programs run under a fresh
 /// Tandem (re-executing /proc/self/exe with the same options); anything else (host programs,
-/// scripts) is executed by the host directly. Everything the kernel would refuse with an
+/// scripts) is executed by the host directly, and so are RISC-V programs when binfmt_misc
+/// started this Tandem: the kernel hands them to the same handler (no /proc needed, as in a
+/// chroot); without /proc the kernel is tried too, in case a handler is registered.
+/// Everything the kernel would refuse with an
 /// error (no execute permission, a malformed program, a missing interpreter) is refused here,
 /// before the point of no return, so the caller sees the errno, as a shell falling back to
 /// running a file as a script relies on for ENOEXEC.
@@ -453,8 +464,12 @@ fn exec(
     let envp = string_array(t, envp_addr)?;
     let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
     crate::elf::exec_access(host_path).map_err(Errno)?;
-    let (exe, args): (CString, Vec<CString>) = if crate::elf::is_riscv_elf(host_path) {
+    let riscv = crate::elf::is_riscv_elf(host_path);
+    if riscv {
         check_riscv_program(t, &path)?;
+    }
+    let via_tandem = riscv && !t.proc.opts.binfmt;
+    let (exe, args): (CString, Vec<CString>) = if via_tandem {
         (
             CString::new("/proc/self/exe").unwrap_or_default(),
             tandem_args(t, &path, &argv),
@@ -462,7 +477,7 @@ fn exec(
     } else if let Some(args) = script_args(t, name, host_path, &argv)? {
         (CString::new("/proc/self/exe").unwrap_or_default(), args)
     } else {
-        (path.clone(), argv)
+        (path.clone(), argv.clone())
     };
     let mut argp: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
     argp.push(std::ptr::null());
@@ -471,7 +486,17 @@ fn exec(
     t.merge_stats();
     // SAFETY: NULL-terminated arrays of pointers to CStrings that outlive the call.
     unsafe { libc::execve(exe.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
-    let e = Errno::last();
+    let mut e = Errno::last();
+    if via_tandem && e == Errno(libc::ENOENT) {
+        // No /proc (a bare chroot): a registered binfmt_misc handler may still run it.
+        let mut argp: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+        argp.push(std::ptr::null());
+        // SAFETY: as above.
+        unsafe { libc::execve(path.as_ptr(), argp.as_ptr(), envpp.as_ptr()) };
+        if Errno::last() != Errno(libc::ENOEXEC) {
+            e = Errno::last();
+        }
+    }
     Err(if e == EFAULT { Errno(libc::ENOEXEC) } else { e })
 }
 

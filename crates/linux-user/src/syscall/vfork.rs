@@ -83,6 +83,7 @@ pub fn vfork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: 
         space: t.proc.space.clone(),
         opts: t.proc.opts.clone(),
         exe_path: t.proc.exe_path.clone(),
+        cmdline: t.proc.cmdline.clone(),
         sigtramp: t.proc.sigtramp,
         actions: Mutex::new(actions),
         live_threads: AtomicUsize::new(1),
