@@ -123,8 +123,27 @@ pub fn register_thread(sig: &Arc<ThreadSignals>) {
 /// Stops routing host signals to this thread's state (before it is dropped), and blocks
 /// them so the kernel picks another thread for process-directed ones.
 pub fn unregister_thread() {
-    set_host_mask(!0);
+    block_all_host();
     CURRENT.with(|c| c.set(std::ptr::null()));
+}
+
+/// Blocks every host signal in this thread, the translator's own too, for a thread that
+/// runs no more guest code: a SIGFPE or SIGSEGV another process sends must not land here,
+/// where no guest thread would ever see it (the guest's pthread_join returns as soon as the
+/// exiting thread clears its tid, before this host thread is gone).
+pub fn block_all_host() {
+    let all = !0u64;
+    // SAFETY: rt_sigprocmask with an 8-byte set on our stack (the kernel keeps SIGKILL and
+    // SIGSTOP unblocked itself).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8,
+        );
+    }
 }
 
 extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {

@@ -243,6 +243,11 @@ impl Thread {
     pub fn exit_thread(&mut self, code: i32) {
         if self.clear_child_tid != 0 {
             let _ = self.proc.space.write_u32(self.clear_child_tid, 0);
+        }
+        // Before the guest's join wakes (and after the last guest memory access, which may
+        // fault): from then on the guest may think this thread gone.
+        crate::signal::block_all_host();
+        if self.clear_child_tid != 0 {
             if let Ok(p) = self.proc.space.g2h(self.clear_child_tid, 4) {
                 let wake = libc::FUTEX_WAKE as u64;
                 let _ = crate::host::syscall6(libc::SYS_futex, [p as u64, wake, 1, 0, 0, 0]);
