@@ -21,7 +21,17 @@ pub struct CodeBuf {
     used: usize,
     /// The memfd may be shared with a forked process: copy it before the next write.
     frozen: bool,
+    /// Both views are mapped in up to here (see [`CodeBuf::prefault`]).
+    prefaulted: usize,
+    /// The kernel cannot prefault (MADV_POPULATE_* arrived in Linux 5.14): pages fault in
+    /// one by one as before.
+    no_prefault: bool,
 }
+
+/// How far ahead of the emitted code both views are mapped in at once.
+const PREFAULT_CHUNK: usize = 256 << 10;
+const MADV_POPULATE_READ: libc::c_int = 22;
+const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 // SAFETY: the buffer is plain memory owned by this struct; callers serialise mutation
 // through `&mut self`.
@@ -87,6 +97,8 @@ impl CodeBuf {
                 size,
                 used: 0,
                 frozen: false,
+                prefaulted: 0,
+                no_prefault: false,
             })
         }
     }
@@ -157,6 +169,8 @@ impl CodeBuf {
             }
         }
         self.frozen = false;
+        // The copy wrote the emitted bytes through the file, not the views.
+        self.prefaulted = 0;
         Ok(())
     }
 
@@ -181,6 +195,7 @@ impl CodeBuf {
         if off + code.len() > self.size {
             return None;
         }
+        self.prefault(off + code.len());
         // SAFETY: [off, off+len) is inside the RW view (checked above) and `code` is a
         // separate Rust slice.
         unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), self.rw.add(off), code.len()) };
@@ -200,6 +215,34 @@ impl CodeBuf {
             (*(self.rw.add(off) as *const std::sync::atomic::AtomicU32))
                 .store(v, std::sync::atomic::Ordering::Release)
         };
+    }
+
+    /// Maps both views in, a chunk at a time, before code up to `end` is written: the
+    /// memfd's pages otherwise fault in one by one, twice each (written through one view,
+    /// executed through the other), a tenth of a large program's start-up. Best effort.
+    fn prefault(&mut self, end: usize) {
+        if end <= self.prefaulted || self.no_prefault {
+            return;
+        }
+        let from = self.prefaulted & !4095;
+        let to = (end + PREFAULT_CHUNK).min(self.size) & !4095;
+        if to <= from {
+            return;
+        }
+        for (view, advice) in [
+            (self.rw, MADV_POPULATE_WRITE),
+            (self.rx, MADV_POPULATE_READ),
+        ] {
+            // SAFETY: advice on a page-aligned range inside our own mapping; populating
+            // changes no contents.
+            let r =
+                unsafe { libc::madvise(view.add(from) as *mut libc::c_void, to - from, advice) };
+            if r != 0 {
+                self.no_prefault = true;
+                return;
+            }
+        }
+        self.prefaulted = to;
     }
 
     /// Forgets all code (callers must guarantee no thread is executing it).
