@@ -1011,13 +1011,15 @@ impl Gen<'_> {
                     scale: 3,
                     disp,
                 };
+                // The entry's key is !(pc ^ tag) (see `native::jc_key`).
                 if self.b.jump_tag != 0 {
-                    self.a.mov_ri(RDX, self.b.jump_tag);
+                    self.a.mov_ri(RDX, !self.b.jump_tag);
                     self.a.alu_rr(true, Alu::Xor, RDX, RAX);
-                    self.a.cmp_rm(true, RDX, entry(n::CTX_JCACHE));
                 } else {
-                    self.a.cmp_rm(true, RAX, entry(n::CTX_JCACHE));
+                    self.a.mov_rr(true, RDX, RAX);
+                    self.a.not(true, RDX);
                 }
+                self.a.cmp_rm(true, RDX, entry(n::CTX_JCACHE));
                 let miss = self.a.jcc(Cc::Ne);
                 // A hit goes straight on: blocks know their own pc, and every way out of
                 // generated code stores the guest pc it leaves at.
