@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/support/user_tools.rs"]
+mod user_tools;
+use user_tools::repo;
+
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem-riscv64");
 const SCENARIO: &str = include_str!("binfmt_scenario.sh");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn have(tool: &str) -> bool {
     Command::new("sh")

@@ -16,33 +16,19 @@
 //! the cases that start a Python child (docs/debian-programs.md has both runners' results
 //! and timings, module by module); every case selected here passes under Tandem.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/support/user_tools.rs"]
+mod user_tools;
+use user_tools::{need, repo};
+
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem-riscv64");
 /// Longest a single program may run before `timeout` ends it (a hang fails the test
 /// instead of CI's job).
 const LIMIT: Duration = Duration::from_secs(300);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn need(tool: &str, package: &str) {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        ok,
-        "{tool} not found: install the Debian package {package} (apt-get install {package})"
-    );
-}
 
 /// The sysroot, built once per test binary (the script itself locks against other
 /// processes and does nothing when the sysroot is up to date).
@@ -148,12 +134,11 @@ fn run(runner: Runner, prog: &str, j: &Job) -> Output {
     child.wait_with_output().expect("wait for the program")
 }
 
+/// As `user_tools::status_str`, naming a run `timeout` ended.
 fn status_str(o: &Output) -> String {
-    match (o.status.code(), o.status.signal()) {
-        (Some(124), _) => format!("timed out after {} s", LIMIT.as_secs()),
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(s)) => format!("signal {s}"),
-        _ => "unknown".into(),
+    match o.status.code() {
+        Some(124) => format!("timed out after {} s", LIMIT.as_secs()),
+        _ => user_tools::status_str(o),
     }
 }
 

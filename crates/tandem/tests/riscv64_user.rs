@@ -5,30 +5,16 @@
 //! Needs Debian's gcc-riscv64-linux-gnu and qemu-user-static; missing tools fail the test with
 //! a message naming the package.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
+#[path = "../../../tests/support/user_tools.rs"]
+mod user_tools;
+use user_tools::{need, repo, status_str};
+
 const SYSROOT: &str = "/usr/riscv64-linux-gnu";
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem-riscv64");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn need(tool: &str, package: &str) {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        ok,
-        "{tool} not found: install the Debian package {package} (apt-get install {package})"
-    );
-}
 
 /// Compiles tests/riscv-programs/NAME.c once per test run (tests run in parallel and share
 /// programs, so compilation is serialised and cached).
@@ -73,14 +59,6 @@ fn compile_uncached(name: &str, static_link: bool) -> PathBuf {
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("spawn")
-}
-
-fn status_str(o: &Output) -> String {
-    match (o.status.code(), o.status.signal()) {
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(s)) => format!("signal {s}"),
-        _ => "unknown".into(),
-    }
 }
 
 fn tandem(prog: &Path, args: &[&str]) -> Output {
