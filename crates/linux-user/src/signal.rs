@@ -132,18 +132,7 @@ pub fn unregister_thread() {
 /// where no guest thread would ever see it (the guest's pthread_join returns as soon as the
 /// exiting thread clears its tid, before this host thread is gone).
 pub fn block_all_host() {
-    let all = !0u64;
-    // SAFETY: rt_sigprocmask with an 8-byte set on our stack (the kernel keeps SIGKILL and
-    // SIGSTOP unblocked itself).
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &all as *const u64,
-            std::ptr::null_mut::<u64>(),
-            8,
-        );
-    }
+    set_raw_host_mask(!0);
 }
 
 extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -235,13 +224,18 @@ pub fn remirror_reserved_actions(acts: &[SigAction; 65]) {
 
 /// Sets the host mask of the calling thread to mirror guest mask `mask`.
 pub fn set_host_mask(mask: u64) {
-    let host = mask & !HOST_OWNED & !UNBLOCKABLE;
+    set_raw_host_mask(mask & !HOST_OWNED & !UNBLOCKABLE);
+}
+
+/// Sets the calling thread's host mask to exactly `set` (the kernel keeps SIGKILL and
+/// SIGSTOP unblocked itself).
+fn set_raw_host_mask(set: u64) {
     // SAFETY: the kernel sigset is 8 bytes; rt_sigprocmask with a valid pointer and size 8.
     unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            &host as *const u64,
+            &set as *const u64,
             std::ptr::null_mut::<u64>(),
             8,
         );
