@@ -5,7 +5,7 @@
 use crate::env::EnvPtr;
 use crate::eval;
 use crate::hostmem::{GuestMem, HostFault};
-use crate::ir::{Block, Op, Order, SoftMmu, Temp, Val};
+use crate::ir::{Block, CallOp, CmpxchgOp, Op, Order, SelectOp, SoftMmu, Temp, Val};
 use std::sync::atomic::Ordering;
 
 /// How a block ended. In every case the env's pc field holds the next guest pc.
@@ -128,15 +128,16 @@ pub fn run_block_with(
                 let v = cond.eval(ty, f.get(a), f.get(b)) as u64;
                 f.set(dst, v)
             }
-            Op::Select {
-                cond,
-                ty,
-                dst,
-                a,
-                b,
-                t,
-                f: e,
-            } => {
+            Op::Select(ref s) => {
+                let SelectOp {
+                    cond,
+                    ty,
+                    dst,
+                    a,
+                    b,
+                    t,
+                    f: e,
+                } = **s;
                 let v = if cond.eval(ty, f.get(a), f.get(b)) {
                     f.get(t)
                 } else {
@@ -239,13 +240,14 @@ pub fn run_block_with(
                 };
                 f.set(dst, v)
             }
-            Op::Cmpxchg {
-                dst,
-                addr,
-                expect,
-                new,
-                size,
-            } => {
+            Op::Cmpxchg(ref x) => {
+                let CmpxchgOp {
+                    dst,
+                    addr,
+                    expect,
+                    new,
+                    size,
+                } = **x;
                 let n = size.bytes();
                 let mask = if n == 4 { 0xffff_ffff } else { u64::MAX };
                 match mem.cmpxchg(f.get(addr), n, f.get(expect) & mask, f.get(new) & mask) {
@@ -266,12 +268,13 @@ pub fn run_block_with(
                 }
             }
             // The interpreter always calls: the helper defines the result (see `FastFp`).
-            Op::Call {
-                helper,
-                dst,
-                ref args,
-                ..
-            } => {
+            Op::Call(ref c) => {
+                let CallOp {
+                    helper,
+                    dst,
+                    ref args,
+                    ..
+                } = **c;
                 let mut a = [0u64; 4];
                 for (k, v) in args.iter().enumerate() {
                     a[k] = f.get(*v);

@@ -429,18 +429,27 @@ pub const MAX_SLOTS: usize = 8;
 /// so the list of variants exists once: `$one` for the ops with a `dst`, `$call` for a call's
 /// optional `dst`.
 macro_rules! match_def {
-    ($op:expr, $d:ident => $one:expr, $c:ident => $call:expr) => {
+    ($op:expr, $($mut:ident)?; $d:ident => $one:expr, $c:ident => $call:expr) => {
         match $op {
             Op::Mov { dst: $d, .. }
             | Op::Bin { dst: $d, .. }
             | Op::Un { dst: $d, .. }
             | Op::Ext { dst: $d, .. }
             | Op::SetCond { dst: $d, .. }
-            | Op::Select { dst: $d, .. }
             | Op::Load { dst: $d, .. }
-            | Op::Rmw { dst: $d, .. }
-            | Op::Cmpxchg { dst: $d, .. } => $one,
-            Op::Call { dst: $c, .. } => $call,
+            | Op::Rmw { dst: $d, .. } => $one,
+            Op::Select(s) => {
+                let $d = &$($mut)? s.dst;
+                $one
+            }
+            Op::Cmpxchg(x) => {
+                let $d = &$($mut)? x.dst;
+                $one
+            }
+            Op::Call(c) => {
+                let $c = &$($mut)? c.dst;
+                $call
+            }
             _ => None,
         }
     };
@@ -449,7 +458,7 @@ macro_rules! match_def {
 /// Calls `$f` on every operand of `$op`, shared by [`Op::for_each_use`] and
 /// [`Op::for_each_use_mut`]; `$iter` is `iter` or `iter_mut` for a call's arguments.
 macro_rules! visit_uses {
-    ($op:expr, $f:ident, $iter:ident) => {
+    ($op:expr, $f:ident, $iter:ident $(, $mut:ident)?) => {
         match $op {
             Op::Mov { src, .. } => $f(src),
             Op::Bin { a, b, .. } | Op::SetCond { a, b, .. } | Op::BrCond { a, b, .. } => {
@@ -457,11 +466,11 @@ macro_rules! visit_uses {
                 $f(b)
             }
             Op::Un { a, .. } | Op::Ext { a, .. } => $f(a),
-            Op::Select { a, b, t, f: e, .. } => {
-                $f(a);
-                $f(b);
-                $f(t);
-                $f(e)
+            Op::Select(s) => {
+                $f(&$($mut)? s.a);
+                $f(&$($mut)? s.b);
+                $f(&$($mut)? s.t);
+                $f(&$($mut)? s.f)
             }
             Op::Load { addr, .. } => $f(addr),
             Op::Store { src, addr, .. } => {
@@ -472,16 +481,14 @@ macro_rules! visit_uses {
                 $f(addr);
                 $f(val)
             }
-            Op::Cmpxchg {
-                addr, expect, new, ..
-            } => {
-                $f(addr);
-                $f(expect);
-                $f(new)
+            Op::Cmpxchg(x) => {
+                $f(&$($mut)? x.addr);
+                $f(&$($mut)? x.expect);
+                $f(&$($mut)? x.new)
             }
-            Op::Call { args, fast, .. } => {
-                args.$iter().for_each(&mut $f);
-                if let Some(FastFp { guard, .. }) = fast {
+            Op::Call(c) => {
+                c.args.$iter().for_each(&mut $f);
+                if let Some(FastFp { guard, .. }) = &$($mut)? c.fast {
                     $f(guard)
                 }
             }
@@ -491,7 +498,41 @@ macro_rules! visit_uses {
     };
 }
 
-/// One micro-op.
+/// The operands of [`Op::Select`]: dst = (a cond b) ? t : f; all of type `ty`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SelectOp {
+    pub cond: Cond,
+    pub ty: Ty,
+    pub dst: Temp,
+    pub a: Val,
+    pub b: Val,
+    pub t: Val,
+    pub f: Val,
+}
+
+/// The operands of [`Op::Cmpxchg`]: atomic compare-and-swap; `dst` receives the old value
+/// (sign-extended for B4). A full barrier, as [`Op::Rmw`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CmpxchgOp {
+    pub dst: Temp,
+    pub addr: Val,
+    pub expect: Val,
+    pub new: Val,
+    pub size: MemSize,
+}
+
+/// The operands of [`Op::Call`]: call a helper with up to four I64 arguments; `fast`
+/// optionally describes an inline fast path with the same result (see [`FastFp`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallOp {
+    pub helper: Helper,
+    pub dst: Option<Temp>,
+    pub args: Vec<Val>,
+    pub fast: Option<FastFp>,
+}
+
+/// One micro-op. Kept small (40 bytes): blocks hold many of them, and the IR of interpreted
+/// blocks stays in memory, so the few wide ops are boxed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Start of guest instruction at `pc` (used for precise faults and statistics).
@@ -528,16 +569,8 @@ pub enum Op {
         a: Val,
         b: Val,
     },
-    /// dst = (a cond b) ? t : f; all of type `ty`.
-    Select {
-        cond: Cond,
-        ty: Ty,
-        dst: Temp,
-        a: Val,
-        b: Val,
-        t: Val,
-        f: Val,
-    },
+    /// dst = (a cond b) ? t : f (boxed, as it is rare: it would double every op's size).
+    Select(Box<SelectOp>),
     /// Guest memory load from guest address `addr + disp` (`addr` is I64, the sum wraps);
     /// result zero or sign extended to I64. The only way front ends read guest memory, so a
     /// soft MMU can replace its lowering. The displacement lets a backend fold the offset of
@@ -566,26 +599,13 @@ pub enum Op {
         val: Val,
         size: MemSize,
     },
-    /// Atomic compare-and-swap; `dst` receives the old value (sign-extended for B4). A full
-    /// barrier, as [`Op::Rmw`].
-    Cmpxchg {
-        dst: Temp,
-        addr: Val,
-        expect: Val,
-        new: Val,
-        size: MemSize,
-    },
+    /// Atomic compare-and-swap (boxed, as [`Op::Select`]).
+    Cmpxchg(Box<CmpxchgOp>),
     /// A memory barrier: guest accesses before it are ordered before those after it as
     /// `order` says (atomics are ordered anyway: `Rmw` and `Cmpxchg` are full barriers).
     Barrier(Order),
-    /// Call a helper with up to four I64 arguments; `fast` optionally describes an inline
-    /// fast path with the same result (see [`FastFp`]).
-    Call {
-        helper: Helper,
-        dst: Option<Temp>,
-        args: Vec<Val>,
-        fast: Option<FastFp>,
-    },
+    /// Call a helper (boxed, as [`Op::Select`]).
+    Call(Box<CallOp>),
     Label(Label),
     Br(Label),
     BrCond {
@@ -612,6 +632,9 @@ pub enum Op {
     },
 }
 
+// Checked at compile time: a new wide variant would silently make every op bigger.
+const _: () = assert!(std::mem::size_of::<Op>() <= 40, "Op grew: box the wide variant");
+
 impl Op {
     /// True for ops after which control does not fall through.
     pub fn is_terminator(&self) -> bool {
@@ -624,16 +647,16 @@ impl Op {
     pub fn is_mem(&self) -> bool {
         matches!(
             self,
-            Op::Load { .. } | Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg { .. }
+            Op::Load { .. } | Op::Store { .. } | Op::Rmw { .. } | Op::Cmpxchg(_)
         )
     }
     /// The temporary written by this op, if any.
     pub fn def(&self) -> Option<Temp> {
-        match_def!(self, dst => Some(*dst), dst => *dst)
+        match_def!(self, ; dst => Some(*dst), dst => *dst)
     }
     /// Mutable access to the temporary written by this op, if any (for renaming).
     pub fn def_mut(&mut self) -> Option<&mut Temp> {
-        match_def!(self, dst => Some(dst), dst => dst.as_mut())
+        match_def!(self, mut; dst => Some(dst), dst => dst.as_mut())
     }
     /// Mutable access to the label this op defines or branches to, if any (for renaming).
     pub fn label_mut(&mut self) -> Option<&mut Label> {
@@ -648,7 +671,7 @@ impl Op {
     }
     /// Mutable variant of [`Op::for_each_use`] (used by the optimiser to rewrite operands).
     pub fn for_each_use_mut(&mut self, mut f: impl FnMut(&mut Val)) {
-        visit_uses!(self, f, iter_mut)
+        visit_uses!(self, f, iter_mut, mut)
     }
 }
 
@@ -854,7 +877,7 @@ impl Block {
                     }
                     referenced[l.0 as usize] = true;
                 }
-                Op::Call { args, .. } if args.len() > 4 => {
+                Op::Call(c) if c.args.len() > 4 => {
                     return Err(format!("op {i}: call with more than 4 args"));
                 }
                 Op::GotoTb { slot, .. } if *slot as usize >= MAX_SLOTS => {

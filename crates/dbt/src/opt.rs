@@ -5,7 +5,7 @@
 
 use crate::eval;
 use crate::facts::{FactMap, Versions};
-use crate::ir::{BinOp, Block, ExtOp, Op, Temp, Ty, Val};
+use crate::ir::{BinOp, Block, ExtOp, Op, SelectOp, Temp, Ty, Val};
 use crate::loadcse::LoadCse;
 
 pub fn optimize(b: &mut Block) {
@@ -77,8 +77,8 @@ fn propagate_with(b: &mut Block, s: &mut Scratch) {
         }
         loads.rewrite(b, vers, op);
         // What the operation changes voids what was known about it.
-        if let Op::Call { helper, .. } = op {
-            vers.redefine_range(helper.writes.0, helper.writes.1);
+        if let Op::Call(c) = op {
+            vers.redefine_range(c.helper.writes.0, c.helper.writes.1);
         }
         if let Some(d) = op.def() {
             vers.redefine(d);
@@ -213,22 +213,25 @@ fn fold(b: &Block, op: &Op) -> Option<Op> {
             a: Val::C(x),
             b: Val::C(y),
         } => mov(dst, Val::C(cond.eval(ty, x, y) as u64)),
-        Op::Select {
-            cond,
-            ty,
-            dst,
-            a: Val::C(x),
-            b: Val::C(y),
-            t,
-            f,
-        } => {
-            let src = if cond.eval(ty, x, y) { t } else { f };
-            if same_ty(b, src, ty) {
-                mov(dst, src)
-            } else {
-                None
+        Op::Select(ref s) => match **s {
+            SelectOp {
+                cond,
+                ty,
+                dst,
+                a: Val::C(x),
+                b: Val::C(y),
+                t,
+                f,
+            } => {
+                let src = if cond.eval(ty, x, y) { t } else { f };
+                if same_ty(b, src, ty) {
+                    mov(dst, src)
+                } else {
+                    None
+                }
             }
-        }
+            _ => None,
+        },
         Op::BrCond {
             cond,
             ty,

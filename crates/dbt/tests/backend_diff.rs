@@ -254,7 +254,7 @@ impl GenB {
                 let cond = CONDS[self.r.below(6) as usize];
                 let (a, b, t, f) = (self.val(ty), self.val(ty), self.val(ty), self.val(ty));
                 let dst = self.dst(ty);
-                self.b.push(Op::Select {
+                self.b.push(Op::Select(Box::new(SelectOp {
                     cond,
                     ty,
                     dst,
@@ -262,7 +262,7 @@ impl GenB {
                     b,
                     t,
                     f,
-                });
+                })));
             }
             8 => {
                 let size = SIZES[self.r.below(4) as usize];
@@ -305,13 +305,13 @@ impl GenB {
                 let expect = self.val(Ty::I64);
                 let dst = self.dst(Ty::I64);
                 if self.r.below(3) == 0 {
-                    self.b.push(Op::Cmpxchg {
+                    self.b.push(Op::Cmpxchg(Box::new(CmpxchgOp {
                         dst,
                         addr,
                         expect,
                         new: val,
                         size,
-                    });
+                    })));
                 } else {
                     let op = RMWS[self.r.below(9) as usize];
                     self.b.push(Op::Rmw {
@@ -360,12 +360,12 @@ impl GenB {
                 };
                 let args: Vec<Val> = (0..self.r.below(5)).map(|_| self.val(Ty::I64)).collect();
                 let dst = Some(self.dst(Ty::I64));
-                self.b.push(Op::Call {
+                self.b.push(Op::Call(Box::new(CallOp {
                     helper,
                     dst,
                     args,
                     fast: None,
-                });
+                })));
             }
         }
     }
@@ -547,7 +547,7 @@ fn register_pressure_spills_match() {
                     size: MemSize::B8,
                     signed: false,
                 }),
-                1 => b.push(Op::Call {
+                1 => b.push(Op::Call(Box::new(CallOp {
                     helper: Helper {
                         name: "mix",
                         f: mix,
@@ -557,7 +557,7 @@ fn register_pressure_spills_match() {
                     dst: Some(t),
                     args: vec![g, Val::C(i as u64)],
                     fast: None,
-                }),
+                }))),
                 _ => b.push(Op::Bin {
                     op: BinOp::Mul,
                     ty: Ty::I64,
@@ -845,7 +845,7 @@ fn fp_fast_paths_match_interpreter() {
                 fp_locals.push(t);
                 t
             };
-            g.b.push(Op::Call {
+            g.b.push(Op::Call(Box::new(CallOp {
                 helper: FP_REF,
                 dst: Some(dst),
                 args,
@@ -858,7 +858,7 @@ fn fp_fast_paths_match_interpreter() {
                     guard_mask: 6,
                     guard_want: 0,
                 }),
-            });
+            })));
             if !is_global(dst) && g.r.below(2) == 0 {
                 // The front end's shape: the result moved on to a guest register, often the
                 // first operand's (`fmadd.d fa5, fa5, ..`, computed in place natively).
@@ -945,12 +945,12 @@ fn self_loop_invariant_checks_match() {
         });
         // Fast path: count, accrue a low bit, maybe set a checked one.
         add(&mut b, g(2), 1);
-        b.push(Op::Call {
+        b.push(Op::Call(Box::new(CallOp {
             helper: ACCRUE,
             dst: None,
             args: vec![],
             fast: None,
-        });
+        })));
         b.push(Op::Bin {
             op: BinOp::Or,
             ty: Ty::I64,
@@ -1083,7 +1083,7 @@ fn optimiser_preserves_semantics() {
 /// guarded by the rounding-mode bits of global 0.
 fn fp_double(dst: Temp, op: FpOp, args: [Val; 3]) -> Op {
     let code = FP_OPS.iter().position(|o| *o == op).unwrap() as u64 | 16;
-    Op::Call {
+    Op::Call(Box::new(CallOp {
         helper: FP_REF,
         dst: Some(dst),
         args: vec![args[0], args[1], args[2], Val::C(code)],
@@ -1096,7 +1096,7 @@ fn fp_double(dst: Temp, op: FpOp, args: [Val; 3]) -> Op {
             guard_mask: 6,
             guard_want: 0,
         }),
-    }
+    }))
 }
 
 /// A host fault (SIGSEGV on a protected page) or a failed range check in the middle of a

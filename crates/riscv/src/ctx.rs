@@ -2,7 +2,10 @@
 //! every translate function.
 
 use crate::cpu;
-use dbt::ir::{BinOp, Block, Cond, ExtOp, Helper, Label, MemSize, Op, Temp, Ty, UnOp, Val};
+use dbt::ir::{
+    BinOp, Block, CallOp, CmpxchgOp, Cond, ExtOp, Helper, Label, MemSize, Op, SelectOp, Temp, Ty,
+    UnOp, Val,
+};
 
 /// Exit codes returned to the engine.
 pub const EXIT_ECALL: u32 = 0;
@@ -222,7 +225,7 @@ impl Ctx<'_> {
     }
     pub fn select(&mut self, cond: Cond, a: Val, b: Val, t: Val, f: Val) -> Val {
         let d = self.temp();
-        self.emit(Op::Select {
+        self.emit(Op::Select(Box::new(SelectOp {
             cond,
             ty: Ty::I64,
             dst: d,
@@ -230,7 +233,7 @@ impl Ctx<'_> {
             b,
             t,
             f,
-        });
+        })));
         Val::T(d)
     }
     /// System mode: leaves the block through `EXIT_TRAP` when the helper just called
@@ -275,13 +278,13 @@ impl Ctx<'_> {
             return d;
         }
         let d = self.temp();
-        self.emit(Op::Cmpxchg {
+        self.emit(Op::Cmpxchg(Box::new(CmpxchgOp {
             dst: d,
             addr,
             expect,
             new,
             size,
-        });
+        })));
         Val::T(d)
     }
 
@@ -310,21 +313,21 @@ impl Ctx<'_> {
     }
     pub fn call(&mut self, helper: Helper, args: &[Val]) -> Val {
         let d = self.temp();
-        self.emit(Op::Call {
+        self.emit(Op::Call(Box::new(CallOp {
             helper,
             dst: Some(d),
             args: args.to_vec(),
             fast: None,
-        });
+        })));
         Val::T(d)
     }
     pub fn call_void(&mut self, helper: Helper, args: &[Val]) {
-        self.emit(Op::Call {
+        self.emit(Op::Call(Box::new(CallOp {
             helper,
             dst: None,
             args: args.to_vec(),
             fast: None,
-        });
+        })));
     }
 
     /// Ends the block with a chained jump to `pc`.

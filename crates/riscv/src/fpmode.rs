@@ -22,8 +22,8 @@ pub fn specialise(b: &mut Block, frm_written: bool) {
     // The one check replaces a dynamic-rounding guard and the frm validity check that comes
     // with it, so one such guard is enough.
     let guarded = |op: &Op| {
-        matches!(op, Op::Call { fast: Some(f), .. }
-            if f.guard == Val::T(fcsr) && f.guard_mask != 0)
+        matches!(op, Op::Call(c)
+            if c.fast.is_some_and(|f| f.guard == Val::T(fcsr) && f.guard_mask != 0))
     };
     if !b.ops.iter().any(guarded) || frm_written {
         return;
@@ -51,7 +51,10 @@ pub fn specialise(b: &mut Block, frm_written: bool) {
         if let Some(l) = op.label_mut() {
             *l = *labels.entry(*l).or_insert_with(|| b.new_label());
         }
-        if let Op::Call { fast: Some(f), .. } = op {
+        if let Some(f) = match op {
+            Op::Call(c) => c.fast.as_mut(),
+            _ => None,
+        } {
             if f.guard == Val::T(fcsr) {
                 f.guard = Val::C(f.guard_want as u64);
             }

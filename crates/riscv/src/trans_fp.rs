@@ -5,7 +5,7 @@ use crate::cpu::{FCSR_G, F_BASE};
 use crate::ctx::{Args, Ctx, EXIT_ILLEGAL};
 use crate::decode::{Imm, Row};
 use crate::fpu::hv;
-use dbt::ir::{BinOp, Cond, FastFp, FpOp, Helper, MemSize, Op, Temp, Ty, Val};
+use dbt::ir::{BinOp, CallOp, Cond, FastFp, FpOp, Helper, MemSize, Op, SelectOp, Temp, Ty, Val};
 
 /// Checks the rounding mode: static 5/6 are illegal at translation time; dynamic (7)
 /// emits a run-time check of frm that leaves through an illegal-instruction exit.
@@ -66,7 +66,7 @@ fn fp(c: &mut Ctx, a: &Args, helper: Helper, rm: bool, xsrc: bool, xdst: bool) -
 /// [`FastFp`]).
 fn fcmp(c: &mut Ctx, a: &Args, helper: Helper, op: FpOp, double: bool) -> bool {
     let r = c.temp();
-    c.emit(Op::Call {
+    c.emit(Op::Call(Box::new(CallOp {
         helper,
         dst: Some(r),
         args: vec![Val::T(freg(a.rs1)), Val::T(freg(a.rs2))],
@@ -79,7 +79,7 @@ fn fcmp(c: &mut Ctx, a: &Args, helper: Helper, op: FpOp, double: bool) -> bool {
             guard_mask: 0,
             guard_want: 0,
         }),
-    });
+    })));
     c.set_x(a.rd, Val::T(r));
     true
 }
@@ -93,7 +93,7 @@ fn sgnj(c: &mut Ctx, a: &Args, double: bool, kind: u32) -> bool {
             return v;
         }
         let d = c.temp();
-        c.emit(Op::Select {
+        c.emit(Op::Select(Box::new(SelectOp {
             cond: Cond::Geu,
             ty: Ty::I64,
             dst: d,
@@ -101,7 +101,7 @@ fn sgnj(c: &mut Ctx, a: &Args, double: bool, kind: u32) -> bool {
             b: Val::C(BOX),
             t: v,
             f: Val::C(BOX | CANONICAL_NAN_S),
-        });
+        })));
         Val::T(d)
     };
     let sign = if double { 1u64 << 63 } else { 1 << 31 };
@@ -184,12 +184,12 @@ fn fpv(c: &mut Ctx, a: &Args, helper: Helper, nsrc: u32, host: HostOp) -> bool {
         guard_want: 0,
     });
     let r = c.temp();
-    c.emit(Op::Call {
+    c.emit(Op::Call(Box::new(CallOp {
         helper,
         dst: Some(r),
         args: args.to_vec(),
         fast,
-    });
+    })));
     c.emit(Op::Mov {
         dst: freg(a.rd),
         src: Val::T(r),

@@ -146,7 +146,7 @@ impl Gen<'_> {
             // Control may arrive from elsewhere.
             Op::Label(_) => return self.checked.clear(),
             // A helper may rewrite guest registers.
-            Op::Call { helper, .. } => self.checked.retain(|c| !helper.may_write(c.0)),
+            Op::Call(c) => self.checked.retain(|k| !c.helper.may_write(k.0)),
             _ => {}
         }
         let Some(d) = op.def() else {

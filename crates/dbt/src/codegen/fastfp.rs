@@ -13,7 +13,7 @@
 use super::inexact::{emit_clear, emit_fold, emit_host_mode, FlagHome};
 use super::xregs::{XALLOC, XMM_BASE};
 use super::{DirtyRegs, Gen, Stub, ALLOC, CALLEE_SAVED};
-use crate::ir::{FastFp, FpOp, Helper, Temp, Val};
+use crate::ir::{CallOp, FastFp, FpOp, Helper, Temp, Val};
 use crate::x86::*;
 
 /// Caller-saved allocatable registers, pushed by the slow path around its call (an even
@@ -79,14 +79,11 @@ impl Gen<'_> {
     /// Emits `dst = helper(args)` with the inline fast path; `None` from the caller's point
     /// of view means "out of spill slots" as everywhere in the generator. Returns
     /// `Some(false)` when the fast path cannot apply (the caller emits a plain call).
-    pub(super) fn fast_fp_call(
-        &mut self,
-        helper: Helper,
-        dst: Option<Temp>,
-        args: &[Val],
-        fast: &FastFp,
-    ) -> Option<bool> {
-        let Some(dst) = dst else { return Some(false) };
+    pub(super) fn fast_fp_call(&mut self, call: &CallOp) -> Option<bool> {
+        let (Some(dst), Some(fast)) = (call.dst, &call.fast) else {
+            return Some(false);
+        };
+        let (helper, args) = (call.helper, &call.args[..]);
         if !host_supports(fast.op) || args.len() < fast.op.arity() {
             return Some(false);
         }

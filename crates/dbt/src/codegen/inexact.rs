@@ -125,7 +125,7 @@ impl Gen<'_> {
             // Helpers fold for themselves (see `Gen::op_body`) and a fast path's guard reads
             // only the rounding mode; an argument, though, is the register's whole value
             // (copy propagation can make it an FP operand).
-            Op::Call { ref args, .. } => args.contains(&Val::T(g)),
+            Op::Call(ref c) => c.args.contains(&Val::T(g)),
             _ => {
                 let mut reads = false;
                 op.for_each_use(|v| reads |= *v == Val::T(g));

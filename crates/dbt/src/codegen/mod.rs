@@ -19,7 +19,10 @@ mod softmmu;
 mod xregs;
 
 use crate::ir::MAX_SLOTS;
-use crate::ir::{Block, Cond, ExtOp, InexactFlag, MemSize, Op, Order, Temp, Ty, UnOp, Val};
+use crate::ir::{
+    Block, CallOp, CmpxchgOp, Cond, ExtOp, InexactFlag, MemSize, Op, Order, SelectOp, Temp, Ty,
+    UnOp, Val,
+};
 use crate::native::{self as n, K_CHAIN, K_CODE, K_INDIRECT, K_INTERRUPT};
 use crate::x86::*;
 
@@ -694,15 +697,16 @@ impl Gen<'_> {
                 self.a.setcc(c, d);
                 self.bind(dst, d);
             }
-            Op::Select {
-                cond,
-                ty,
-                dst,
-                a,
-                b,
-                t,
-                f,
-            } => {
+            Op::Select(ref s) => {
+                let SelectOp {
+                    cond,
+                    ty,
+                    dst,
+                    a,
+                    b,
+                    t,
+                    f,
+                } = **s;
                 let w = self.w(ty);
                 let ra = self.get(a, Some(RAX), &[])?;
                 let (rb, imm) = self.operand(b, w, RCX, &[ra])?;
@@ -818,13 +822,14 @@ impl Gen<'_> {
                 val,
                 size,
             } => self.rmw(op, dst, addr, val, size.bytes())?,
-            Op::Cmpxchg {
-                dst,
-                addr,
-                expect,
-                new,
-                size,
-            } => {
+            Op::Cmpxchg(ref x) => {
+                let CmpxchgOp {
+                    dst,
+                    addr,
+                    expect,
+                    new,
+                    size,
+                } = **x;
                 let w = size.bytes() == 8;
                 let ra = self.get(addr, Some(RCX), &[])?;
                 let rn = self.get(new, Some(RDX), &[ra])?;
@@ -850,18 +855,14 @@ impl Gen<'_> {
                     self.a.lock_or_stack();
                 }
             }
-            Op::Call {
-                helper,
-                dst,
-                ref args,
-                fast: Some(ref fast),
-            } if self.fast_fp_call(helper, dst, args, fast)? => {}
-            Op::Call {
-                helper,
-                dst,
-                ref args,
-                ..
-            } => {
+            Op::Call(ref c) if self.fast_fp_call(c)? => {}
+            Op::Call(ref c) => {
+                let CallOp {
+                    helper,
+                    dst,
+                    ref args,
+                    ..
+                } = **c;
                 // Helpers see the guest state, flags included.
                 self.fold_inexact();
                 let accrues = match self.flag_global {

@@ -124,10 +124,10 @@ impl Gen<'_> {
             if let Some(c) = op.def().and_then(|d| changed.get_mut(d.0 as usize)) {
                 *c = u64::MAX;
             }
-            if let Op::Call { helper, .. } = op {
+            if let Op::Call(call) = op {
                 for (g, c) in changed.iter_mut().enumerate() {
-                    if helper.may_write(Temp(g as u32)) {
-                        *c |= helper.write_bits;
+                    if call.helper.may_write(Temp(g as u32)) {
+                        *c |= call.helper.write_bits;
                     }
                 }
             }

@@ -32,13 +32,10 @@ pub(super) fn classify(
     let mut x = vec![false; b.temps.len()];
     // Results and guest-register operands of inline double arithmetic.
     for op in &b.ops {
-        if let Op::Call {
-            dst: Some(d),
-            args,
-            fast: Some(f),
-            ..
-        } = op
-        {
+        if let Op::Call(c) = op {
+            let (Some(d), Some(f), args) = (c.dst, &c.fast, &c.args) else {
+                continue;
+            };
             if f.double && !f.op.is_compare() && inlined(f, args.len()) {
                 x[d.0 as usize] = true;
                 for v in &args[..f.op.arity()] {
@@ -116,12 +113,10 @@ fn welcomes(op: &Op, t: Temp, x: &[bool]) -> bool {
             ..
         } => *src == v && *addr != v,
         Op::Mov { dst, .. } => x[dst.0 as usize],
-        Op::Call {
-            dst: Some(d),
-            args,
-            fast: Some(f),
-            ..
-        } => {
+        Op::Call(c) => {
+            let (Some(d), Some(f), args) = (c.dst, &c.fast, &c.args) else {
+                return false;
+            };
             let arity = f.op.arity();
             args.len() >= arity
                 && f.double
