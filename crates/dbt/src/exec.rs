@@ -388,11 +388,14 @@ impl Exec {
         {
             return Promotion::Interp;
         }
-        let Some((block, _)) = tb.ir.as_deref() else {
+        let Some(mut ir) = tb.ir.take() else {
             return Promotion::Interp;
         };
+        self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir_bytes(&ir));
         let t0 = Instant::now();
-        let compiled = n.compile(idx, block, pc_off);
+        // Interpreted blocks run unoptimised (see `translate`): optimising pays only here.
+        opt::optimize(&mut ir.0);
+        let compiled = n.compile(idx, &ir.0, pc_off);
         self.stats.translate_ns += t0.elapsed().as_nanos() as u64;
         if !compiled {
             // Code buffer full: start over with an empty cache.
@@ -401,12 +404,12 @@ impl Exec {
         }
         if !n.has(idx) {
             tb.runs = u32::MAX;
+            ir.1 = interp::label_table(&ir.0);
+            self.kept_ir_bytes += ir_bytes(&ir);
+            tb.ir = Some(ir);
             return Promotion::Interp;
         }
         self.stats.native_blocks += 1;
-        if let Some(ir) = tb.ir.take() {
-            self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir_bytes(&ir));
-        }
         Promotion::Native
     }
 
@@ -486,7 +489,13 @@ impl Exec {
         if hot {
             add_code_check(&mut block, &fetched);
         }
-        opt::optimize(&mut block);
+        // A block that will be interpreted only until it is compiled (`compile_after` runs,
+        // and most blocks never run more often) is not worth optimising: the optimiser costs
+        // more than it saves in a couple of interpreted runs. `promote` optimises it then.
+        let compile_now = self.cfg.compile_after == 0;
+        if compile_now || self.native.is_none() {
+            opt::optimize(&mut block);
+        }
         debug_assert_eq!(block.verify(), Ok(()));
         let (lo, len) = (block.guest_lo, block.guest_len.max(1));
         if watch && self.cfg.smc {
@@ -499,7 +508,6 @@ impl Exec {
         let idx = self.tbs.len();
         self.stats.blocks_translated += 1;
         self.stats.guest_insns_translated += block.ninsns as u64;
-        let compile_now = self.cfg.compile_after == 0;
         if let Some(n) = self.native.as_mut().filter(|_| compile_now) {
             if !n.compile(idx, &block, fe.pc_offset()) {
                 // Code buffer full: start over with an empty cache.
