@@ -178,6 +178,36 @@ pub struct Stats {
     pub smc_faults: u64,
 }
 
+/// What the interpreter needs to run a block: its IR, where its labels are, and the blocks
+/// its exits led to last time (interpreter-side chaining, by slot; u32 as a process makes
+/// far fewer blocks, and the cache only ever saves a lookup).
+pub(crate) struct KeptIr {
+    pub block: Block,
+    pub labels: Vec<usize>,
+    pub next: [Option<u32>; MAX_SLOTS],
+}
+
+impl KeptIr {
+    /// Keeps `block` (trimmed to size) for the interpreter.
+    pub fn new(mut block: Block) -> Box<KeptIr> {
+        block.compact();
+        let labels = interp::label_table(&block);
+        Box::new(KeptIr {
+            block,
+            labels,
+            next: [None; MAX_SLOTS],
+        })
+    }
+
+    /// The memory it takes.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<KeptIr>()
+            + self.block.ops.capacity() * std::mem::size_of::<crate::ir::Op>()
+            + self.block.temps.capacity()
+            + self.labels.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
 pub(crate) struct Tb {
     pub pc: u64,
     /// The guest code it was translated from: `[lo, lo + len)`.
@@ -187,11 +217,9 @@ pub(crate) struct Tb {
     /// backend's blocks drop theirs: hundreds of translated blocks' IR would otherwise stay
     /// resident for nothing).
     /// Boxed: most blocks have none, and the table of blocks stays dense.
-    pub ir: Option<Box<(Block, Vec<usize>)>>,
+    pub ir: Option<Box<KeptIr>>,
     /// Interpreted runs so far (see `ExecConfig::compile_after`).
     pub runs: u32,
-    /// Interpreter-side chaining: successor block per slot.
-    pub next: [Option<usize>; MAX_SLOTS],
     pub valid: bool,
     /// System mode: the block's key in `Exec::by_loc`.
     pub loc_key: Option<(u64, u64)>,
@@ -248,15 +276,6 @@ pub struct Exec {
 /// blocks once or twice: Python's kept some 26 MB of IR for them, a third of its memory and
 /// 40% of its page faults, while blocks that run on are compiled within three runs.
 const KEPT_IR_LIMIT: usize = 4 << 20;
-
-/// The memory a kept block's IR takes.
-fn ir_bytes(ir: &(Block, Vec<usize>)) -> usize {
-    let (b, labels) = ir;
-    std::mem::size_of::<(Block, Vec<usize>)>()
-        + b.ops.capacity() * std::mem::size_of::<crate::ir::Op>()
-        + b.temps.capacity()
-        + labels.capacity() * std::mem::size_of::<usize>()
-}
 
 /// This engine's side of the `forkwarm` ring.
 struct Warm {
@@ -391,11 +410,11 @@ impl Exec {
         let Some(mut ir) = tb.ir.take() else {
             return Promotion::Interp;
         };
-        self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir_bytes(&ir));
+        self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir.bytes());
         let t0 = Instant::now();
         // Interpreted blocks run unoptimised (see `translate`): optimising pays only here.
-        opt::optimize(&mut ir.0);
-        let compiled = n.compile(idx, &ir.0, pc_off);
+        opt::optimize(&mut ir.block);
+        let compiled = n.compile(idx, &ir.block, pc_off);
         self.stats.translate_ns += t0.elapsed().as_nanos() as u64;
         if !compiled {
             // Code buffer full: start over with an empty cache.
@@ -404,13 +423,23 @@ impl Exec {
         }
         if !n.has(idx) {
             tb.runs = u32::MAX;
-            ir.1 = interp::label_table(&ir.0);
-            self.kept_ir_bytes += ir_bytes(&ir);
+            ir.labels = interp::label_table(&ir.block);
+            self.kept_ir_bytes += ir.bytes();
             tb.ir = Some(ir);
             return Promotion::Interp;
         }
         self.stats.native_blocks += 1;
         Promotion::Native
+    }
+
+    /// Optimises a newly translated block if it is compiled at once or never. One that will
+    /// be interpreted only until it is compiled (`compile_after` runs, and most blocks never
+    /// run more often) is not worth it: the optimiser costs more than it saves in a couple
+    /// of interpreted runs. `promote` optimises it then.
+    fn optimize_if_due(&self, block: &mut Block) {
+        if self.cfg.compile_after == 0 || self.native.is_none() {
+            opt::optimize(block);
+        }
     }
 
     /// Drops every translation (used when the code buffer is full).
@@ -489,13 +518,7 @@ impl Exec {
         if hot {
             add_code_check(&mut block, &fetched);
         }
-        // A block that will be interpreted only until it is compiled (`compile_after` runs,
-        // and most blocks never run more often) is not worth optimising: the optimiser costs
-        // more than it saves in a couple of interpreted runs. `promote` optimises it then.
-        let compile_now = self.cfg.compile_after == 0;
-        if compile_now || self.native.is_none() {
-            opt::optimize(&mut block);
-        }
+        self.optimize_if_due(&mut block);
         debug_assert_eq!(block.verify(), Ok(()));
         let (lo, len) = (block.guest_lo, block.guest_len.max(1));
         if watch && self.cfg.smc {
@@ -508,7 +531,7 @@ impl Exec {
         let idx = self.tbs.len();
         self.stats.blocks_translated += 1;
         self.stats.guest_insns_translated += block.ninsns as u64;
-        if let Some(n) = self.native.as_mut().filter(|_| compile_now) {
+        if let Some(n) = self.native.as_mut().filter(|_| self.cfg.compile_after == 0) {
             if !n.compile(idx, &block, fe.pc_offset()) {
                 // Code buffer full: start over with an empty cache.
                 self.flush_all();
@@ -523,13 +546,8 @@ impl Exec {
             pc,
             lo,
             len,
-            ir: (!native).then(|| {
-                block.compact();
-                let labels = interp::label_table(&block);
-                Box::new((block, labels))
-            }),
+            ir: (!native).then(|| KeptIr::new(block)),
             runs: 0,
-            next: [None; MAX_SLOTS],
             valid: true,
             loc_key: None,
             page2: None,
@@ -554,7 +572,7 @@ impl Exec {
             self.tbs[idx].valid = false;
         }
         if let Some(ir) = self.tbs[idx].ir.as_deref() {
-            self.kept_ir_bytes += ir_bytes(ir);
+            self.kept_ir_bytes += ir.bytes();
             self.kept_ir.push_back(idx);
             self.limit_kept_ir(idx);
         }
@@ -577,7 +595,7 @@ impl Exec {
             let Some(ir) = self.tbs[i].ir.take() else {
                 continue; // compiled since
             };
-            self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir_bytes(&ir));
+            self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir.bytes());
             let tb = &mut self.tbs[i];
             if tb.valid {
                 tb.valid = false;
@@ -698,7 +716,7 @@ impl Exec {
                     }
                 }
             } else {
-                let Some((block, labels)) = self.tbs[idx].ir.as_deref() else {
+                let Some(KeptIr { block, labels, .. }) = self.tbs[idx].ir.as_deref() else {
                     // Not reachable (blocks without native code keep their IR); should it
                     // happen, translating the block again is always correct.
                     let (p, l) = (self.tbs[idx].lo, self.tbs[idx].len);
@@ -710,16 +728,20 @@ impl Exec {
             match exit {
                 BlockExit::Chain { slot, pc } => {
                     let slot = slot as usize % MAX_SLOTS;
-                    let cached = self.tbs[idx].next[slot];
+                    let cached = self.tbs[idx].ir.as_ref().and_then(|ir| ir.next[slot]);
                     match cached {
-                        Some(j) if self.tbs[j].valid && self.tbs[j].pc == pc => next = Some(j),
+                        Some(j) if self.tbs[j as usize].valid && self.tbs[j as usize].pc == pc => {
+                            next = Some(j as usize)
+                        }
                         _ => {
                             if let Ok(j) = self.lookup(fe, env, pc) {
                                 if self.tbs[idx].valid
                                     && self.tbs[j].valid
                                     && self.may_chain(idx, j)
                                 {
-                                    self.tbs[idx].next[slot] = Some(j);
+                                    if let Some(ir) = self.tbs[idx].ir.as_mut() {
+                                        ir.next[slot] = u32::try_from(j).ok();
+                                    }
                                 }
                                 next = Some(j);
                             }

@@ -633,7 +633,10 @@ pub enum Op {
 }
 
 // Checked at compile time: a new wide variant would silently make every op bigger.
-const _: () = assert!(std::mem::size_of::<Op>() <= 40, "Op grew: box the wide variant");
+const _: () = assert!(
+    std::mem::size_of::<Op>() <= 40,
+    "Op grew: box the wide variant"
+);
 
 impl Op {
     /// True for ops after which control does not fall through.

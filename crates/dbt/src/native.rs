@@ -124,10 +124,25 @@ pub enum NativeExit {
 struct NTb {
     entry: usize,
     pc: u64,
-    gotos: Vec<Vec<usize>>,
-    chained_to: [Option<usize>; MAX_SLOTS],
-    incoming: Vec<(usize, u8)>,
-    memops: Vec<codegen::MemOp>,
+    /// (chain slot, rel32 site in the code buffer) of its chainable jumps.
+    gotos: Box<[(u8, u32)]>,
+    /// Block indices are u32 here and in `incoming`: this lives as long as the block.
+    chained_to: [Option<u32>; MAX_SLOTS],
+    incoming: Vec<(u32, u8)>,
+    /// Its guest memory accesses and their dirty registers (see `codegen::MemOp`).
+    memops: Box<[codegen::MemOp]>,
+    memop_regs: Box<[(u32, u8)]>,
+}
+
+impl NTb {
+    /// The rel32 sites of the jumps in chain slot `slot`.
+    fn sites(&self, slot: usize) -> impl Iterator<Item = usize> + '_ {
+        let slot = slot as u8;
+        self.gotos
+            .iter()
+            .filter(move |g| g.0 == slot)
+            .map(|g| g.1 as usize)
+    }
 }
 
 pub struct Native {
@@ -138,7 +153,9 @@ pub struct Native {
     exit_off: usize,
     base_used: usize,
     region: Option<usize>,
-    tbs: Vec<Option<NTb>>,
+    /// Indexed like the run loop's blocks, most of which are never compiled: boxed, an
+    /// empty entry costs a pointer.
+    tbs: Vec<Option<Box<NTb>>>,
     /// (entry offset, tb index), in increasing offset order, for mapping a faulting rip.
     starts: Vec<(usize, usize)>,
     /// (inline FP instruction, its slow path) as executable addresses, sorted: see `fptrap`.
@@ -365,22 +382,19 @@ impl Native {
         if !self.fp_traps[first_new.saturating_sub(1)..].is_sorted_by_key(|e| e.0) {
             self.fp_traps.sort_unstable_by_key(|e| e.0);
         }
-        self.tbs[idx] = Some(NTb {
+        self.tbs[idx] = Some(Box::new(NTb {
             entry: off,
             pc: b.guest_pc,
             gotos: c
                 .gotos
                 .into_iter()
-                .map(|sites| sites.into_iter().map(|s| s + off).collect())
+                .map(|(slot, site)| (slot, (site + off) as u32))
                 .collect(),
             chained_to: [None; MAX_SLOTS],
             incoming: Vec::new(),
-            memops: {
-                let mut m = c.memops;
-                m.shrink_to_fit();
-                m
-            },
-        });
+            memops: c.memops.into_boxed_slice(),
+            memop_regs: c.memop_regs.into_boxed_slice(),
+        }));
         true
     }
 
@@ -421,24 +435,27 @@ impl Native {
         let (Some(Some(f)), Some(Some(_))) = (self.tbs.get(from), self.tbs.get(to)) else {
             return;
         };
-        if f.gotos.get(slot).is_none_or(|v| v.is_empty()) || f.chained_to[slot].is_some() {
+        if f.sites(slot).next().is_none() || f.chained_to[slot].is_some() {
             return;
         }
+        let (Ok(from32), Ok(to32)) = (u32::try_from(from), u32::try_from(to)) else {
+            return;
+        };
         if !self.writable() {
             return;
         }
         let (Some(Some(f)), Some(Some(t))) = (self.tbs.get(from), self.tbs.get(to)) else {
             return;
         };
-        for &site in &f.gotos[slot] {
+        for site in f.sites(slot) {
             let rel = t.entry as i64 - (site as i64 + 4);
             self.buf.patch_u32(site, rel as i32 as u32);
         }
         if let Some(Some(f)) = self.tbs.get_mut(from) {
-            f.chained_to[slot] = Some(to);
+            f.chained_to[slot] = Some(to32);
         }
         if let Some(Some(t)) = self.tbs.get_mut(to) {
-            t.incoming.push((from, slot as u8));
+            t.incoming.push((from32, slot as u8));
         }
     }
 
@@ -451,10 +468,10 @@ impl Native {
         // code again, so the stale chains below are never followed.
         let patch = !tb.incoming.is_empty() && self.writable();
         for (from, slot) in tb.incoming {
-            if let Some(Some(f)) = self.tbs.get_mut(from) {
-                if f.chained_to[slot as usize] == Some(idx) {
+            if let Some(Some(f)) = self.tbs.get_mut(from as usize) {
+                if f.chained_to[slot as usize].map(|t| t as usize) == Some(idx) {
                     f.chained_to[slot as usize] = None;
-                    for &site in f.gotos.get(slot as usize).into_iter().flatten() {
+                    for site in f.sites(slot as usize) {
                         if patch {
                             // Back to falling through into the block's own exit path.
                             self.buf.patch_u32(site, 0);
@@ -464,8 +481,8 @@ impl Native {
             }
         }
         for to in tb.chained_to.into_iter().flatten() {
-            if let Some(Some(t)) = self.tbs.get_mut(to) {
-                t.incoming.retain(|&(f, _)| f != idx);
+            if let Some(Some(t)) = self.tbs.get_mut(to as usize) {
+                t.incoming.retain(|&(f, _)| f as usize != idx);
             }
         }
         self.clear_jcache();
@@ -524,10 +541,14 @@ impl Native {
                 if pos > 0 {
                     let (start, i) = self.starts[pos - 1];
                     if let Some(Some(t)) = self.tbs.get(i) {
-                        if let Some(m) = t.memops.iter().find(|m| m.off as usize + start == off) {
+                        let site = t.memops.iter().position(|m| m.off as usize + start == off);
+                        if let Some(i) = site {
+                            let m = t.memops[i];
                             // Complete the guest state with registers that were only cached.
                             let regs = hostmem::last_code_fault_regs();
-                            for (env_off, r) in m.dirty.iter() {
+                            let first = i.checked_sub(1).map_or(0, |p| t.memops[p].regs_end);
+                            let dirty = t.memop_regs.get(first as usize..m.regs_end as usize);
+                            for &(env_off, r) in dirty.unwrap_or_default() {
                                 env.write(env_off, regs[r as usize % regs.len()]);
                             }
                             env.write(pc_off, m.pc);

@@ -33,11 +33,13 @@ pub const SPILL_SLOTS: usize = 256;
 /// Output of compiling one block (offsets relative to the block start).
 pub struct Compiled {
     pub code: Vec<u8>,
-    /// rel32 sites of the chainable jumps of each slot (a block specialised into several
-    /// copies has one per copy).
-    pub gotos: Vec<Vec<usize>>,
-    /// (offset of a guest memory access instruction, guest pc, is a write).
+    /// (chain slot, rel32 site) of the chainable jumps (a block specialised into several
+    /// copies has several sites per slot).
+    pub gotos: Vec<(u8, usize)>,
+    /// The guest memory access instructions, in code order.
     pub memops: Vec<MemOp>,
+    /// The dirty registers of every access, one run per access (see `MemOp::regs_end`).
+    pub memop_regs: Vec<(u32, u8)>,
     /// rel32 sites that must reach the shared exit epilogue.
     pub exit_sites: Vec<usize>,
     /// (offset of an inline FP instruction, offset of its slow path): where a host FP
@@ -46,13 +48,16 @@ pub struct Compiled {
 }
 
 /// A guest memory access instruction: where it is, which guest instruction it belongs to,
-/// and which guest registers were only in host registers at that point (env offset, host
-/// register), so a fault handler can complete the guest state.
+/// and which guest registers were only in host registers at that point, so a fault handler
+/// can complete the guest state. Compiled blocks keep these as long as they live, so the
+/// registers are not inline (most accesses have none or a few): they are the entries of
+/// `Compiled::memop_regs` from the previous access's `regs_end` up to this one's.
+#[derive(Clone, Copy, Debug)]
 pub struct MemOp {
     pub off: u32,
+    pub regs_end: u32,
     pub pc: u64,
     pub write: bool,
-    pub dirty: DirtyRegs,
 }
 
 /// Guest registers held only in host registers at some point: (env offset, host register),
@@ -255,6 +260,7 @@ pub fn compile(
             code: Vec::new(),
             gotos: Vec::new(),
             memops: Vec::with_capacity(nmem),
+            memop_regs: Vec::new(),
             exit_sites: Vec::new(),
             fp_traps: Vec::new(),
         },
@@ -973,10 +979,7 @@ impl Gen<'_> {
                 let s = self.a.jmp();
                 self.a.patch(s, s + 4);
                 let slot = slot as usize % MAX_SLOTS;
-                if self.out.gotos.len() <= slot {
-                    self.out.gotos.resize(slot + 1, Vec::new());
-                }
-                self.out.gotos[slot].push(s);
+                self.out.gotos.push((slot as u8, s));
                 self.set_pc_exit(pc, self.tb_idx << 8 | (K_CHAIN + slot as u64));
             }
             Op::JumpIndirect { target } => {
@@ -1074,11 +1077,12 @@ impl Gen<'_> {
     /// globals are not written back first: the fault path recovers them from the registers.
     fn memop(&mut self, write: bool) {
         let dirty = self.dirty_list();
+        self.out.memop_regs.extend(dirty.iter());
         self.out.memops.push(MemOp {
             off: self.a.pos() as u32,
+            regs_end: self.out.memop_regs.len() as u32,
             pc: self.pc,
             write,
-            dirty,
         });
     }
 

@@ -2,11 +2,10 @@
 //! virtual and physical pc and mode), the page rule for chaining, the jump cache's epoch,
 //! and single-stepping for debuggers.
 
-use super::{fetch_parcel, Exec, Frontend, RunExit, Tb};
+use super::{fetch_parcel, Exec, Frontend, KeptIr, RunExit, Tb};
 use crate::env::EnvPtr;
 use crate::hostmem::HostFault;
 use crate::interp::{self, BlockExit};
-use crate::ir::MAX_SLOTS;
 use crate::opt;
 use crate::smc;
 use std::time::Instant;
@@ -110,7 +109,7 @@ impl Exec {
                 block.jump_tag = (loc.flags + 1) << 56;
             }
         }
-        opt::optimize(&mut block);
+        self.optimize_if_due(&mut block);
         debug_assert_eq!(block.verify(), Ok(()));
         // Physical span of the code (all of it within pc's page, but for a straddler).
         let lo = loc.phys.wrapping_sub(pc.wrapping_sub(block.guest_lo));
@@ -132,13 +131,8 @@ impl Exec {
             pc,
             lo,
             len,
-            ir: (!native).then(|| {
-                block.compact();
-                let labels = interp::label_table(&block);
-                Box::new((block, labels))
-            }),
+            ir: (!native).then(|| KeptIr::new(block)),
             runs: 0,
-            next: [None; MAX_SLOTS],
             valid: true,
             loc_key: Some(key),
             page2: straddles,
