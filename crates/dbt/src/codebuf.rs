@@ -11,6 +11,12 @@
 //! its own and maps it over both views at the same addresses, so every code address already
 //! handed out (chained jumps, the jump cache, the fault-region table) stays valid. A child
 //! that execs or exits before writing never copies anything.
+//!
+//! Memory: a page mapped in both views counts twice in the process's RSS, though it is one
+//! page. Code is written once, at the end, so each time the buffer grows by a chunk the write
+//! view lets go of the pages before the block being written (`MADV_DONTNEED` on a shared
+//! mapping only unmaps them: the memfd keeps the bytes, the execute view keeps running them).
+//! A later chain patch there maps its page in again, until the next trim.
 
 use std::io;
 
@@ -28,8 +34,10 @@ pub struct CodeBuf {
     no_prefault: bool,
 }
 
-/// How far ahead of the emitted code both views are mapped in at once.
-const PREFAULT_CHUNK: usize = 256 << 10;
+/// How far ahead of the emitted code both views are mapped in at once: as far as has been
+/// written so far, within these bounds (a small program's whole code fits the first chunk).
+const PREFAULT_MIN: usize = 32 << 10;
+const PREFAULT_MAX: usize = 256 << 10;
 const MADV_POPULATE_READ: libc::c_int = 22;
 const MADV_POPULATE_WRITE: libc::c_int = 23;
 
@@ -195,7 +203,7 @@ impl CodeBuf {
         if off + code.len() > self.size {
             return None;
         }
-        self.prefault(off + code.len());
+        self.prefault(off, off + code.len());
         // SAFETY: [off, off+len) is inside the RW view (checked above) and `code` is a
         // separate Rust slice.
         unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), self.rw.add(off), code.len()) };
@@ -220,12 +228,15 @@ impl CodeBuf {
     /// Maps both views in, a chunk at a time, before code up to `end` is written: the
     /// memfd's pages otherwise fault in one by one, twice each (written through one view,
     /// executed through the other), a tenth of a large program's start-up. Best effort.
-    fn prefault(&mut self, end: usize) {
+    /// At the same time the write view lets go of the pages before `start` (see the module
+    /// comment).
+    fn prefault(&mut self, start: usize, end: usize) {
         if end <= self.prefaulted || self.no_prefault {
             return;
         }
         let from = self.prefaulted & !4095;
-        let to = (end + PREFAULT_CHUNK).min(self.size) & !4095;
+        let chunk = self.used.clamp(PREFAULT_MIN, PREFAULT_MAX);
+        let to = (end + chunk).min(self.size) & !4095;
         if to <= from {
             return;
         }
@@ -243,6 +254,12 @@ impl CodeBuf {
             }
         }
         self.prefaulted = to;
+        let written = start & !4095;
+        if written > 0 {
+            // SAFETY: advice on a page-aligned range of our own shared mapping: it unmaps the
+            // pages from this view only; the memfd keeps their contents.
+            unsafe { libc::madvise(self.rw as *mut libc::c_void, written, libc::MADV_DONTNEED) };
+        }
     }
 
     /// Forgets all code (callers must guarantee no thread is executing it).

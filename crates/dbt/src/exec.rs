@@ -274,8 +274,9 @@ pub struct Exec {
 /// Bytes of IR kept for interpreted blocks before the oldest are dropped (a dropped block
 /// is translated again if it ever runs again). A program's start-up runs thousands of
 /// blocks once or twice: Python's kept some 26 MB of IR for them, a third of its memory and
-/// 40% of its page faults, while blocks that run on are compiled within three runs.
-const KEPT_IR_LIMIT: usize = 4 << 20;
+/// 40% of its page faults, while blocks that run on are compiled within three runs. 2 MiB
+/// holds some 50,000 ops; Python's start-up then translates 10% of its blocks twice.
+const KEPT_IR_LIMIT: usize = 2 << 20;
 
 /// This engine's side of the `forkwarm` ring.
 struct Warm {
