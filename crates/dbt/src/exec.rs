@@ -105,6 +105,9 @@ pub struct ExecConfig {
     pub code_size: usize,
     /// Execute permission of guest pages (None: everything readable is executable).
     pub exec_check: Option<ExecCheck>,
+    /// Write permission of guest pages, when the embedder knows it (None: the SMC watch
+    /// probes the host mapping, which costs a signal for each read-only page).
+    pub write_check: Option<ExecCheck>,
     /// Runs of a block in the IR interpreter before the native backend compiles it (0:
     /// compile as soon as it is translated). Code that runs once or twice, such as a
     /// program's start-up, then costs no code generation.
@@ -125,6 +128,7 @@ impl std::fmt::Debug for ExecConfig {
             .field("smc", &self.smc)
             .field("code_size", &self.code_size)
             .field("exec_check", &self.exec_check.is_some())
+            .field("write_check", &self.write_check.is_some())
             .field("compile_after", &self.compile_after)
             .field("inexact_flag", &self.inexact_flag)
             .field("system", &self.system.is_some())
@@ -525,7 +529,8 @@ impl Exec {
         if watch && self.cfg.smc {
             let mut p = lo & !(smc::PAGE - 1);
             while p < lo + len {
-                smc::watch_page(&mem, p);
+                let writable = self.cfg.write_check.as_ref().map(|c| c(p));
+                smc::watch_page(&mem, p, writable);
                 p += smc::PAGE;
             }
         }

@@ -55,8 +55,9 @@ pub fn is_hot(mem: &GuestMem, addr: u64) -> bool {
     g.as_ref().and_then(|m| m.get(&host)) == Some(&State::Hot)
 }
 
-/// Makes sure stores to the guest page containing `addr` will be noticed.
-pub fn watch_page(mem: &GuestMem, addr: u64) {
+/// Makes sure stores to the guest page containing `addr` will be noticed. `writable`: whether
+/// the guest may write the page, if the caller knows (else the host mapping is probed).
+pub fn watch_page(mem: &GuestMem, addr: u64, writable: Option<bool>) {
     if addr >= mem.limit {
         return;
     }
@@ -67,7 +68,7 @@ pub fn watch_page(mem: &GuestMem, addr: u64) {
     if map.contains_key(&host) {
         return;
     }
-    if mem.is_writable(page) {
+    if writable.unwrap_or_else(|| mem.is_writable(page)) {
         mprotect(host, libc::PROT_READ);
         map.insert(host, State::Protected);
     } else {

@@ -431,6 +431,7 @@ fn run_in(block: &Block, backend: Backend, env0: &Env, mem: GuestMem) -> (Env, R
         smc: false,
         code_size: 1 << 20,
         exec_check: None,
+        write_check: None,
         compile_after: 0,
         // Global 0 holds the flags; inexact is bit 0 (see `fp_ref`).
         inexact_flag: Some(InexactFlag { offset: 0, mask: 1 }),

@@ -9,16 +9,19 @@ pub use riscv::{Backend, Cpu, Engine, EngineConfig, Exit, ExitRequest, Stats};
 const COMPILE_AFTER: u32 = 2;
 
 /// One engine per guest thread; they share SMC tracking and invalidations process-wide.
-/// `exec_ok` tells whether a guest page is executable (the host cannot: see space.rs).
+/// `exec_ok` tells whether a guest page is executable (the host cannot: see space.rs),
+/// `write_ok` whether the guest may write it.
 pub fn new_engine(
     backend: Backend,
     guest_base: u64,
     limit: u64,
     exec_ok: std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>,
+    write_ok: std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>,
 ) -> Result<Engine, String> {
     let mut cfg = EngineConfig::new(guest_base as usize, limit);
     cfg.backend = backend;
     cfg.exec_check = Some(exec_ok);
+    cfg.write_check = Some(write_ok);
     cfg.compile_after = COMPILE_AFTER;
     Engine::new(cfg).map_err(|e| e.to_string())
 }

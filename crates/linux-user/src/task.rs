@@ -70,15 +70,19 @@ pub struct Thread {
     pub debugged: bool,
 }
 
-/// A translator engine for a new thread of `proc`, checking execute permission against the
-/// guest's mappings.
+/// A translator engine for a new thread of `proc`, checking execute and write permission
+/// against the guest's mappings.
 pub fn new_engine(proc: &Arc<Process>) -> Result<Engine, String> {
-    let p = proc.clone();
+    let allows = |bit: u32| -> Arc<dyn Fn(u64) -> bool + Send + Sync> {
+        let p = proc.clone();
+        Arc::new(move |addr| p.space.prot_at(addr).is_some_and(|pr| pr & bit != 0))
+    };
     crate::engine::new_engine(
         proc.opts.backend,
         proc.space.guest_base(),
         crate::space::GUEST_ADDR_LIMIT,
-        Arc::new(move |addr| p.space.prot_at(addr).is_some_and(|pr| pr & PROT_EXEC != 0)),
+        allows(PROT_EXEC),
+        allows(PROT_WRITE),
     )
 }
 

@@ -50,6 +50,9 @@ pub struct EngineConfig {
     /// `Exit::MemoryFault { exec: true }` at the first instruction on that page.
     /// `None`: every readable page is executable.
     pub exec_check: Option<dbt::exec::ExecCheck>,
+    /// Write permission of guest pages (`None`: probed on the host mapping when a page's
+    /// code is first translated, a signal for each read-only page).
+    pub write_check: Option<dbt::exec::ExecCheck>,
     /// Interpreted runs of a block before it is compiled to native code (0, the default:
     /// compile at once; see `dbt::ExecConfig::compile_after`).
     pub compile_after: u32,
@@ -65,6 +68,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("detect_smc", &self.detect_smc)
             .field("code_size", &self.code_size)
             .field("exec_check", &self.exec_check.is_some())
+            .field("write_check", &self.write_check.is_some())
             .field("compile_after", &self.compile_after)
             .finish()
     }
@@ -80,6 +84,7 @@ impl EngineConfig {
             detect_smc: true,
             code_size: 64 << 20,
             exec_check: None,
+            write_check: None,
             compile_after: 0,
         }
     }
@@ -122,6 +127,7 @@ impl Engine {
             smc: config.detect_smc,
             code_size: config.code_size,
             exec_check: config.exec_check.clone(),
+            write_check: config.write_check.clone(),
             compile_after: config.compile_after,
             inexact_flag: Some(crate::cpu::INEXACT_FLAG),
             system: None,

@@ -141,6 +141,7 @@ impl SystemHart {
             smc: false,
             code_size: cfg.code_size,
             exec_check: None,
+            write_check: None,
             compile_after: cfg.compile_after,
             inexact_flag: Some(INEXACT_FLAG),
             system: Some(Arc::new(HartCode { mem: mem.clone() })),
