@@ -366,7 +366,9 @@ impl Native {
                 log::warn!("cannot dump code to {}: {e}", path.display());
             }
         }
-        let Some(off) = self.buf.append(&code) else {
+        let appended = self.buf.append(&code);
+        codegen::recycle(code);
+        let Some(off) = appended else {
             // Full. If it is full although empty, this block alone is too big: leave it to
             // the interpreter instead of flushing forever.
             return self.buf.used() == self.base_used;

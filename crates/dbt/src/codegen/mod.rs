@@ -31,6 +31,7 @@ const CALLEE_SAVED: [R; 3] = [RBX, R12, R13];
 pub const SPILL_SLOTS: usize = 256;
 
 /// Output of compiling one block (offsets relative to the block start).
+#[derive(Default)]
 pub struct Compiled {
     pub code: Vec<u8>,
     /// (chain slot, rel32 site) of the chainable jumps (a block specialised into several
@@ -198,6 +199,56 @@ fn fits_i32(v: u64, w: bool) -> bool {
     }
 }
 
+/// The working vectors of one compile, kept on each thread for the next: allocating and
+/// zeroing some twenty of them per block was a tenth of the code generator's time.
+#[derive(Default)]
+struct Scratch {
+    code: Vec<u8>,
+    reg_of: Vec<Option<R>>,
+    slot_of: Vec<Option<u32>>,
+    last_use: Vec<usize>,
+    labels: Vec<Option<usize>>,
+    label_fix: Vec<(usize, u32)>,
+    carries_state: Vec<bool>,
+    label_state: Vec<Vec<(u8, Temp, bool)>>,
+    loop_state: Vec<(R, Temp)>,
+    xreg_of: Vec<Option<u8>>,
+    xloop_state: Vec<(u8, Temp)>,
+    checked: Vec<(Temp, i64)>,
+    fused: Vec<usize>,
+    jump_alias: Vec<(usize, usize)>,
+    stubs: Vec<Stub>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// `v` holding `n` copies of `fill`, in the allocation it had.
+fn refill<T: Clone>(mut v: Vec<T>, n: usize, fill: T) -> Vec<T> {
+    v.clear();
+    v.resize(n, fill);
+    v
+}
+
+/// `v` emptied, keeping its allocation.
+fn emptied<T>(mut v: Vec<T>) -> Vec<T> {
+    v.clear();
+    v
+}
+
+/// Hands the code of a compiled block back once it is copied into the code buffer, for the
+/// next compile on this thread to write into.
+pub fn recycle(code: Vec<u8>) {
+    SCRATCH.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if code.capacity() > s.code.capacity() {
+                s.code = code;
+            }
+        }
+    });
+}
+
 /// Compiles `b`; `None` if it needs more spill slots than the frame has. With `inexact`, FP
 /// fast paths are inlined and leave the inexact flag to the host FPU until it is observed.
 pub fn compile(
@@ -206,6 +257,26 @@ pub fn compile(
     pc_off: u32,
     inexact: Option<InexactFlag>,
 ) -> Option<Compiled> {
+    // (Taken, not borrowed: should a compile ever nest, the inner one starts afresh.)
+    let s = SCRATCH.with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)));
+    let (out, back) = compile_with(s.unwrap_or_default(), b, tb_idx, pc_off, inexact);
+    SCRATCH.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            let code = std::mem::take(&mut s.code);
+            *s = back;
+            s.code = code;
+        }
+    });
+    out
+}
+
+fn compile_with(
+    s: Scratch,
+    b: &Block,
+    tb_idx: usize,
+    pc_off: u32,
+    inexact: Option<InexactFlag>,
+) -> (Option<Compiled>, Scratch) {
     let nt = b.temps.len();
     // Room for the usual output from the start: growing the buffers by doubling reallocated
     // and touched fresh pages several times per block.
@@ -214,7 +285,7 @@ pub fn compile(
         .iter()
         .filter(|op| matches!(op, Op::Load { .. } | Op::Store { .. }))
         .count();
-    let mut last_use = vec![0usize; nt];
+    let mut last_use = refill(s.last_use, nt, 0);
     for (i, op) in b.ops.iter().enumerate() {
         op.for_each_use(|v| {
             if let Val::T(t) = v {
@@ -225,37 +296,47 @@ pub fn compile(
     let mut g = Gen {
         b,
         a: Asm {
-            buf: Vec::with_capacity(256 + 24 * b.ops.len()),
+            buf: {
+                let mut code = emptied(s.code);
+                code.reserve(256 + 24 * b.ops.len());
+                code
+            },
         },
         holds: [None; 16],
         dirty: [false; 16],
-        reg_of: vec![None; nt],
-        slot_of: vec![None; nt],
+        reg_of: refill(s.reg_of, nt, None),
+        slot_of: refill(s.slot_of, nt, None),
         nslots: 0,
         last_use,
         cur: 0,
         pc: b.guest_pc,
         pc_off,
         tb_idx: tb_idx as u64,
-        labels: vec![None; b.nlabels as usize],
-        label_fix: Vec::new(),
-        carries_state: carried_labels(b),
-        label_state: vec![Vec::new(); b.nlabels as usize],
+        labels: refill(s.labels, b.nlabels as usize, None),
+        label_fix: emptied(s.label_fix),
+        carries_state: carried_labels(b, s.carries_state),
+        label_state: {
+            let mut v = s.label_state;
+            v.truncate(b.nlabels as usize);
+            v.iter_mut().for_each(Vec::clear);
+            v.resize_with(b.nlabels as usize, Vec::new);
+            v
+        },
         loop_head: None,
-        loop_state: Vec::new(),
+        loop_state: emptied(s.loop_state),
         loop_prefix: None,
         fast_head: None,
         xclass: Vec::new(),
         xholds: [None; 16],
         xdirty: [false; 16],
-        xreg_of: vec![None; nt],
-        xloop_state: Vec::new(),
+        xreg_of: refill(s.xreg_of, nt, None),
+        xloop_state: emptied(s.xloop_state),
         failed: false,
         inexact,
         flag_global: inexact::flag_global(b, inexact),
-        checked: Vec::with_capacity(nmem),
-        fused: Vec::new(),
-        jump_alias: Vec::new(),
+        checked: emptied(s.checked),
+        fused: emptied(s.fused),
+        jump_alias: emptied(s.jump_alias),
         out: Compiled {
             code: Vec::new(),
             gotos: Vec::new(),
@@ -264,57 +345,88 @@ pub fn compile(
             exit_sites: Vec::new(),
             fp_traps: Vec::new(),
         },
-        stubs: Vec::with_capacity(nmem),
+        stubs: emptied(s.stubs),
     };
     g.xclass = match g.flag_global {
         Some(flags) => xregs::classify(b, flags, fastfp::inlined_arith),
         None => vec![false; nt],
     };
-    // Exit requests are honoured on the way out of a block where chained code could go on
-    // for ever: a self-loop's back edge, a direct exit to a block that does not start above
-    // this one, an indirect jump. Every cycle of blocks has an edge of the second kind (the
-    // start addresses cannot all increase round it), and the run loop checks before it
-    // enters generated code, so a request waits at most for one forward chain of blocks.
-    if g.is_self_loop() {
-        g.loop_prefix = g.invariant_prefix();
-        g.enter_loop()?;
-    }
-    for (i, op) in b.ops.iter().enumerate() {
-        g.cur = i;
-        if matches!(g.loop_prefix, Some((end, _)) if end == i) {
-            g.mark_fast_head();
-        }
-        if g.fused.first() == Some(&i) {
-            g.fused.remove(0);
-        } else {
-            g.op(op)?;
-        }
-        g.track_checked(op);
-        g.free_dead();
-    }
-    g.finish();
-    (!g.failed).then_some(g.out)
+    let generated = g.generate(b);
+    let out = (generated.is_some() && !g.failed).then(|| std::mem::take(&mut g.out));
+    let back = Scratch {
+        code: Vec::new(),
+        reg_of: g.reg_of,
+        slot_of: g.slot_of,
+        last_use: g.last_use,
+        labels: g.labels,
+        label_fix: g.label_fix,
+        carries_state: g.carries_state,
+        label_state: g.label_state,
+        loop_state: g.loop_state,
+        xreg_of: g.xreg_of,
+        xloop_state: g.xloop_state,
+        checked: g.checked,
+        fused: g.fused,
+        jump_alias: g.jump_alias,
+        stubs: g.stubs,
+    };
+    (out, back)
 }
 
-/// See [`Gen::carries_state`].
-fn carried_labels(b: &Block) -> Vec<bool> {
-    let mut refs = vec![0u32; b.nlabels as usize];
+/// See [`Gen::carries_state`]; fills `carried` (its allocation reused).
+fn carried_labels(b: &Block, carried: Vec<bool>) -> Vec<bool> {
+    // Branches to each label, counted in the vector itself first (saturating at 2).
+    let n = b.nlabels as usize;
+    let mut refs = refill(carried, 2 * n, false);
     for op in &b.ops {
         if let Op::Br(l) | Op::BrCond { label: l, .. } = op {
-            refs[l.0 as usize] += 1;
+            let k = l.0 as usize;
+            refs[n + k] = refs[k];
+            refs[k] = true;
         }
     }
-    let mut carried = vec![false; b.nlabels as usize];
+    let (once, more) = refs.split_at_mut(n);
     for (i, op) in b.ops.iter().enumerate() {
         if let Op::Label(l) = op {
+            let k = l.0 as usize;
             let no_fallthrough = i > 0 && b.ops[i - 1].is_terminator();
-            carried[l.0 as usize] = no_fallthrough && refs[l.0 as usize] == 1;
+            once[k] = no_fallthrough && once[k] && !more[k];
         }
     }
-    carried
+    refs.truncate(n);
+    refs
 }
 
 impl Gen<'_> {
+    /// Emits the whole block; `None` when it cannot be compiled.
+    fn generate(&mut self, b: &Block) -> Option<()> {
+        // Exit requests are honoured on the way out of a block where chained code could go
+        // on for ever: a self-loop's back edge, a direct exit to a block that does not start
+        // above this one, an indirect jump. Every cycle of blocks has an edge of the second
+        // kind (the start addresses cannot all increase round it), and the run loop checks
+        // before it enters generated code, so a request waits at most for one forward chain
+        // of blocks.
+        if self.is_self_loop() {
+            self.loop_prefix = self.invariant_prefix();
+            self.enter_loop()?;
+        }
+        for (i, op) in b.ops.iter().enumerate() {
+            self.cur = i;
+            if matches!(self.loop_prefix, Some((end, _)) if end == i) {
+                self.mark_fast_head();
+            }
+            if self.fused.first() == Some(&i) {
+                self.fused.remove(0);
+            } else {
+                self.op(op)?;
+            }
+            self.track_checked(op);
+            self.free_dead();
+        }
+        self.finish();
+        Some(())
+    }
+
     /// Remembers which guest registers are in host registers, for a label that carries state.
     fn save_label_state(&mut self, l: u32) {
         let gprs = ALLOC.iter().map(|r| r.0);
@@ -1140,14 +1252,15 @@ impl Gen<'_> {
     }
 
     fn finish(&mut self) {
-        for (site, l) in std::mem::take(&mut self.label_fix) {
+        for &(site, l) in &self.label_fix {
             let mut target = self.labels[l as usize].expect("verified block: label defined");
             if let Some(&(_, to)) = self.jump_alias.iter().find(|a| a.0 == target) {
                 target = to;
             }
             self.a.patch(site, target);
         }
-        for s in std::mem::take(&mut self.stubs) {
+        let mut stubs = std::mem::take(&mut self.stubs);
+        for s in stubs.drain(..) {
             let here = self.a.pos();
             match s {
                 Stub::Range(s) => self.range_stub(s),
@@ -1166,6 +1279,7 @@ impl Gen<'_> {
                 }
             }
         }
+        self.stubs = stubs;
         self.out.code = std::mem::take(&mut self.a.buf);
     }
 }
