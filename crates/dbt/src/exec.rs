@@ -225,13 +225,31 @@ pub(crate) struct Tb {
     /// Interpreted runs so far (see `ExecConfig::compile_after`).
     pub runs: u32,
     pub valid: bool,
-    /// System mode: the block's key in `Exec::by_loc`.
-    pub loc_key: Option<(u64, u64)>,
-    /// System mode: a first instruction straddling into the next page, whose (virtual,
-    /// physical) address is checked on every entry (such blocks are never chained into).
-    pub page2: Option<(u64, u64)>,
+    /// What only full-system blocks have (boxed: a process makes tens of thousands of blocks
+    /// and the table stays small without it).
+    pub sys: Option<Box<SysTb>>,
     /// See `Block::jump_tag`.
     pub jump_tag: u64,
+}
+
+// Checked at compile time: every translated block has one, kept until a flush.
+const _: () = assert!(std::mem::size_of::<Tb>() <= 56, "Tb grew: box what few blocks use");
+
+pub(crate) struct SysTb {
+    /// The block's key in `Exec::by_loc`.
+    pub loc_key: (u64, u64),
+    /// A first instruction straddling into the next page, whose (virtual, physical)
+    /// address is checked on every entry (such blocks are never chained into).
+    pub page2: Option<(u64, u64)>,
+}
+
+impl Tb {
+    pub fn loc_key(&self) -> Option<(u64, u64)> {
+        self.sys.as_ref().map(|s| s.loc_key)
+    }
+    pub fn page2(&self) -> Option<(u64, u64)> {
+        self.sys.as_ref().and_then(|s| s.page2)
+    }
 }
 
 /// Outcome of [`Exec::promote`].
@@ -368,7 +386,7 @@ impl Exec {
                     if self.by_pc.get(&tb.pc) == Some(&i) {
                         self.by_pc.remove(&tb.pc);
                     }
-                    if let Some(k) = tb.loc_key {
+                    if let Some(k) = tb.loc_key() {
                         if self.by_loc.get(&k) == Some(&i) {
                             self.by_loc.remove(&k);
                         }
@@ -555,8 +573,7 @@ impl Exec {
             ir: (!native).then(|| KeptIr::new(block)),
             runs: 0,
             valid: true,
-            loc_key: None,
-            page2: None,
+            sys: None,
             jump_tag: 0,
         });
         if watch {
@@ -608,7 +625,7 @@ impl Exec {
                 if self.by_pc.get(&tb.pc) == Some(&i) {
                     self.by_pc.remove(&tb.pc);
                 }
-                if let Some(k) = tb.loc_key {
+                if let Some(k) = tb.loc_key() {
                     if self.by_loc.get(&k) == Some(&i) {
                         self.by_loc.remove(&k);
                     }
@@ -712,8 +729,10 @@ impl Exec {
                             }
                         };
                         let tag = self.tbs[j].jump_tag;
-                        if let Some(n) =
-                            self.native.as_mut().filter(|_| self.tbs[j].page2.is_none())
+                        if let Some(n) = self
+                            .native
+                            .as_mut()
+                            .filter(|_| self.tbs[j].page2().is_none())
                         {
                             n.set_jcache(pc, tag, j);
                         }

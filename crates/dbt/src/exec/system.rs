@@ -2,7 +2,7 @@
 //! virtual and physical pc and mode), the page rule for chaining, the jump cache's epoch,
 //! and single-stepping for debuggers.
 
-use super::{fetch_parcel, Exec, Frontend, KeptIr, RunExit, Tb};
+use super::{fetch_parcel, Exec, Frontend, KeptIr, RunExit, SysTb, Tb};
 use crate::env::EnvPtr;
 use crate::hostmem::HostFault;
 use crate::interp::{self, BlockExit};
@@ -59,7 +59,7 @@ impl Exec {
         let loc = sys.locate(env, pc)?;
         let key = (pc, loc.phys ^ loc.flags << 56);
         if let Some(&i) = self.by_loc.get(&key) {
-            match self.tbs[i].page2 {
+            match self.tbs[i].page2() {
                 None => return Ok(i),
                 Some((va, pa)) if sys.locate(env, va)?.phys == pa => return Ok(i),
                 Some(_) => {
@@ -134,8 +134,10 @@ impl Exec {
             ir: (!native).then(|| KeptIr::new(block)),
             runs: 0,
             valid: true,
-            loc_key: Some(key),
-            page2: straddles,
+            sys: Some(Box::new(SysTb {
+                loc_key: key,
+                page2: straddles,
+            })),
             jump_tag: (loc.flags + 1) << 56,
         });
         self.by_loc.insert(key, idx);
@@ -155,7 +157,7 @@ impl Exec {
     /// within the page the block starts in).
     pub(super) fn may_chain(&self, from: usize, to: usize) -> bool {
         self.cfg.system.is_none()
-            || ((self.tbs[from].pc ^ self.tbs[to].pc) < SYS_PAGE && self.tbs[to].page2.is_none())
+            || ((self.tbs[from].pc ^ self.tbs[to].pc) < SYS_PAGE && self.tbs[to].page2().is_none())
     }
 
     /// Drops the indirect-jump cache when the guest's address translation may have changed.
