@@ -521,12 +521,15 @@ impl Exec {
         };
         let mut hot = watch && self.cfg.smc && spans_hot(pc, 1);
         let (mut block, fetched) = loop {
+            // Only a self-checking block needs the parcels it was made from.
             let mut fetched = Vec::new();
-            let check = self.cfg.exec_check.clone();
+            let check = &self.cfg.exec_check;
             let mut checked = None;
             let mut fetch = |a: u64| {
-                let v = fetch_parcel(&mem, &check, &mut checked, a)?;
-                fetched.push((a, v));
+                let v = fetch_parcel(&mem, check, &mut checked, a)?;
+                if hot {
+                    fetched.push((a, v));
+                }
                 Ok(v)
             };
             let b = fe
