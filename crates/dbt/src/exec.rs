@@ -233,7 +233,10 @@ pub(crate) struct Tb {
 }
 
 // Checked at compile time: every translated block has one, kept until a flush.
-const _: () = assert!(std::mem::size_of::<Tb>() <= 56, "Tb grew: box what few blocks use");
+const _: () = assert!(
+    std::mem::size_of::<Tb>() <= 56,
+    "Tb grew: box what few blocks use"
+);
 
 pub(crate) struct SysTb {
     /// The block's key in `Exec::by_loc`.

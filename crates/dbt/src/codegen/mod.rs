@@ -16,6 +16,7 @@ mod fastfp;
 pub(crate) mod inexact;
 mod selfloop;
 mod softmmu;
+mod uses;
 mod xregs;
 
 use crate::ir::MAX_SLOTS;
@@ -104,6 +105,8 @@ struct Gen<'a> {
     slot_of: Vec<Option<u32>>,
     nslots: u32,
     last_use: Vec<usize>,
+    /// Where each temporary is read and written next (see `uses`).
+    uses: uses::UseIndex,
     cur: usize,
     pc: u64,
     pc_off: u32,
@@ -207,6 +210,7 @@ struct Scratch {
     reg_of: Vec<Option<R>>,
     slot_of: Vec<Option<u32>>,
     last_use: Vec<usize>,
+    uses: uses::UseIndex,
     labels: Vec<Option<usize>>,
     label_fix: Vec<(usize, u32)>,
     carries_state: Vec<bool>,
@@ -308,6 +312,11 @@ fn compile_with(
         slot_of: refill(s.slot_of, nt, None),
         nslots: 0,
         last_use,
+        uses: {
+            let mut u = s.uses;
+            u.reset();
+            u
+        },
         cur: 0,
         pc: b.guest_pc,
         pc_off,
@@ -358,6 +367,7 @@ fn compile_with(
         reg_of: g.reg_of,
         slot_of: g.slot_of,
         last_use: g.last_use,
+        uses: g.uses,
         labels: g.labels,
         label_fix: g.label_fix,
         carries_state: g.carries_state,
@@ -421,7 +431,7 @@ impl Gen<'_> {
                 self.op(op)?;
             }
             self.track_checked(op);
-            self.free_dead();
+            self.free_dead(op);
         }
         self.finish();
         Some(())
@@ -518,6 +528,7 @@ impl Gen<'_> {
             n += 1;
         }
         let cands = &mut cands[..n];
+        self.uses.ensure(self.b);
         self.next_uses(cands);
         let cost = |g: &Self, r: R, t: Temp| match (g.is_global(t), g.dirty[r.0 as usize]) {
             (true, false) => 0u8,
@@ -532,41 +543,10 @@ impl Gen<'_> {
         Some(r)
     }
 
-    /// [`Gen::next_use`] of several temporaries (the third field of each entry) in one scan
-    /// of the ops ahead instead of one scan each: the allocator asks for all its registers'
-    /// values at every eviction.
+    /// [`Gen::next_use`] of several temporaries (the third field of each entry).
     fn next_uses(&self, want: &mut [(R, Temp, usize)]) {
-        const UNKNOWN: usize = usize::MAX - 1;
         for w in want.iter_mut() {
-            w.2 = UNKNOWN;
-        }
-        let mut open = want.len();
-        for (i, op) in self.b.ops.iter().enumerate().skip(self.cur) {
-            op.for_each_use(|v| {
-                if let Val::T(t) = v {
-                    for w in want.iter_mut().filter(|w| w.1 == *t && w.2 == UNKNOWN) {
-                        w.2 = i;
-                        open -= 1;
-                    }
-                }
-            });
-            if open == 0 {
-                return;
-            }
-            if i > self.cur {
-                if matches!(op, Op::Label(_)) || op.is_terminator() {
-                    break;
-                }
-                if let Some(d) = op.def() {
-                    for w in want.iter_mut().filter(|w| w.1 == d && w.2 == UNKNOWN) {
-                        w.2 = usize::MAX;
-                        open -= 1;
-                    }
-                }
-            }
-        }
-        for w in want.iter_mut().filter(|w| w.2 == UNKNOWN) {
-            w.2 = usize::MAX;
+            w.2 = self.next_use(w.1);
         }
     }
 
@@ -574,19 +554,7 @@ impl Gen<'_> {
     /// does before it is overwritten or the block reaches a label or its end (where
     /// registers are flushed).
     fn next_use(&self, t: Temp) -> usize {
-        for (i, op) in self.b.ops.iter().enumerate().skip(self.cur) {
-            let mut used = false;
-            op.for_each_use(|v| used |= *v == Val::T(t));
-            if used {
-                return i;
-            }
-            if i > self.cur
-                && (op.def() == Some(t) || matches!(op, Op::Label(_)) || op.is_terminator())
-            {
-                break;
-            }
-        }
-        usize::MAX
+        self.uses.next_use(t, self.cur)
     }
 
     fn bind(&mut self, t: Temp, r: R) {
@@ -663,14 +631,29 @@ impl Gen<'_> {
         Some(r)
     }
 
-    fn free_dead(&mut self) {
-        self.xfree_dead();
-        for r in ALLOC {
-            if let Some(t) = self.holds[r.0 as usize] {
-                if !self.is_global(t) && self.last_use[t.0 as usize] <= self.cur {
-                    self.unbind(r);
-                }
+    /// Releases the registers of the locals `op` (the current op) used for the last time or
+    /// defined without a later use. Only these can have died here: a local is bound to a
+    /// register only at an op that defines or reads it.
+    fn free_dead(&mut self, op: &Op) {
+        op.for_each_use(|v| {
+            if let Val::T(t) = *v {
+                self.free_if_dead(t);
             }
+        });
+        if let Some(d) = op.def() {
+            self.free_if_dead(d);
+        }
+    }
+
+    fn free_if_dead(&mut self, t: Temp) {
+        if self.is_global(t) || self.last_use[t.0 as usize] > self.cur {
+            return;
+        }
+        if let Some(r) = self.reg_of[t.0 as usize] {
+            self.unbind(r);
+        }
+        if let Some(x) = self.xreg_of[t.0 as usize] {
+            self.xunbind(x);
         }
     }
 

@@ -175,6 +175,7 @@ impl Gen<'_> {
         {
             return Some(x);
         }
+        self.uses.ensure(self.b);
         let score = |g: &Self, x: u8| {
             let t = g.xholds[x as usize].expect("allocated");
             (std::cmp::Reverse(g.next_use(t)), g.xdirty[x as usize])
@@ -254,17 +255,6 @@ impl Gen<'_> {
             }
         }
         Some(())
-    }
-
-    /// Frees xmm registers of locals that are dead after the current op.
-    pub(super) fn xfree_dead(&mut self) {
-        for x in XALLOC {
-            if let Some(t) = self.xholds[x as usize] {
-                if !self.is_global(t) && self.last_use[t.0 as usize] <= self.cur {
-                    self.xunbind(x);
-                }
-            }
-        }
     }
 
     /// Writes dirty xmm-class guest registers back to the env.
