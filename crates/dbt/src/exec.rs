@@ -225,6 +225,8 @@ pub(crate) struct Tb {
     /// Interpreted runs so far (see `ExecConfig::compile_after`).
     pub runs: u32,
     pub valid: bool,
+    /// Kept IR: once moved to the back of the queue instead of dropped (see `limit_kept_ir`).
+    pub requeued: bool,
     /// What only full-system blocks have (boxed: a process makes tens of thousands of blocks
     /// and the table stays small without it).
     pub sys: Option<Box<SysTb>>,
@@ -579,6 +581,7 @@ impl Exec {
             ir: (!native).then(|| KeptIr::new(block)),
             runs: 0,
             valid: true,
+            requeued: false,
             sys: None,
             jump_tag: 0,
         });
@@ -621,7 +624,15 @@ impl Exec {
                 self.kept_ir.push_back(i);
                 break;
             }
-            let Some(ir) = self.tbs[i].ir.take() else {
+            let tb = &mut self.tbs[i];
+            if tb.ir.is_some() && tb.runs >= 2 && !tb.requeued {
+                // Run again since it was made: likely to run on (it compiles on its next
+                // run). A second chance keeps it from being translated all over again.
+                tb.requeued = true;
+                self.kept_ir.push_back(i);
+                continue;
+            }
+            let Some(ir) = tb.ir.take() else {
                 continue; // compiled since
             };
             self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir.bytes());

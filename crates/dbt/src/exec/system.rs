@@ -134,6 +134,7 @@ impl Exec {
             ir: (!native).then(|| KeptIr::new(block)),
             runs: 0,
             valid: true,
+            requeued: false,
             sys: Some(Box::new(SysTb {
                 loc_key: key,
                 page2: straddles,
