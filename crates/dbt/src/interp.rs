@@ -5,7 +5,7 @@
 use crate::env::EnvPtr;
 use crate::eval;
 use crate::hostmem::{GuestMem, HostFault};
-use crate::ir::{Block, CallOp, CmpxchgOp, Op, Order, SelectOp, SoftMmu, Temp, Val};
+use crate::ir::{Block, Op, Order, SelectOp, SoftMmu, Temp, Val};
 use std::sync::atomic::Ordering;
 
 /// How a block ended. In every case the env's pc field holds the next guest pc.
@@ -241,23 +241,17 @@ pub fn run_block_with(
                 f.set(dst, v)
             }
             Op::Cmpxchg(ref x) => {
-                let CmpxchgOp {
-                    dst,
-                    addr,
-                    expect,
-                    new,
-                    size,
-                } = **x;
-                let n = size.bytes();
+                let n = x.size.bytes();
                 let mask = if n == 4 { 0xffff_ffff } else { u64::MAX };
-                match mem.cmpxchg(f.get(addr), n, f.get(expect) & mask, f.get(new) & mask) {
+                let (expect, new) = (f.get(x.expect) & mask, f.get(x.new) & mask);
+                match mem.cmpxchg(f.get(x.addr), n, expect, new) {
                     Ok(old) => {
                         let v = if n == 4 {
                             old as u32 as i32 as i64 as u64
                         } else {
                             old
                         };
-                        f.set(dst, v)
+                        f.set(x.dst, v)
                     }
                     Err(e) => return fault(e),
                 }
@@ -269,18 +263,12 @@ pub fn run_block_with(
             }
             // The interpreter always calls: the helper defines the result (see `FastFp`).
             Op::Call(ref c) => {
-                let CallOp {
-                    helper,
-                    dst,
-                    ref args,
-                    ..
-                } = **c;
                 let mut a = [0u64; 4];
-                for (k, v) in args.iter().enumerate() {
+                for (k, v) in c.args.iter().enumerate() {
                     a[k] = f.get(*v);
                 }
-                let r = (helper.f)(env.as_ptr(), a[0], a[1], a[2], a[3]);
-                if let Some(d) = dst {
+                let r = (c.helper.f)(env.as_ptr(), a[0], a[1], a[2], a[3]);
+                if let Some(d) = c.dst {
                     f.set(d, r)
                 }
             }
