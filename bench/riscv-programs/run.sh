@@ -353,8 +353,7 @@ h_ctq=$(ratio "${SUCPU[$hello.tandem]}" "${SUCPU[$hello.qemu]}")
   printf "%s" "$m_rows"
   echo
   if [ "$nostats" = yes ]; then
-    echo "(1) No statistics line: the program closes its standard error before it exits (xz,"
-    echo "coreutils), and tandem prints \`--stats\` to that same descriptor."
+    echo "(1) No statistics line in tandem's standard error for this run."
     echo
   fi
   echo "All runs together (one run each): $ins_sum guest instructions translated in $ms_sum ms, ${rate_all} million per second."

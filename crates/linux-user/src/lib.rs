@@ -208,6 +208,9 @@ fn run_with(
         *proc.debugger.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
         main.debugged = true;
     }
+    if proc.opts.stats {
+        task::keep_stats_channel();
+    }
     // Descriptors 0-2 the process was started without are closed for the guest too.
     stdfds::close_placeholders();
     match main.run() {

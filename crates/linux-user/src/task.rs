@@ -1,7 +1,7 @@
 //! The emulated process and its threads: shared state, the per-thread run loop, and exits.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::debugger::{Debugger, Resume, Stop};
@@ -319,6 +319,22 @@ pub fn exit_process(proc: &Process, code: i32) -> ! {
     crate::host::exit_group(code)
 }
 
+/// Where `--stats` goes: a copy of Tandem's standard error made at start-up (the guest's
+/// programs often close theirs before they exit, as coreutils and xz do), or -1.
+static STATS_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Keeps a private copy of standard error for the statistics (see [`STATS_FD`]), above the
+/// low descriptor numbers programs expect to be theirs, closed on a host exec.
+pub fn keep_stats_channel() {
+    // SAFETY: duplicating a descriptor; the copy is owned through STATS_FD.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 100) };
+    let old = STATS_FD.swap(fd, Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: the previous copy, owned through STATS_FD and replaced just now.
+        unsafe { libc::close(old) };
+    }
+}
+
 pub fn print_stats(proc: &Process) {
     if !proc.opts.stats {
         return;
@@ -339,7 +355,7 @@ pub fn print_stats(proc: &Process) {
     } else {
         0.0
     };
-    eprintln!(
+    let line = format!(
         "tandem-stats: blocks={} native_blocks={} guest_insns_translated={} translate_ms={:.2} \
          translated_insns_per_sec={:.0} dispatch_chain_hit_rate={:.1}% chains_patched={} \
          indirect_lookups={} invalidated_blocks={} smc_faults={}",
@@ -354,4 +370,12 @@ pub fn print_stats(proc: &Process) {
         s.invalidated_blocks,
         s.smc_faults
     );
+    let line = line + "\n";
+    let fd = STATS_FD.load(Ordering::SeqCst);
+    // SAFETY: writing a live buffer to a descriptor; a failure (the guest closed the copy
+    // too) is handled below.
+    let written = fd >= 0 && unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) } > 0;
+    if !written {
+        eprint!("{line}");
+    }
 }

@@ -379,6 +379,20 @@ fn interp_backend_runs_hello() {
     assert_eq!(status_str(&o), "exit 3");
 }
 
+/// `--stats` reaches the standard error Tandem was started with even when the guest closed
+/// its own before exiting.
+#[test]
+fn stats_survive_the_guest_closing_stderr() {
+    let prog = compile("closestderr", true);
+    let o = run(Command::new(TANDEM).arg("--stats").arg(&prog));
+    assert_eq!(status_str(&o), "exit 0");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines().any(|l| l.starts_with("tandem-stats: blocks=")),
+        "no statistics line in {err:?}"
+    );
+}
+
 /// Blocks are interpreted for their first runs and compiled after: start-up code that runs
 /// once stays interpreted, a hot loop gets native code (read from `--stats`).
 #[test]
