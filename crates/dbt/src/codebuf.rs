@@ -262,9 +262,11 @@ impl CodeBuf {
         }
     }
 
-    /// Forgets all code (callers must guarantee no thread is executing it).
+    /// Forgets all code (callers must guarantee no thread is executing it). Prefaulting, and
+    /// with it the write view's trim, start over from `keep`.
     pub fn reset(&mut self, keep: usize) {
         self.used = keep;
+        self.prefaulted = self.prefaulted.min(keep & !4095);
     }
 }
 

@@ -91,7 +91,8 @@ pub trait Frontend {
     }
 }
 
-/// Says whether the guest page at an address may be executed.
+/// Says whether the guest page at an address may be executed (`ExecConfig::exec_check`) or
+/// written (`ExecConfig::write_check`).
 pub type ExecCheck = Arc<dyn Fn(u64) -> bool + Send + Sync>;
 
 #[derive(Clone)]
@@ -217,10 +218,10 @@ pub(crate) struct Tb {
     /// The guest code it was translated from: `[lo, lo + len)`.
     pub lo: u64,
     pub len: u64,
-    /// The IR and its label table, kept only for blocks the interpreter runs (the native
-    /// backend's blocks drop theirs: hundreds of translated blocks' IR would otherwise stay
-    /// resident for nothing).
-    /// Boxed: most blocks have none, and the table of blocks stays dense.
+    /// The IR, its label table and chaining cache, kept only for blocks the interpreter runs
+    /// (the native backend's blocks drop theirs: hundreds of translated blocks' IR would
+    /// otherwise stay resident for nothing). Boxed: most blocks have none, and the table of
+    /// blocks stays dense.
     pub ir: Option<Box<KeptIr>>,
     /// Interpreted runs so far (see `ExecConfig::compile_after`).
     pub runs: u32,
@@ -440,7 +441,7 @@ impl Exec {
         };
         self.kept_ir_bytes = self.kept_ir_bytes.saturating_sub(ir.bytes());
         let t0 = Instant::now();
-        // Interpreted blocks run unoptimised (see `translate`): optimising pays only here.
+        // Interpreted blocks run unoptimised (see `optimize_if_due`): optimising pays only here.
         opt::optimize(&mut ir.block);
         let compiled = n.compile(idx, &ir.block, pc_off);
         self.stats.translate_ns += t0.elapsed().as_nanos() as u64;
@@ -776,8 +777,11 @@ impl Exec {
                             next = Some(j as usize)
                         }
                         _ => {
+                            let flushes = self.flushes;
                             if let Ok(j) = self.lookup(fe, env, pc) {
-                                if self.tbs[idx].valid
+                                // (A flush while translating the target took `idx` away.)
+                                if flushes == self.flushes
+                                    && self.tbs[idx].valid
                                     && self.tbs[j].valid
                                     && self.may_chain(idx, j)
                                 {

@@ -320,14 +320,30 @@ pub fn exit_process(proc: &Process, code: i32) -> ! {
 }
 
 /// Where `--stats` goes: a copy of Tandem's standard error made at start-up (the guest's
-/// programs often close theirs before they exit, as coreutils and xz do), or -1.
+/// programs often close theirs before they exit, as coreutils and xz do), or -1; and the
+/// (device, inode) it had then: the guest shares the descriptor table and may have put a
+/// file of its own at that number since, which must not receive the line.
 static STATS_FD: AtomicI32 = AtomicI32::new(-1);
+static STATS_FILE: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+
+/// The (device, inode) of the file open at `fd`.
+fn file_id(fd: i32) -> Option<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: fstat fills the buffer it is given, which outlives the call.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful fstat (and zeroed before).
+    let st = unsafe { st.assume_init() };
+    Some((st.st_dev, st.st_ino))
+}
 
 /// Keeps a private copy of standard error for the statistics (see [`STATS_FD`]), above the
 /// low descriptor numbers programs expect to be theirs, closed on a host exec.
 pub fn keep_stats_channel() {
     // SAFETY: duplicating a descriptor; the copy is owned through STATS_FD.
     let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 100) };
+    *lock(&STATS_FILE) = file_id(fd);
     let old = STATS_FD.swap(fd, Ordering::SeqCst);
     if old >= 0 {
         // SAFETY: the previous copy, owned through STATS_FD and replaced just now.
@@ -372,9 +388,9 @@ pub fn print_stats(proc: &Process) {
     );
     let line = line + "\n";
     let fd = STATS_FD.load(Ordering::SeqCst);
-    // SAFETY: writing a live buffer to a descriptor; a failure (the guest closed the copy
-    // too) is handled below.
-    let written = fd >= 0 && unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) } > 0;
+    let ours = fd >= 0 && file_id(fd).is_some() && file_id(fd) == *lock(&STATS_FILE);
+    // SAFETY: writing a live buffer to a descriptor; a failure is handled below.
+    let written = ours && unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) } > 0;
     if !written {
         eprint!("{line}");
     }

@@ -393,6 +393,27 @@ fn stats_survive_the_guest_closing_stderr() {
     );
 }
 
+/// ...and never into a file the guest put at the descriptor number Tandem's copy had.
+#[test]
+fn stats_skip_a_guest_file_at_their_descriptor() {
+    let prog = compile("statsfd", true);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("statsfd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("guest.log");
+    let o = run(Command::new(TANDEM).arg("--stats").arg(&prog).arg(&file));
+    assert_eq!(status_str(&o), "exit 0");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"",
+        "the guest's file got Tandem's output"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines().any(|l| l.starts_with("tandem-stats: blocks=")),
+        "no statistics line in {err:?}"
+    );
+}
+
 /// Blocks are interpreted for their first runs and compiled after: start-up code that runs
 /// once stays interpreted, a hot loop gets native code (read from `--stats`).
 #[test]

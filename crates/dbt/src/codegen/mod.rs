@@ -633,7 +633,8 @@ impl Gen<'_> {
 
     /// Releases the registers of the locals `op` (the current op) used for the last time or
     /// defined without a later use. Only these can have died here: a local is bound to a
-    /// register only at an op that defines or reads it.
+    /// register only at an op that defines or reads it, or at an earlier op that emitted
+    /// this one with it (`fused`), and this runs for fused ops too.
     fn free_dead(&mut self, op: &Op) {
         op.for_each_use(|v| {
             if let Val::T(t) = *v {

@@ -58,6 +58,9 @@ pub fn mprotect(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     }
     t.invalidate(a[0], a[1]);
     t.proc.space.mprotect(a[0], a[1], a[2] as u32)?;
+    // Again now that the protection changed: another thread may have translated code from
+    // the range in between and recorded its old write permission (see `smc::watch_page`).
+    t.invalidate(a[0], a[1]);
     Ok(0)
 }
 

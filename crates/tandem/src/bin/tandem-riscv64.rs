@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, value_enum, default_value = "native")]
     backend: BackendArg,
     /// Print translation statistics to stderr at exit (also TANDEM_STATS=1). A copy of
-    /// stderr (descriptor 100 or above) is kept for it: programs often close theirs first
+    /// stderr (descriptor 100 or above) is kept for it: programs often close theirs first.
     #[arg(long)]
     stats: bool,
     /// Wait for gdb on TCP port PORT (localhost) before the first instruction, as
