@@ -388,7 +388,8 @@ pub fn print_stats(proc: &Process) {
     );
     let line = line + "\n";
     let fd = STATS_FD.load(Ordering::SeqCst);
-    let ours = fd >= 0 && file_id(fd).is_some() && file_id(fd) == *lock(&STATS_FILE);
+    let id = if fd >= 0 { file_id(fd) } else { None };
+    let ours = id.is_some() && id == *lock(&STATS_FILE);
     // SAFETY: writing a live buffer to a descriptor; a failure is handled below.
     let written = ours && unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) } > 0;
     if !written {

@@ -6,6 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
+use crate::engine::Cpu;
 use crate::errno::{Errno, SysResult, EAGAIN, EFAULT, EINVAL};
 use crate::signal::{self, HOST_OWNED};
 use crate::space::{PROT_EXEC, PROT_WRITE};
@@ -168,6 +169,26 @@ pub fn clone(t: &mut Thread, a: &[u64; 6]) -> SysResult {
     }
 }
 
+/// The CPU of a new thread or vfork child: the caller's registers past its `ecall`, clone's
+/// result 0, and the stack and thread pointer clone asked for.
+pub(super) fn child_cpu(t: &Thread, flags: u64, newsp: u64, tls: u64) -> Cpu {
+    let mut cpu = t.cpu.clone();
+    cpu.x[10] = 0;
+    cpu.pc = cpu.pc.wrapping_add(4);
+    set_stack_and_tls(&mut cpu, flags, newsp, tls);
+    cpu
+}
+
+/// A clone child's stack pointer (`newsp`, if given) and thread pointer (with CLONE_SETTLS).
+fn set_stack_and_tls(cpu: &mut Cpu, flags: u64, newsp: u64, tls: u64) {
+    if newsp != 0 {
+        cpu.x[2] = newsp;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        cpu.x[4] = tls;
+    }
+}
+
 fn spawn_thread(
     t: &mut Thread,
     flags: u64,
@@ -176,15 +197,7 @@ fn spawn_thread(
     tls: u64,
     ctid: u64,
 ) -> SysResult {
-    let mut cpu = t.cpu.clone();
-    cpu.x[10] = 0;
-    cpu.pc = cpu.pc.wrapping_add(4);
-    if newsp != 0 {
-        cpu.x[2] = newsp;
-    }
-    if flags & CLONE_SETTLS != 0 {
-        cpu.x[4] = tls;
-    }
+    let cpu = child_cpu(t, flags, newsp, tls);
     let proc = t.proc.clone();
     let mask = t.sig.mask.get();
     let (tx, rx) = mpsc::channel::<Result<i32, String>>();
@@ -305,12 +318,7 @@ fn fork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) 
             t.debugged = false;
             t.engine.set_breakpoints(None);
         }
-        if newsp != 0 {
-            t.cpu.x[2] = newsp;
-        }
-        if flags & CLONE_SETTLS != 0 {
-            t.cpu.x[4] = tls;
-        }
+        set_stack_and_tls(&mut t.cpu, flags, newsp, tls);
         if flags & CLONE_CHILD_SETTID != 0 {
             t.proc.space.write_u32(ctid, t.tid as u32)?;
         }

@@ -21,7 +21,6 @@ use crate::task::{self, Process, Thread, ThreadEnd};
 
 const CLONE_VM: i32 = 0x100;
 const CLONE_VFORK: i32 = 0x4000;
-const CLONE_SETTLS: u64 = 0x80000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_CLEARTID: u64 = 0x200000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
@@ -91,15 +90,7 @@ pub fn vfork(t: &mut Thread, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: 
         live_stats: Mutex::new(Vec::new()),
         debugger: Mutex::new(None),
     });
-    let mut cpu = t.cpu.clone();
-    cpu.x[10] = 0;
-    cpu.pc = cpu.pc.wrapping_add(4);
-    if newsp != 0 {
-        cpu.x[2] = newsp;
-    }
-    if flags & CLONE_SETTLS != 0 {
-        cpu.x[4] = tls;
-    }
+    let cpu = super::proc::child_cpu(t, flags, newsp, tls);
     let mask = t.sig.mask.get();
     let thread = Thread::new(proc, cpu, mask).map_err(|e| {
         log::warn!("cannot start a vfork child: {e}");
