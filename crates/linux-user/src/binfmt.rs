@@ -204,7 +204,8 @@ fn check_name(name: &str) -> Result<(), BinfmtError> {
     }
 }
 
-fn check_root() -> Result<(), BinfmtError> {
+/// Changing handlers needs root (`register` and `unregister` check it themselves too).
+pub fn check_root() -> Result<(), BinfmtError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         Ok(())

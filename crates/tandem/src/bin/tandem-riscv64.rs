@@ -178,6 +178,9 @@ fn binfmt_command(action: BinfmtAction, args: &Args) -> Result<i32, BinfmtError>
     let name = args.binfmt_name.as_deref().unwrap_or(binfmt::DEFAULT_NAME);
     match action {
         BinfmtAction::Register => {
+            // Root first: an unprivileged caller may not even be able to resolve our path
+            // (a private directory), and "needs root" is the error that helps.
+            binfmt::check_root()?;
             let me = std::env::current_exe()
                 .and_then(std::fs::canonicalize)
                 .map_err(|source| BinfmtError::Io {
